@@ -1,0 +1,1 @@
+"""The master: intake of minion events, the store, the correlator, jobs and the operator CLI."""

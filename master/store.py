@@ -1,0 +1,199 @@
+"""The event store: SQLite in WAL mode, on disk, schema versioned.
+
+One writer (the master daemon's intake loop) and any number of readers (the CLI, the notify worker).
+Exactly-once lives here: events are unique on (minion, seq), so a batch resent after a lost ack is
+absorbed, and the master acks a batch only after the transaction that holds it has committed.
+
+Tables (see SCHEMA): events, minions, incidents, deliveries, delivery_attempts, jobs, silences, meta.
+"""
+
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from hamaster.errors import StoreError
+from hamaster.events import Event, StoredEvent
+
+SCHEMA_VERSION = 1
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+
+CREATE TABLE IF NOT EXISTS events (
+    id        INTEGER PRIMARY KEY,
+    minion    TEXT    NOT NULL,
+    seq       INTEGER NOT NULL,
+    node_ns   INTEGER NOT NULL,
+    master_ns INTEGER NOT NULL,
+    kind      TEXT    NOT NULL,
+    tag       TEXT    NOT NULL,
+    instance  TEXT,
+    state     TEXT,
+    priority  INTEGER,
+    source    TEXT    NOT NULL,
+    data      TEXT,                       -- JSON map or NULL
+    UNIQUE (minion, seq)
+);
+CREATE INDEX IF NOT EXISTS events_by_time ON events (node_ns);
+CREATE INDEX IF NOT EXISTS events_by_instance ON events (instance, node_ns);
+CREATE INDEX IF NOT EXISTS events_by_minion ON events (minion, node_ns);
+
+CREATE TABLE IF NOT EXISTS minions (
+    id            TEXT PRIMARY KEY,
+    first_seen_ns INTEGER,
+    last_seen_ns  INTEGER,
+    grains        TEXT,                   -- JSON map reported on connect
+    dropped       INTEGER NOT NULL DEFAULT 0  -- frames refused from this minion
+);
+
+-- Derived by the correlator: failover, split_brain, no_master, flapping, node_silent, node_back, recovered.
+CREATE TABLE IF NOT EXISTS incidents (
+    id         INTEGER PRIMARY KEY,
+    dedup_key  TEXT UNIQUE,               -- same incident derived twice (late events, two masters) -> one row
+    kind       TEXT    NOT NULL,
+    instance   TEXT,
+    severity   TEXT    NOT NULL,          -- info | warning | critical
+    started_ns INTEGER NOT NULL,
+    ended_ns   INTEGER,
+    nodes      TEXT,                      -- JSON list of minion ids involved
+    summary    TEXT    NOT NULL,          -- one line for people
+    data       TEXT,                      -- JSON: old/new holder, gap_ns, cause, priorities ...
+    planned    INTEGER NOT NULL DEFAULT 0,
+    job_id     TEXT
+);
+CREATE INDEX IF NOT EXISTS incidents_by_time ON incidents (started_ns);
+
+-- One row per (incident, target): the durable outbox of notify/.
+CREATE TABLE IF NOT EXISTS deliveries (
+    id          INTEGER PRIMARY KEY,
+    incident_id INTEGER REFERENCES incidents (id),
+    route       TEXT NOT NULL,
+    target      TEXT NOT NULL,            -- apprise URL with secrets masked (privacy=True)
+    status      TEXT NOT NULL,            -- pending | sent | failed | suppressed
+    attempts    INTEGER NOT NULL DEFAULT 0,
+    last_error  TEXT,
+    title       TEXT,
+    body        TEXT,
+    created_ns  INTEGER NOT NULL,
+    updated_ns  INTEGER NOT NULL,
+    next_ns     INTEGER                   -- when to try again (pending only)
+);
+CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (status, next_ns);
+CREATE INDEX IF NOT EXISTS deliveries_by_time ON deliveries (created_ns);
+
+CREATE TABLE IF NOT EXISTS delivery_attempts (
+    id          INTEGER PRIMARY KEY,
+    delivery_id INTEGER NOT NULL REFERENCES deliveries (id),
+    at_ns       INTEGER NOT NULL,
+    ok          INTEGER NOT NULL,
+    error       TEXT
+);
+
+CREATE TABLE IF NOT EXISTS jobs (
+    jid         TEXT PRIMARY KEY,
+    started_ns  INTEGER NOT NULL,
+    finished_ns INTEGER,
+    targets     TEXT,                     -- JSON list
+    test        INTEGER NOT NULL DEFAULT 0,
+    summary     TEXT                      -- JSON: per minion succeeded/changed/failed
+);
+CREATE INDEX IF NOT EXISTS jobs_by_time ON jobs (started_ns);
+
+CREATE TABLE IF NOT EXISTS silences (
+    id         INTEGER PRIMARY KEY,
+    instance   TEXT,
+    node       TEXT,
+    starts_ns  INTEGER NOT NULL,
+    ends_ns    INTEGER NOT NULL,
+    comment    TEXT,
+    created_ns INTEGER NOT NULL
+);
+"""
+
+_EVENT_COLUMNS = "id, minion, seq, node_ns, master_ns, kind, tag, instance, state, priority, source, data"
+
+
+def connect(path: str | Path, *, readonly: bool = False, synchronous: str = "FULL") -> sqlite3.Connection:
+    """Open the store, creating and migrating it unless `readonly`."""
+    path = Path(path)
+    try:
+        if readonly:
+            if not path.exists():
+                raise StoreError(f"{path}: no event store here (has the master run?)")
+            conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10, check_same_thread=False)
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(path, timeout=10, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute(f"PRAGMA synchronous={synchronous}")
+            _migrate(conn, path)
+        conn.execute("PRAGMA foreign_keys=ON")
+        return conn
+    except sqlite3.Error as exc:
+        raise StoreError(f"{path}: {exc}") from None
+
+
+def _migrate(conn: sqlite3.Connection, path: Path) -> None:
+    conn.executescript(SCHEMA)
+    row = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+    if row is None:
+        conn.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+        conn.commit()
+    elif int(row[0]) > SCHEMA_VERSION:
+        raise StoreError(f"{path}: schema version {row[0]} is newer than this hamaster ({SCHEMA_VERSION})")
+
+
+def insert_events(conn: sqlite3.Connection, minion: str, master_ns: int, events: Iterable[Event]) -> list[StoredEvent]:
+    """Store a batch (no commit); return only the events that were new. Duplicates are absorbed."""
+    rows = [
+        (minion, e.seq, e.node_ns, master_ns, e.kind, e.tag, e.instance, e.state, e.priority, e.source,
+         json.dumps(e.data, separators=(",", ":")) if e.data else None)
+        for e in events
+    ]
+    before = conn.execute("SELECT COALESCE(MAX(id), 0) FROM events").fetchone()[0]
+    conn.executemany(
+        "INSERT OR IGNORE INTO events (minion, seq, node_ns, master_ns, kind, tag, instance, state, priority,"
+        " source, data) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+        rows,
+    )
+    cur = conn.execute(f"SELECT {_EVENT_COLUMNS} FROM events WHERE id > ? ORDER BY id", (before,))
+    return [row_to_event(r) for r in cur]
+
+
+def row_to_event(r: tuple[Any, ...]) -> StoredEvent:
+    data = json.loads(r[11]) if r[11] else {}
+    return StoredEvent(r[0], r[1], r[4], Event(r[2], r[3], r[5], r[6], r[7], r[8], r[9], r[10], data))
+
+
+def query_events(
+    conn: sqlite3.Connection,
+    *,
+    since_ns: int | None = None,
+    until_ns: int | None = None,
+    minion: str | None = None,
+    instance: str | None = None,
+    kinds: Iterable[str] | None = None,
+    after_id: int | None = None,
+    limit: int | None = None,
+) -> Iterator[StoredEvent]:
+    """Events in node-time order (then by minion and seq), filtered; streamed, never all in memory."""
+    where, args = [], []
+    for clause, value in (("node_ns >= ?", since_ns), ("node_ns < ?", until_ns), ("minion = ?", minion),
+                          ("instance = ?", instance), ("id > ?", after_id)):
+        if value is not None:
+            where.append(clause)
+            args.append(value)
+    if kinds:
+        kinds = list(kinds)
+        where.append(f"kind IN ({','.join('?' * len(kinds))})")
+        args.extend(kinds)
+    sql = f"SELECT {_EVENT_COLUMNS} FROM events"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += " ORDER BY id" if after_id is not None else " ORDER BY node_ns, minion, seq"
+    if limit is not None:
+        sql += f" LIMIT {int(limit)}"
+    for r in conn.execute(sql, args):
+        yield row_to_event(r)

@@ -1,0 +1,1 @@
+"""The minion: the keepalived hook, the node's durable spool, the uplink to the master, and state execution."""

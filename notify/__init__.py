@@ -1,0 +1,1 @@
+"""Alerts: routes and templates over apprise, and the durable outbox that delivers them."""
