@@ -197,3 +197,22 @@ def query_events(
         sql += f" LIMIT {int(limit)}"
     for r in conn.execute(sql, args):
         yield row_to_event(r)
+
+
+def current_vrrp_states(conn: sqlite3.Connection) -> dict[str, dict[str, tuple[str, int | None, int]]]:
+    """The last known VRRP state of each (minion, instance): {minion: {instance: (state, priority, node_ns)}}."""
+    out: dict[str, dict[str, tuple[str, int | None, int]]] = {}
+    sql = (
+        "SELECT e.minion, e.instance, e.state, e.priority, e.node_ns FROM events e JOIN ("
+        "  SELECT minion, instance, MAX(node_ns) AS t FROM events WHERE kind = 'vrrp' GROUP BY minion, instance"
+        ") last ON e.minion = last.minion AND e.instance = last.instance AND e.node_ns = last.t"
+        " WHERE e.kind = 'vrrp'"
+    )
+    for minion, instance, state, priority, node_ns in conn.execute(sql):
+        out.setdefault(minion, {})[instance] = (state, priority, node_ns)
+    return out
+
+
+def minion_grains(conn: sqlite3.Connection) -> dict[str, dict[str, Any]]:
+    """Grains each minion reported on its last connect."""
+    return {m: json.loads(g) if g else {} for m, g in conn.execute("SELECT id, grains FROM minions")}
