@@ -61,7 +61,8 @@ CREATE TABLE IF NOT EXISTS incidents (
     summary    TEXT    NOT NULL,          -- one line for people
     data       TEXT,                      -- JSON: old/new holder, gap_ns, cause, priorities ...
     planned    INTEGER NOT NULL DEFAULT 0,
-    job_id     TEXT
+    job_id     TEXT,
+    routed_ns  INTEGER                   -- set by notify/ once deliveries are made; NULL = still to route
 );
 CREATE INDEX IF NOT EXISTS incidents_by_time ON incidents (started_ns);
 
