@@ -19,6 +19,8 @@ COMMANDS = {
     "key": "hamaster.master.cmd_keys:key",
     "events": "hamaster.master.cmd_events:events",
     "status": "hamaster.master.cmd_events:status",
+    "timeline": "hamaster.master.cmd_timeline:timeline",
+    "postmortem": "hamaster.master.cmd_timeline:postmortem",
 }
 
 

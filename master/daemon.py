@@ -1,0 +1,324 @@
+"""`hamaster master`: the master daemon.
+
+One loop in one thread owns the ROUTER socket and the store's write connection:
+
+    minion frames --decode/validate--> batch --INSERT OR IGNORE, commit--> ack --> correlator --> notifier
+
+Each round drains up to ROUND frames and commits them in one transaction, so the cost of a commit is
+shared by a whole batch under load, and an ack never leaves before its events are on disk. The ZAP thread
+(pyzmq's authenticator, see keys.py) admits accepted keys only; the minion id is the User-Id that it sets
+from the key. The notifier delivers in its own thread: a slow chat service never holds up intake.
+
+The control socket (ipc, in the site folder, mode 0600) serves the CLI: status, and running jobs on minions.
+"""
+
+import json
+import logging
+import os
+import signal
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgpack
+import zmq
+import zmq.auth
+
+from hamaster import protocol
+from hamaster.config import MasterConfig
+from hamaster.errors import ConfigError, ProtocolError
+from hamaster.events import Event
+from hamaster.master import store
+from hamaster.master.keys import ZAP_DOMAIN, KeyRing, MinionAuthenticator
+from hamaster.timeutil import now_ns
+
+log = logging.getLogger("hamaster")
+
+ROUND = 500  # frames drained per commit
+
+
+@dataclass
+class Minion:
+    id: str
+    route: bytes
+    last_seen: float  # monotonic
+    last_seen_ns: int
+    dropped: int = 0
+    backlog: int = 0
+
+
+@dataclass
+class Job:
+    jid: str
+    client: bytes  # control-socket route of the CLI waiting for it
+    deadline: float
+    started_ns: int
+    test: bool
+    pending: set[str]
+    results: dict[str, Any] = field(default_factory=dict)
+
+
+class MasterDaemon:
+    def __init__(self, cfg: MasterConfig) -> None:
+        self.cfg = cfg
+        self.db = store.connect(cfg.store)
+        self.keyring = KeyRing(cfg.pki_dir)
+        secret_file = cfg.pki_dir / "master.key_secret"
+        try:
+            public, secret = zmq.auth.load_certificate(secret_file)
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"{cfg.path}: master key {secret_file}: {exc} (run `hamaster init`)") from None
+        self.ctx = zmq.Context()
+        self.auth = MinionAuthenticator(self.ctx, self.keyring)
+        self.auth.start()
+        self.router = self.ctx.socket(zmq.ROUTER)
+        self.router.setsockopt(zmq.LINGER, 0)
+        self.router.setsockopt(zmq.MAXMSGSIZE, protocol.MAX_FRAME)
+        self.router.setsockopt(zmq.ROUTER_MANDATORY, 1)
+        self.router.setsockopt(zmq.SNDHWM, 10_000)
+        self.router.setsockopt(zmq.RCVHWM, 10_000)
+        self.router.curve_server = True
+        self.router.curve_secretkey = secret
+        self.router.curve_publickey = public
+        self.router.zap_domain = ZAP_DOMAIN.encode()
+        self.router.bind(cfg.bind)
+        self.control = self.ctx.socket(zmq.ROUTER)
+        self.control.setsockopt(zmq.LINGER, 0)
+        if cfg.control.startswith("ipc://"):
+            sock_path = cfg.control[len("ipc://"):]
+            if os.path.exists(sock_path):
+                os.unlink(sock_path)  # left by a master that died; bind would fail
+            old = os.umask(0o177)
+            try:
+                self.control.bind(cfg.control)
+            finally:
+                os.umask(old)
+        else:
+            self.control.bind(cfg.control)
+        self.minions: dict[str, Minion] = {}
+        self.jobs: dict[str, Job] = {}
+        self.counters = {"frames": 0, "events": 0, "duplicates": 0, "dropped": 0, "unknown_sender": 0}
+        self.running = True
+        self.accepted = self.keyring.accepted_ids()
+        self._accepted_checked = time.monotonic()
+        self._last_flush = time.monotonic()
+        self.started_ns = now_ns()
+
+    # -- intake -------------------------------------------------------------------------------------
+    def _drop(self, who: str, why: str) -> None:
+        self.counters["dropped"] += 1
+        if who in self.minions:
+            self.minions[who].dropped += 1
+        log.warning("dropped frame from %s: %s", who, why)
+
+    def _drain(self) -> None:
+        batches: dict[str, list[Event]] = {}
+        acks: dict[str, list[int]] = {}
+        now, wall = time.monotonic(), now_ns()
+        for _ in range(ROUND):
+            try:
+                parts = self.router.recv_multipart(zmq.NOBLOCK, copy=False)
+            except zmq.Again:
+                break
+            self.counters["frames"] += 1
+            if len(parts) != 2:
+                self._drop("?", f"{len(parts)} parts, expected 2")
+                continue
+            route, frame = parts
+            who = frame.get("User-Id")
+            if who not in self.accepted:  # key deleted or rejected since it connected
+                self.counters["unknown_sender"] += 1
+                continue
+            try:
+                msg = protocol.decode(frame.bytes)
+            except ProtocolError as exc:
+                self._drop(who, str(exc))
+                continue
+            m = self.minions.get(who)
+            if m is None:
+                m = self.minions[who] = Minion(who, route.bytes, now, wall)
+                log.info("minion %s connected", who)
+            m.route, m.last_seen, m.last_seen_ns = route.bytes, now, wall
+            kind = msg["t"]
+            if kind == "events":
+                self._take_events(who, msg["events"], batches, acks)
+            elif kind == "ping":
+                self._send(who, protocol.encode("pong", ts=msg["ts"]))
+            elif kind == "hello":
+                m.backlog = msg.get("backlog", 0)
+                self.db.execute(
+                    "INSERT INTO minions (id, first_seen_ns, last_seen_ns, grains) VALUES (?,?,?,?)"
+                    " ON CONFLICT (id) DO UPDATE SET last_seen_ns = excluded.last_seen_ns, grains = excluded.grains",
+                    (who, wall, wall, json.dumps(msg["grains"], default=str)),
+                )
+                log.info("minion %s says hello (backlog %d)", who, m.backlog)
+            elif kind == "job_result":
+                self._job_result(who, msg["jid"], msg["result"])
+            else:
+                self._drop(who, f"unexpected {kind} from a minion")
+        if not batches and not acks:
+            return
+        new = []
+        for who, events in batches.items():
+            new.extend(store.insert_events(self.db, who, wall, events))
+        self.db.commit()
+        for who, seqs in acks.items():
+            self._send(who, protocol.encode("ack", seqs=protocol.ranges(sorted(seqs))))
+        self.counters["events"] += len(new)
+        self.counters["duplicates"] += sum(len(s) for s in acks.values()) - len(new)
+        if new:
+            self.on_stored(new)
+
+    def _take_events(self, who: str, raw: list[Any], batches: dict[str, list[Event]],
+                     acks: dict[str, list[int]]) -> None:
+        if len(raw) > protocol.MAX_BATCH:
+            self._drop(who, f"batch of {len(raw)} events exceeds {protocol.MAX_BATCH}")
+            return
+        good = batches.setdefault(who, [])
+        seqs = acks.setdefault(who, [])
+        for item in raw:
+            try:
+                ev = protocol.event_from_wire(item)
+            except ProtocolError as exc:
+                # acked all the same: a minion must not resend a poison event forever
+                self._drop(who, f"event: {exc}")
+                seq = item.get("seq") if isinstance(item, dict) else None
+                if type(seq) is int and 0 < seq < 2**63:
+                    seqs.append(seq)
+                continue
+            good.append(ev)
+            seqs.append(ev.seq)
+
+    def on_stored(self, events: list[store.StoredEvent]) -> None:
+        """New events are committed: derive incidents and alerts (see correlator and notify)."""
+
+    def _send(self, who: str, frame: bytes) -> bool:
+        m = self.minions.get(who)
+        if m is None:
+            return False
+        try:
+            self.router.send_multipart([m.route, frame], zmq.NOBLOCK)
+            return True
+        except (zmq.Again, zmq.ZMQError):  # gone (ROUTER_MANDATORY) or its queue is full: it will resend
+            return False
+
+    # -- jobs and the control channel ---------------------------------------------------------------
+    def _control(self) -> None:
+        for _ in range(100):
+            try:
+                client, _empty, raw = self.control.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            except ValueError:
+                continue
+            try:
+                req = msgpack.unpackb(raw, raw=False)
+                op = req["op"]
+                reply = getattr(self, f"_op_{op}")(client, req)
+            except (KeyError, TypeError, AttributeError, ValueError, msgpack.UnpackException) as exc:
+                reply = {"error": f"bad control request: {exc}"}
+            if reply is not None:
+                self._reply(client, reply)
+
+    def _reply(self, client: bytes, reply: dict[str, Any]) -> None:
+        try:
+            self.control.send_multipart([client, b"", msgpack.packb(reply, use_bin_type=True)], zmq.NOBLOCK)
+        except zmq.ZMQError as exc:
+            log.warning("control reply lost: %s", exc)
+
+    def _op_status(self, client: bytes, req: dict[str, Any]) -> dict[str, Any]:
+        now = time.monotonic()
+        return {
+            "started_ns": self.started_ns,
+            "counters": self.counters,
+            "minions": {
+                m.id: {"online": now - m.last_seen < self.cfg.silent_after, "last_seen_ns": m.last_seen_ns,
+                       "dropped": m.dropped, "backlog": m.backlog}
+                for m in self.minions.values()
+            },
+        }
+
+    def _op_run(self, client: bytes, req: dict[str, Any]) -> None:
+        jid = time.strftime("%Y%m%d%H%M%S") + "-" + uuid.uuid4().hex[:6]
+        targets: dict[str, Any] = req["targets"]
+        job = Job(jid, client, time.monotonic() + float(req.get("timeout_s", 60)), now_ns(),
+                  bool(req.get("test")), set(targets))
+        self.jobs[jid] = job
+        self.db.execute("INSERT INTO jobs (jid, started_ns, targets, test) VALUES (?,?,?,?)",
+                        (jid, job.started_ns, json.dumps(sorted(targets)), int(job.test)))
+        self.db.commit()
+        for who, payload in targets.items():
+            if not self._send(who, protocol.encode("job", jid=jid, job=payload)):
+                log.warning("job %s: minion %s is not connected", jid, who)
+        log.info("job %s sent to %s", jid, ", ".join(sorted(targets)))
+        return None  # answered when complete or timed out
+
+    def _job_result(self, who: str, jid: str, result: dict[str, Any]) -> None:
+        job = self.jobs.get(jid)
+        if job is None or who not in job.pending:
+            log.info("late or unknown job result %s from %s", jid, who)
+            return
+        job.pending.discard(who)
+        job.results[who] = result
+        if not job.pending:
+            self._finish(job)
+
+    def _finish(self, job: Job) -> None:
+        del self.jobs[job.jid]
+        for who in job.pending:
+            job.results[who] = None
+        summary = {who: (r or {}).get("summary") for who, r in job.results.items()}
+        self.db.execute("UPDATE jobs SET finished_ns = ?, summary = ? WHERE jid = ?",
+                        (now_ns(), json.dumps(summary), job.jid))
+        self.db.commit()
+        self._reply(job.client, {"jid": job.jid, "results": job.results})
+
+    # -- timers and the loop ------------------------------------------------------------------------
+    def _timers(self, now: float) -> None:
+        if now - self._accepted_checked > 1.0:
+            self.accepted = self.keyring.accepted_ids()
+            self._accepted_checked = now
+        for job in [j for j in self.jobs.values() if now > j.deadline]:
+            log.warning("job %s: no answer from %s", job.jid, ", ".join(sorted(job.pending)))
+            self._finish(job)
+        if now - self._last_flush > 2.0:  # last_seen for `hamaster status` when the daemon is down
+            self.db.executemany("UPDATE minions SET last_seen_ns = ?, dropped = ? WHERE id = ?",
+                                [(m.last_seen_ns, m.dropped, m.id) for m in self.minions.values()])
+            self.db.commit()
+            self._last_flush = now
+
+    def run(self) -> None:
+        log.info("hamaster master listening on %s (control %s, store %s)", self.cfg.bind, self.cfg.control,
+                 self.cfg.store)
+        poller = zmq.Poller()
+        poller.register(self.router, zmq.POLLIN)
+        poller.register(self.control, zmq.POLLIN)
+        try:
+            while self.running:
+                ready = dict(poller.poll(timeout=100))
+                if self.router in ready:
+                    self._drain()
+                if self.control in ready:
+                    self._control()
+                self._timers(time.monotonic())
+        finally:
+            self.close()
+
+    def stop(self, *_: Any) -> None:
+        self.running = False
+
+    def close(self) -> None:
+        self.router.close(linger=0)
+        self.control.close(linger=0)
+        self.auth.stop()
+        self.ctx.term()
+        self.db.close()
+        log.info("hamaster master stopped")
+
+
+def run(cfg: MasterConfig) -> None:
+    daemon = MasterDaemon(cfg)
+    signal.signal(signal.SIGTERM, daemon.stop)
+    signal.signal(signal.SIGINT, daemon.stop)
+    daemon.run()

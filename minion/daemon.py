@@ -1,0 +1,294 @@
+"""`haminion run`: the node's daemon.
+
+One loop, one thread for ZeroMQ: it moves events from their sources (the hook's inbox, keepalived's FIFO,
+beacons, reconciliation) into the durable spool, streams the spool to every master in seq order, drops
+what each master acked, answers heartbeats and runs jobs (in a worker thread). Sources in other threads
+hand their events over through a queue and wake the loop by writing to the wake FIFO that the hook also
+writes to.
+
+Delivery is at-least-once: an unacked batch is sent again after `master_timeout` or a reconnect; the
+master's store is unique on (minion, seq), so resends cost nothing but bandwidth.
+"""
+
+import logging
+import os
+import queue
+import random
+import signal
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import zmq
+
+from hamaster import protocol
+from hamaster.config import MinionConfig
+from hamaster.errors import ConfigError, ProtocolError
+from hamaster.minion.fifo import FifoReader
+from hamaster.minion.spool import WAKE, NewEvent, Spool
+
+log = logging.getLogger("haminion")
+
+BATCH = 1000
+WINDOW = 20_000  # events in flight per master before we wait for acks
+BACKOFF_MIN, BACKOFF_MAX = 0.5, 30.0
+
+
+@dataclass
+class Uplink:
+    """One master: its socket and where we are in streaming the spool to it."""
+
+    index: int
+    address: str
+    sock: zmq.Socket | None = None
+    cursor: int = 0  # highest seq sent on this connection
+    inflight: int = 0
+    last_rx: float = 0.0
+    last_tx_ping: float = 0.0
+    last_ack: float = 0.0
+    hello_sent: bool = False
+    next_connect: float = 0.0
+    backoff: float = BACKOFF_MIN
+    pending_results: list[bytes] = field(default_factory=list)
+
+
+class MinionDaemon:
+    def __init__(self, cfg: MinionConfig) -> None:
+        self.cfg = cfg
+        self.spool = Spool(cfg.spool_dir, n_masters=len(cfg.masters))
+        self.ctx = zmq.Context()
+        public, secret = _load_keys(cfg)
+        self.public_key, self.secret_key = public, secret
+        self.uplinks = [Uplink(i, addr) for i, addr in enumerate(cfg.masters)]
+        self.inbox: queue.Queue[NewEvent] = queue.Queue()  # from beacon/reconcile/job threads
+        self.results: queue.Queue[tuple[int, bytes]] = queue.Queue()
+        self.jobs = ThreadPoolExecutor(max_workers=1, thread_name_prefix="job")
+        self.stopping = threading.Event()
+        wake = cfg.spool_dir / WAKE
+        if not wake.exists():
+            os.mkfifo(wake, 0o622)  # the hook (maybe another user, run by keepalived) writes a byte to wake us
+        self.wake_fd = os.open(wake, os.O_RDWR | os.O_NONBLOCK)
+        self.fifo = FifoReader(cfg.fifo) if cfg.fifo else None
+        self.grains: dict[str, Any] = {}
+        self.dropped = 0
+
+    # -- sources ------------------------------------------------------------------------------------
+    def wake(self) -> None:
+        """Callable from any thread: make the loop look at its queues now."""
+        try:
+            os.write(self.wake_fd, b"\n")
+        except BlockingIOError:
+            pass  # the pipe is full of wake-ups already
+
+    def submit(self, event: NewEvent) -> None:
+        """Hand an event from another thread (beacons, reconciliation) to the spool."""
+        self.inbox.put(event)
+        self.wake()
+
+    def _ingest(self) -> None:
+        try:
+            while os.read(self.wake_fd, 4096):
+                pass
+        except BlockingIOError:
+            pass
+        seqs, bad = self.spool.ingest_inbox()
+        new = []
+        while True:
+            try:
+                new.append(self.inbox.get_nowait())
+            except queue.Empty:
+                break
+        if self.fifo is not None:
+            events, bad_fifo = self.fifo.read(time.time_ns())
+            new.extend(events)
+            bad.extend(bad_fifo)
+        if new:
+            seqs += self.spool.add(new)
+        for complaint in bad:
+            self.dropped += 1
+            log.warning("dropped: %s", complaint)
+        if seqs:
+            log.debug("spooled seq %d..%d", min(seqs), max(seqs))
+
+    # -- uplinks ------------------------------------------------------------------------------------
+    def _connect(self, up: Uplink, now: float) -> None:
+        sock = self.ctx.socket(zmq.DEALER)
+        sock.setsockopt(zmq.LINGER, 0)
+        sock.setsockopt(zmq.IMMEDIATE, 1)  # no queueing towards a master we are not connected to
+        sock.setsockopt(zmq.RECONNECT_IVL, 200)
+        sock.setsockopt(zmq.RECONNECT_IVL_MAX, 5000)
+        sock.setsockopt(zmq.MAXMSGSIZE, protocol.MAX_FRAME)
+        sock.setsockopt(zmq.SNDHWM, 100)
+        sock.curve_secretkey = self.secret_key
+        sock.curve_publickey = self.public_key
+        sock.curve_serverkey = self.cfg.master_key.encode()
+        sock.connect(up.address)
+        up.sock, up.cursor, up.inflight, up.hello_sent = sock, 0, 0, False
+        up.last_rx = up.last_ack = now
+        up.last_tx_ping = 0.0
+        log.info("connecting to master %s", up.address)
+
+    def _drop(self, up: Uplink, now: float, why: str) -> None:
+        if up.sock is not None:
+            up.sock.close(linger=0)
+            up.sock = None
+        # exponential backoff with jitter: a master restart must not meet all minions at the same instant
+        up.next_connect = now + up.backoff * random.uniform(0.5, 1.5)
+        up.backoff = min(up.backoff * 2, BACKOFF_MAX)
+        log.warning("master %s: %s; reconnecting in %.1f s", up.address, why, up.next_connect - now)
+
+    def _send(self, up: Uplink, frame: bytes) -> bool:
+        if up.sock is None:
+            return False
+        try:
+            up.sock.send(frame, zmq.NOBLOCK)
+            return True
+        except zmq.Again:
+            return False
+
+    def _pump(self, up: Uplink) -> None:
+        """Say hello once connected, then send the next batches of the spool that this master has not acked."""
+        if not up.hello_sent:
+            hello = protocol.encode("hello", grains=self.grains, backlog=self.spool.backlog())
+            if not self._send(up, hello):
+                return
+            up.hello_sent = True
+        while up.inflight < WINDOW:
+            events = list(self.spool.unacked(up.index, after_seq=up.cursor, limit=BATCH))
+            if not events:
+                return
+            if not self._send(up, protocol.encode("events", events=[e.to_wire() for e in events])):
+                return
+            up.cursor = events[-1].seq
+            up.inflight += len(events)
+
+    def _on_frame(self, up: Uplink, frame: bytes, now: float) -> None:
+        try:
+            msg = protocol.decode(frame)
+        except ProtocolError as exc:
+            self.dropped += 1
+            log.warning("dropped frame from master %s: %s", up.address, exc)
+            return
+        up.last_rx = now
+        up.backoff = BACKOFF_MIN
+        kind = msg["t"]
+        if kind == "ack":
+            ranges = [r for r in msg["seqs"] if isinstance(r, list) and len(r) == 2]
+            self.spool.ack(up.index, ranges)
+            up.inflight = max(0, up.inflight - sum(hi - lo + 1 for lo, hi in ranges))
+            up.last_ack = now
+        elif kind == "job":
+            self.jobs.submit(self._run_job, up.index, msg["jid"], msg["job"])
+        elif kind != "pong":
+            log.debug("ignoring %s from master", kind)
+
+    def _run_job(self, index: int, jid: str, job: dict[str, Any]) -> None:
+        from hamaster.minion.executor import (
+            run_job,  # imported on first job: jinja2 & co stay out of start-up
+        )
+
+        try:
+            result = run_job(job, self.cfg)
+        except Exception as exc:  # a bug in a state module must still answer the master
+            log.exception("job %s failed", jid)
+            result = {"error": f"{type(exc).__name__}: {exc}",
+                      "summary": {"succeeded": 0, "changed": 0, "failed": 1, "duration_ms": 0}}
+        self.results.put((index, protocol.encode("job_result", jid=jid, result=result)))
+        self.wake()
+
+    def _timers(self, now: float) -> None:
+        for up in self.uplinks:
+            if up.sock is None:
+                if now >= up.next_connect:
+                    self._connect(up, now)
+                continue
+            if now - up.last_rx > self.cfg.master_timeout:
+                self._drop(up, now, f"silent for {now - up.last_rx:.1f} s")
+                continue
+            if up.inflight and now - up.last_ack > self.cfg.master_timeout / 2:
+                up.cursor, up.inflight, up.last_ack = 0, 0, now  # acks lost: send the unacked again
+            if now - up.last_tx_ping >= self.cfg.heartbeat_interval:
+                self._send(up, protocol.encode("ping", ts=time.time_ns()))
+                up.last_tx_ping = now
+
+    # -- the loop -----------------------------------------------------------------------------------
+    def run(self) -> None:
+        from hamaster.minion import grains
+
+        self.grains = grains.collect(self.cfg.id)
+        log.info("haminion %s started: spool %s, backlog %d, masters %s", self.cfg.id, self.cfg.spool_dir,
+                 self.spool.backlog(), ", ".join(self.cfg.masters))
+        self._ingest()
+        poller = zmq.Poller()
+        poller.register(self.wake_fd, zmq.POLLIN)
+        if self.fifo is not None:
+            poller.register(self.fifo.fd, zmq.POLLIN)
+        registered: dict[int, zmq.Socket] = {}
+        try:
+            while not self.stopping.is_set():
+                now = time.monotonic()
+                self._timers(now)
+                for up in self.uplinks:  # keep the poller in step with sockets made or dropped by the timers
+                    if registered.get(up.index) is not up.sock:
+                        if up.index in registered:
+                            poller.unregister(registered.pop(up.index))
+                        if up.sock is not None:
+                            poller.register(up.sock, zmq.POLLIN)
+                            registered[up.index] = up.sock
+                ready = dict(poller.poll(timeout=200))
+                now = time.monotonic()
+                if self.wake_fd in ready or (self.fifo and self.fifo.fd in ready) or not self.inbox.empty():
+                    self._ingest()
+                while not self.results.empty():
+                    index, frame = self.results.get_nowait()
+                    self.uplinks[index].pending_results.append(frame)
+                for up in self.uplinks:
+                    if up.sock is not None and up.sock in ready:
+                        for _ in range(1000):
+                            try:
+                                frame = up.sock.recv(zmq.NOBLOCK)
+                            except zmq.Again:
+                                break
+                            self._on_frame(up, frame, now)
+                    while up.pending_results and self._send(up, up.pending_results[0]):
+                        up.pending_results.pop(0)
+                    self._pump(up)
+        finally:
+            self.close()
+
+    def stop(self, *_: Any) -> None:
+        self.stopping.set()
+        self.wake()
+
+    def close(self) -> None:
+        self.jobs.shutdown(wait=False, cancel_futures=True)
+        for up in self.uplinks:
+            if up.sock is not None:
+                up.sock.close(linger=0)
+        self.ctx.term()
+        if self.fifo is not None:
+            self.fifo.close()
+        os.close(self.wake_fd)
+        self.spool.close()
+        log.info("haminion %s stopped", self.cfg.id)
+
+
+def _load_keys(cfg: MinionConfig) -> tuple[bytes, bytes]:
+    import zmq.auth
+
+    try:
+        public, secret = zmq.auth.load_certificate(cfg.secret_key_file)
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{cfg.path}: field 'key': cannot read {cfg.secret_key_file}: {exc}") from None
+    if secret is None:
+        raise ConfigError(f"{cfg.path}: field 'key': {cfg.secret_key_file} holds no secret key")
+    return public, secret
+
+
+def run(cfg: MinionConfig) -> None:
+    daemon = MinionDaemon(cfg)
+    signal.signal(signal.SIGTERM, daemon.stop)
+    signal.signal(signal.SIGINT, daemon.stop)
+    daemon.run()

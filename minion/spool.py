@@ -1,0 +1,152 @@
+"""The node's durable spool: every event accepted on the node lives here until each master has acked it.
+
+The keepalived hook does not touch this database (SQLite is too slow to open in a process that keepalived
+spawns on every transition): it drops one small file per event into `inbox/` (written, fsynced, renamed)
+and the daemon moves inbox files into the spool. The daemon is the only writer. A sequence number is
+given when an event enters the spool; the inbox file name is kept as `origin`, unique, so a crash between
+the spool commit and the unlink of the file cannot make a second event of it.
+
+Inbox line format (one line, tab-separated, version first):
+    1  <node_ns>  <TYPE>  <NAME>  <STATE>  <PRIORITY or ->  <source>
+"""
+
+import json
+import os
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hamaster.events import VRRP_STATES, VRRP_TYPES, Event, vrrp_tag
+
+INBOX = "inbox"
+WAKE = "wake"
+SOURCE_MERGE_NS = 2_000_000_000  # the same transition seen by hook and FIFO within 2 s is one transition
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS spool (
+    seq      INTEGER PRIMARY KEY AUTOINCREMENT,
+    origin   TEXT UNIQUE,
+    node_ns  INTEGER NOT NULL,
+    kind     TEXT NOT NULL,
+    tag      TEXT NOT NULL,
+    instance TEXT,
+    state    TEXT,
+    priority INTEGER,
+    source   TEXT NOT NULL,
+    data     TEXT,
+    acked    INTEGER NOT NULL DEFAULT 0   -- bit i set: master i has committed it
+);
+"""
+
+
+@dataclass
+class NewEvent:
+    """An event before it has a sequence number."""
+
+    node_ns: int
+    kind: str
+    tag: str
+    instance: str | None = None
+    state: str | None = None
+    priority: int | None = None
+    source: str = "hook"
+    data: dict[str, Any] = field(default_factory=dict)
+    origin: str | None = None
+
+
+def parse_inbox_line(line: str, origin: str) -> NewEvent:
+    parts = line.rstrip("\n").split("\t")
+    if len(parts) != 7 or parts[0] != "1":
+        raise ValueError(f"inbox file {origin}: not a version-1 event line")
+    _, ns, vtype, name, state, prio, source = parts
+    if vtype not in VRRP_TYPES or state not in VRRP_STATES or not name or source not in ("hook", "fifo"):
+        raise ValueError(f"inbox file {origin}: bad fields {parts[2:]}")
+    priority = None if prio == "-" else int(prio)
+    return NewEvent(int(ns), "vrrp", vrrp_tag(name, state), name, state, priority, source,
+                    {"type": vtype} if vtype != "INSTANCE" else {}, origin)
+
+
+class Spool:
+    def __init__(self, directory: Path, n_masters: int = 1) -> None:
+        self.dir = directory
+        self.inbox = directory / INBOX
+        self.inbox.mkdir(parents=True, exist_ok=True)
+        self.all_acked = (1 << n_masters) - 1
+        self.db = sqlite3.connect(directory / "spool.db", timeout=10)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=FULL")
+        self.db.executescript(_SCHEMA)
+        # the last state per instance, to fold a transition seen by both hook and FIFO into one
+        self._last: dict[str, tuple[str, str, int, int]] = {}
+        for inst, state, source, seq, ns in self.db.execute(
+            "SELECT instance, state, source, seq, node_ns FROM spool WHERE kind='vrrp' ORDER BY seq"
+        ):
+            self._last[inst] = (state, source, seq, ns)
+
+    def close(self) -> None:
+        self.db.close()
+
+    def add(self, events: list[NewEvent]) -> list[int]:
+        """Give each event its sequence number and commit. Returns the new seqs."""
+        seqs = []
+        for ev in sorted(events, key=lambda e: e.node_ns):
+            if ev.kind == "vrrp" and ev.instance:
+                prev = self._last.get(ev.instance)
+                same = prev and prev[0] == ev.state and prev[1] != ev.source
+                if same and abs(prev[3] - ev.node_ns) < SOURCE_MERGE_NS:
+                    ev.data = {**ev.data, "duplicate_of": prev[2]}
+            cur = self.db.execute(
+                "INSERT OR IGNORE INTO spool (origin, node_ns, kind, tag, instance, state, priority, source, data)"
+                " VALUES (?,?,?,?,?,?,?,?,?)",
+                (ev.origin, ev.node_ns, ev.kind, ev.tag, ev.instance, ev.state, ev.priority, ev.source,
+                 json.dumps(ev.data) if ev.data else None),
+            )
+            if cur.rowcount:
+                seq = cur.lastrowid
+                assert seq is not None
+                seqs.append(seq)
+                if ev.kind == "vrrp" and ev.instance and "duplicate_of" not in ev.data:
+                    self._last[ev.instance] = (ev.state or "", ev.source, seq, ev.node_ns)
+        self.db.commit()
+        return seqs
+
+    def ingest_inbox(self) -> tuple[list[int], list[str]]:
+        """Move the hook's inbox files into the spool. Returns (new seqs, complaints about bad files)."""
+        events, files, bad = [], [], []
+        with os.scandir(self.inbox) as it:
+            for entry in it:
+                if not entry.name.endswith(".ev"):
+                    continue
+                files.append(entry.path)
+                try:
+                    with open(entry.path) as f:
+                        events.append(parse_inbox_line(f.read(), entry.name))
+                except (OSError, ValueError, UnicodeDecodeError) as exc:
+                    bad.append(str(exc))
+        seqs = self.add(events) if events else []
+        for path in files:  # only after the commit: a crash before this line re-ingests, INSERT OR IGNORE absorbs it
+            os.unlink(path)
+        return seqs, bad
+
+    def unacked(self, master: int, after_seq: int = 0, limit: int = 1000) -> Iterator[Event]:
+        bit = 1 << master
+        for row in self.db.execute(
+            "SELECT seq, node_ns, kind, tag, instance, state, priority, source, data FROM spool"
+            " WHERE seq > ? AND (acked & ?) = 0 ORDER BY seq LIMIT ?",
+            (after_seq, bit, limit),
+        ):
+            yield Event(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7],
+                        json.loads(row[8]) if row[8] else {})
+
+    def ack(self, master: int, seq_ranges: list[list[int]]) -> None:
+        bit = 1 << master
+        self.db.executemany("UPDATE spool SET acked = acked | ? WHERE seq BETWEEN ? AND ?",
+                            [(bit, lo, hi) for lo, hi in seq_ranges])
+        # AUTOINCREMENT never hands out a deleted seq again, so acked rows can go at once
+        self.db.execute("DELETE FROM spool WHERE acked = ?", (self.all_acked,))
+        self.db.commit()
+
+    def backlog(self) -> int:
+        return self.db.execute("SELECT COUNT(*) FROM spool WHERE acked != ?", (self.all_acked,)).fetchone()[0]

@@ -1,0 +1,21 @@
+"""Shared fixtures: a real site (master and minions as processes on loopback), torn down after each test."""
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from sitelib import Site
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Iterator[Site]:
+    """A site made by `hamaster init` with minions node1 and node2; start what you need with start_*()."""
+    s = Site(tmp_path / "site")
+    try:
+        yield s
+    finally:
+        s.close()

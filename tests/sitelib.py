@@ -1,0 +1,129 @@
+"""A real hamaster site for tests: made by `hamaster init`, with master and minions as real processes.
+
+Every process a Site starts is tracked by pid and stopped at teardown (SIGTERM, then SIGKILL); nothing
+else is touched. All traffic stays on 127.0.0.1.
+"""
+
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+BIN = Path(sys.executable).parent
+HAMASTER, HAMINION = str(BIN / "hamaster"), str(BIN / "haminion")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 20.0, what: str = "condition") -> Any:
+    """Poll `predicate` every 50 ms until it returns something truthy; fail the test after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(0.05)
+
+
+class Site:
+    def __init__(self, root: Path, minions: tuple[str, ...] = ("node1", "node2")) -> None:
+        self.root = root
+        self.port = free_port()
+        self.procs: list[subprocess.Popen[bytes]] = []
+        self.master_proc: subprocess.Popen[bytes] | None = None
+        self.minion_procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.run_cli("init", str(root), "--master-addr", f"127.0.0.1:{self.port}",
+                     *[a for m in minions for a in ("--minion", m)])
+        self.config = str(root / "master.yaml")
+
+    # -- processes ----------------------------------------------------------------------------------
+    def _spawn(self, argv: list[str], log_name: str) -> subprocess.Popen[bytes]:
+        log = open(self.root / log_name, "ab")  # noqa: SIM115 - closed when the process is reaped
+        try:
+            proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        finally:
+            log.close()
+        self.procs.append(proc)
+        return proc
+
+    def start_master(self) -> subprocess.Popen[bytes]:
+        self.master_proc = self._spawn([HAMASTER, "master", "-c", self.config], "master.log")
+        wait_for(lambda: (self.root / "control.sock").exists(), 10, "the master's control socket")
+        return self.master_proc
+
+    def minion_config(self, minion: str) -> str:
+        return str(self.root / "minions" / minion / "minion.yaml")
+
+    def start_minion(self, minion: str) -> subprocess.Popen[bytes]:
+        proc = self._spawn([HAMINION, "run", "-c", self.minion_config(minion)], f"minion-{minion}.log")
+        self.minion_procs[minion] = proc
+        return proc
+
+    def stop(self, proc: subprocess.Popen[bytes] | None, sig: int = signal.SIGTERM) -> None:
+        if proc is None or proc.poll() is not None:
+            return
+        proc.send_signal(sig)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+
+    def close(self) -> None:
+        for proc in self.procs:
+            self.stop(proc)
+
+    # -- commands -----------------------------------------------------------------------------------
+    def run_cli(self, *args: str, check: bool = True, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run([HAMASTER, *args], capture_output=True, text=True, timeout=timeout)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"hamaster {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr}")
+        return proc
+
+    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """`hamaster ARGS -c master.yaml`"""
+        return self.run_cli(*args, "-c", self.config, check=check)
+
+    def hook(self, minion: str, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([HAMINION, "hook", "-c", self.minion_config(minion), *args],
+                              capture_output=True, text=True, timeout=10)
+
+    def fifo_path(self, minion: str) -> Path:
+        return self.root / "minions" / minion / "keepalived.fifo"
+
+    # -- the store ----------------------------------------------------------------------------------
+    def query(self, sql: str, *args: Any) -> list[tuple[Any, ...]]:
+        db = self.root / "store.db"
+        if not db.exists():
+            return []
+        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)
+        try:
+            return conn.execute(sql, args).fetchall()
+        except sqlite3.OperationalError:  # not created yet
+            return []
+        finally:
+            conn.close()
+
+    def count(self, sql: str = "SELECT COUNT(*) FROM events", *args: Any) -> int:
+        rows = self.query(sql, *args)
+        return rows[0][0] if rows else 0
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
