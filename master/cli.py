@@ -21,6 +21,8 @@ COMMANDS = {
     "status": "hamaster.master.cmd_events:status",
     "timeline": "hamaster.master.cmd_timeline:timeline",
     "postmortem": "hamaster.master.cmd_timeline:postmortem",
+    "timeline": "hamaster.master.cmd_timeline:timeline",
+    "postmortem": "hamaster.master.cmd_timeline:postmortem",
 }
 
 
