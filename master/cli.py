@@ -21,8 +21,6 @@ COMMANDS = {
     "status": "hamaster.master.cmd_events:status",
     "timeline": "hamaster.master.cmd_timeline:timeline",
     "postmortem": "hamaster.master.cmd_timeline:postmortem",
-    "timeline": "hamaster.master.cmd_timeline:timeline",
-    "postmortem": "hamaster.master.cmd_timeline:postmortem",
 }
 
 
