@@ -130,16 +130,16 @@ class MasterDaemon:
             if who not in self.accepted:  # key deleted or rejected since it connected
                 self.counters["unknown_sender"] += 1
                 continue
-            try:
-                msg = protocol.decode(frame.bytes)
-            except ProtocolError as exc:
-                self._drop(who, str(exc))
-                continue
             m = self.minions.get(who)
             if m is None:
                 m = self.minions[who] = Minion(who, route.bytes, now, wall)
                 log.info("minion %s connected", who)
             m.route, m.last_seen, m.last_seen_ns = route.bytes, now, wall
+            try:
+                msg = protocol.decode(frame.bytes)
+            except ProtocolError as exc:
+                self._drop(who, str(exc))
+                continue
             kind = msg["t"]
             if kind == "events":
                 self._take_events(who, msg["events"], batches, acks)

@@ -73,7 +73,7 @@ def test_hooks_fired_while_the_minion_is_down_arrive_with_their_node_times(site:
     assert site.count() == 0
     site.start_minion("node1")
     wait_for(lambda: site.count() == 100, 20, "100 spooled events")
-    for (seq, instance, state, node_ns, source), (before, after) in zip(stored(site, "node1"), fired, strict=True):
+    for (_, instance, state, node_ns, source), (before, after) in zip(stored(site, "node1"), fired, strict=True):
         assert before <= node_ns <= after, f"{instance}: node time is the hook's, not the delivery's"
         assert (state, source) == ("FAULT", "hook")
 

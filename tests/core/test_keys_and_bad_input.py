@@ -1,0 +1,117 @@
+"""Only accepted keys get in; the id comes from the key; bad frames are dropped and counted, never fatal."""
+
+import json
+import time
+
+import msgpack
+import zmq
+import zmq.auth
+from sitelib import Site, wait_for
+
+from hamaster import protocol
+from hamaster.master.keys import fingerprint, make_certificate
+
+
+def make_stranger(site: Site, claimed_id: str) -> str:
+    """A minion whose key the master has never seen, claiming `claimed_id`. Returns its fingerprint."""
+    folder = site.root / "minions" / "stranger"
+    public, _ = make_certificate(folder, "minion")
+    text = (site.root / "minions" / "node1" / "minion.yaml").read_text().replace("id: node1", f"id: {claimed_id}")
+    (folder / "minion.yaml").write_text(text)
+    return fingerprint(public)
+
+
+def keys(site: Site) -> dict[str, str]:
+    return {e["name"]: e["status"] for e in json.loads(site.cli("key", "list", "--json").stdout)}
+
+
+def test_pending_rejected_and_deleted_keys_cannot_inject_and_ids_come_from_keys(site: Site) -> None:
+    site.start_master()
+    fp = make_stranger(site, claimed_id="node2")  # a forged id: node2 is someone else
+    site.start_minion("stranger")
+    site.hook("stranger", "INSTANCE", "VI_1", "MASTER", "100")
+    wait_for(lambda: keys(site).get(fp) == "pending", 10, "the stranger's key to show as pending")
+    time.sleep(1)
+    assert site.count() == 0
+
+    site.cli("key", "accept", fp, "--id", "node3")
+    wait_for(lambda: site.count() == 1, 30, "the event once the key is accepted")
+    assert site.query("SELECT minion FROM events") == [("node3",)]  # not the node2 it claimed
+
+    site.cli("key", "reject", "node3")
+    time.sleep(1.5)  # the master re-reads the key folders every second
+    site.hook("stranger", "INSTANCE", "VI_1", "BACKUP", "100")
+    time.sleep(2)
+    assert site.count() == 1
+
+    site.cli("key", "accept", "node3")
+    wait_for(lambda: site.count() == 2, 30, "the event after accepting again")
+    site.cli("key", "delete", "node3")
+    time.sleep(1.5)
+    site.hook("stranger", "INSTANCE", "VI_1", "FAULT", "100")
+    time.sleep(2)
+    assert site.count() == 2
+    assert "node3" not in keys(site)
+
+
+def test_bad_frames_are_dropped_counted_and_the_master_keeps_serving(site: Site) -> None:
+    site.start_master()
+    public, secret = zmq.auth.load_certificate(site.root / "minions" / "node1" / "minion.key_secret")
+    master_public, _ = zmq.auth.load_certificate(site.root / "pki" / "master.key")
+    ctx = zmq.Context()
+    sock = ctx.socket(zmq.DEALER)
+    sock.setsockopt(zmq.LINGER, 0)
+    sock.curve_secretkey, sock.curve_publickey, sock.curve_serverkey = secret, public, master_public
+    sock.connect(f"tcp://127.0.0.1:{site.port}")
+    try:
+        bad = [
+            b"\xc1 not msgpack",
+            msgpack.packb([1, 2, 3]),
+            msgpack.packb({"v": 99, "t": "ping", "ts": 1}),
+            msgpack.packb({"v": 1, "t": "launch_missiles"}),
+            msgpack.packb({"v": 1, "t": "events", "events": "nope"}),
+            protocol.encode("events", events=[{"seq": -1, "node_ns": 1, "kind": "vrrp", "tag": "x"}]),
+            protocol.encode("events", events=[{"seq": 7, "node_ns": 1, "kind": "vrrp", "tag": "x", "state": "BOSS",
+                                               "instance": "VI_1"}]),
+        ]
+        for frame in bad:
+            sock.send(frame)
+        good = {"seq": 8, "node_ns": time.time_ns(), "kind": "vrrp", "tag": "vrrp/VI_1/MASTER", "instance": "VI_1",
+                "state": "MASTER", "priority": 100, "source": "hook", "data": {}}
+        sock.send(protocol.encode("events", events=[good]))
+        assert sock.poll(10_000), "no ack for the good event"
+        reply = protocol.decode(sock.recv())
+        while reply["t"] != "ack" or not any(lo <= 8 <= hi for lo, hi in reply["seqs"]):
+            assert sock.poll(10_000)
+            reply = protocol.decode(sock.recv())
+    finally:
+        sock.close()
+        ctx.term()
+    assert site.query("SELECT minion, seq, state FROM events") == [("node1", 8, "MASTER")]
+    status = json.loads(site.cli("status", "--json").stdout)
+    assert status["master"] == "up"
+    assert status["counters"]["dropped"] == len(bad)
+    assert status["minions"]["node1"]["dropped"] == len(bad)
+
+
+def test_a_broken_config_is_one_line_naming_file_and_line(site: Site, tmp_path) -> None:
+    broken = tmp_path / "master.yaml"
+    broken.write_text("bind: tcp://127.0.0.1:1\nheartbeat: [unclosed\n")
+    proc = site.run_cli("status", "-c", str(broken), check=False)
+    assert proc.returncode == 1
+    assert proc.stderr.startswith(f"hamaster: error: {broken}:") and proc.stderr.count("\n") == 1
+    wrong_type = tmp_path / "typed.yaml"
+    wrong_type.write_text("heartbeat: {interval: soon}\n")
+    proc = site.run_cli("status", "-c", str(wrong_type), check=False)
+    assert "field 'interval' must be a number" in proc.stderr and proc.returncode == 1
+
+
+def test_the_hook_always_exits_0_even_with_nonsense() -> None:
+    import subprocess
+
+    from sitelib import HAMINION
+
+    for args in ([], ["INSTANCE"], ["INSTANCE", "VI_1", "PARTY"], ["-c", "/nonexistent/minion.yaml", "INSTANCE",
+                                                                    "VI_1", "MASTER"]):
+        proc = subprocess.run([HAMINION, "hook", *args], capture_output=True, text=True, timeout=10)
+        assert proc.returncode == 0, args
