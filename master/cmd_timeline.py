@@ -106,6 +106,7 @@ def postmortem(config_path: str | None, incident_id: int | None, since: str | No
         q = _window(conn, since, until, incident_id, context)
         report = pm.build_report(conn, q, incident_id)
         with _output(output) as out:
-            pm.write_report(report, out, fmt, zone)
+            svg = Path(output).with_suffix(".svg") if output and fmt == "markdown" else None
+            pm.write_report(report, out, fmt, zone, svg_path=svg)
     finally:
         conn.close()

@@ -167,7 +167,7 @@ def write_table(rows: Iterable[Row], out: TextIO, tz: tzinfo, *, color: bool = F
     return n
 
 
-def _md(text: str) -> str:
+def md_escape(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
@@ -177,7 +177,7 @@ def markdown_rows(rows: Iterable[Row], tz: tzinfo) -> Iterator[str]:
     for row in rows:
         cells = (fmt_time(row.at_ns, tz), *describe(row))
         bold = isinstance(row, IncidentRow)
-        yield "| " + " | ".join(f"**{_md(c)}**" if bold and c else _md(c) for c in cells) + " |"
+        yield "| " + " | ".join(f"**{md_escape(c)}**" if bold and c else md_escape(c) for c in cells) + " |"
 
 
 def html_rows(rows: Iterable[Row], tz: tzinfo) -> Iterator[str]:
