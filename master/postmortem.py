@@ -52,7 +52,7 @@ def build_report(conn: Connection, q: tl.Query, incident_id: int | None = None) 
     rows = list(tl.timeline(conn, q))
     incident = next((r for r in rows if isinstance(r, tl.IncidentRow) and r.id == incident_id), None)
     instance = q.instance or (incident.instance if incident else None) or _first_instance(rows)
-    lanes = _lanes(rows, instance, since, until)
+    lanes = _lanes(conn, rows, instance, q.nodes, since, until)
     no_owner, two_owner = _impact(lanes, since, until)
     before = tl.Query(since_ns=since - APPLIES_BEFORE_NS, until_ns=since, nodes=q.nodes, kinds=("apply",))
     applies = [r for r in tl.timeline(conn, before) if isinstance(r, tl.ApplyRow)]
@@ -74,9 +74,16 @@ def _first_instance(rows: list[tl.Row]) -> str | None:
     return next((r.instance for r in rows if isinstance(r, tl.EventRow) and r.kind == "vrrp"), None)
 
 
-def _lanes(rows: list[tl.Row], instance: str | None, since: int, until: int) -> dict[str, list[Segment]]:
-    """Cut each node's window into segments at its transitions; before the first, the state it came from."""
+def _lanes(conn: Connection, rows: list[tl.Row], instance: str | None, nodes: tuple[str, ...], since: int,
+           until: int) -> dict[str, list[Segment]]:
+    """Cut each node's window into segments at its transitions; before the first, the state it was in.
+
+    A node with no transition in the window still gets its lane: the staying MASTER of a healed split
+    brain fires nothing at all, and its lane must still say MASTER.
+    """
     changes: dict[str, list[tuple[int, str]]] = {}
+    for node in nodes:
+        changes[node] = [(since, (instance and tl.state_before(conn, node, instance, since)) or UNKNOWN)]
     for r in rows:
         if isinstance(r, tl.EventRow) and r.kind == "vrrp" and r.instance == instance and r.to_state:
             points = changes.setdefault(r.node, [(since, r.from_state or UNKNOWN)])

@@ -186,7 +186,7 @@ def _event_rows(conn: sqlite3.Connection, q: Query, kinds: list[str]) -> Iterato
         from_state = None
         if e.kind == "vrrp" and e.instance:
             key = (ev.minion, e.instance)
-            from_state = last_state[key] if key in last_state else _state_before(conn, ev.minion, e.instance,
+            from_state = last_state[key] if key in last_state else state_before(conn, ev.minion, e.instance,
                                                                                    q.since_ns)
             last_state[key] = e.state
         offset = offsets.get(ev.minion, 0)
@@ -219,7 +219,7 @@ def _fold_duplicates(events: Iterable[StoredEvent]) -> Iterator[tuple[StoredEven
     yield from window
 
 
-def _state_before(conn: sqlite3.Connection, minion: str, instance: str, before_ns: int | None) -> str | None:
+def state_before(conn: sqlite3.Connection, minion: str, instance: str, before_ns: int | None) -> str | None:
     """The node's last state of the instance before the window opened (None: never seen, or no window)."""
     if before_ns is None:
         return None

@@ -1,0 +1,75 @@
+"""The postmortem report: its impact figures, and a picture with one lane per node and the right segments."""
+
+import io
+import xml.etree.ElementTree as ET
+
+from scenario import at
+
+from hamaster.master import postmortem as pm
+from hamaster.master import timeline as tl
+from hamaster.master import timeline_formats as tf
+
+DAY = "2024-05-14"
+SVG = "{http://www.w3.org/2000/svg}"
+UTC = tf.parse_tz("UTC")
+
+
+def lanes_of(svg: str) -> dict[str, list[tuple[str, int, int]]]:
+    root = ET.fromstring(svg)
+    return {g.get("data-node"): [(r.get("data-state"), int(r.get("data-start-ns")), int(r.get("data-end-ns")))
+                                 for r in g.iter(f"{SVG}rect")]
+            for g in root.iter(f"{SVG}g") if g.get("class") == "lane"}
+
+
+def test_failover_report_counts_the_gap_as_time_without_owner(open_scenario) -> None:
+    conn = open_scenario("failover")
+    report = pm.build_report(conn, tl.incident_query(conn, 2, 60 * 10**9), 2)
+    assert (report.no_owner_ns, report.two_owner_ns) == (620_000_000, 0)
+    assert [(a.route, a.status) for a in report.alerts] == [("ops-mail", "sent"), ("chat", "failed")]
+    lanes = lanes_of(pm.swimlanes_svg(report, UTC))
+    assert lanes == {
+        "node1": [("MASTER", report.since_ns, at(DAY, "03:12:09.104")),
+                  ("FAULT", at(DAY, "03:12:09.104"), report.until_ns)],
+        "node2": [("BACKUP", report.since_ns, at(DAY, "03:12:09.724")),
+                  ("MASTER", at(DAY, "03:12:09.724"), report.until_ns)],
+    }
+
+
+def test_start_up_split_brain_is_two_owners_for_36_ms_and_the_apply_is_listed(open_scenario) -> None:
+    conn = open_scenario("failover")
+    report = pm.build_report(conn, tl.incident_query(conn, 1, 10 * 10**9), 1)
+    assert report.two_owner_ns == 36_000_000
+    assert report.no_owner_ns == 3_570_000_000  # both BACKUP from keepalived's start to node2's MASTER
+    assert [a.jid for a in report.applies] == ["20240514020000000001"]
+    root = ET.fromstring(pm.swimlanes_svg(report, UTC))
+    markers = [g.get("class") for g in root.iter(f"{SVG}g") if g.get("class", "").startswith("marker")]
+    assert markers == ["marker apply"]
+    node2 = lanes_of(pm.swimlanes_svg(report, UTC))["node2"]
+    assert [s for s, _, _ in node2] == ["UNKNOWN", "BACKUP", "MASTER", "BACKUP"]
+    blip = next(r for r in root.iter(f"{SVG}rect") if r.get("data-state") == "MASTER"
+                and r.get("data-start-ns") == str(at(DAY, "02:00:05.710")))
+    assert float(blip.get("width")) >= 1.5  # 36 ms in a 24 s picture is still drawn
+
+
+def test_split_brain_heal_needs_no_event_from_the_staying_master(open_scenario) -> None:
+    conn = open_scenario("split_brain_late")
+    report = pm.build_report(conn, tl.incident_query(conn, 7, 60 * 10**9), 7)
+    assert report.two_owner_ns == at(DAY, "05:04:09.800") - at(DAY, "05:00:01.150")  # 4 min 9 s
+    lanes = lanes_of(pm.swimlanes_svg(report, UTC))
+    assert [s for s, _, _ in lanes["node1"]] == ["MASTER"]  # node1 never said a word: MASTER all along
+    assert [s for s, _, _ in lanes["node2"]] == ["BACKUP", "MASTER", "BACKUP"]
+
+
+def test_markdown_and_html_documents_hold_summary_picture_and_timeline(open_scenario, tmp_path) -> None:
+    conn = open_scenario("failover")
+    report = pm.build_report(conn, tl.incident_query(conn, 2, 60 * 10**9), 2)
+    md = io.StringIO()
+    pm.write_report(report, md, "markdown", UTC, svg_path=tmp_path / "pm.svg")
+    assert "- **Impact**: the VIP had no owner for 620 ms and two owners for 0 ms\n" in md.getvalue()
+    assert "![one lane per node](pm.svg)" in md.getvalue()
+    assert len(lanes_of((tmp_path / "pm.svg").read_text())) == 2
+    page = io.StringIO()
+    pm.write_report(report, page, "html", UTC)
+    body = page.getvalue()
+    assert body.count("<svg") == 1 and body.count('<tr class="incident">') == 1
+    assert "HTTP 503 from chat.example.com" in body and "token=****" in body
