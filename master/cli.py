@@ -19,6 +19,7 @@ COMMANDS = {
     "key": "hamaster.master.cmd_keys:key",
     "events": "hamaster.master.cmd_events:events",
     "status": "hamaster.master.cmd_events:status",
+    "apply": "hamaster.master.cmd_apply:apply",
     "timeline": "hamaster.master.cmd_timeline:timeline",
     "postmortem": "hamaster.master.cmd_timeline:postmortem",
 }

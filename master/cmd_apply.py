@@ -1,0 +1,176 @@
+"""`hamaster apply [DIR]`: render, compile and lint per minion on the master, then run the jobs, rolling.
+
+Rolling (the default when targets share a VRRP instance, as the store knows from their events): minions in no
+shared instance first, then each current BACKUP alone, waiting until its states succeeded and it is BACKUP
+again, then the MASTER; the first failure stops the run and leaves the rest, the MASTER above all, untouched.
+"""
+
+import fnmatch
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import click
+
+from hamaster.config import load_master_config
+from hamaster.errors import ConfigError
+from hamaster.master import store
+from hamaster.master.cli import config_option
+from hamaster.master.compiler import compile_states
+from hamaster.master.highstate import pillar_secrets
+from hamaster.master.pairlint import Lint, lint
+from hamaster.master.render import render_pillar, render_states
+from hamaster.minion.executor import JOB_VERSION
+
+Send = Callable[[dict[str, dict[str, Any]]], dict[str, dict[str, Any] | None]]
+POLL_S = 0.2
+
+
+@dataclass(frozen=True)
+class Plan:
+    minion: str
+    job: dict[str, Any]
+    secrets: list[str]
+    keepalived_conf: str | None  # what pair lint reads
+
+
+@dataclass(frozen=True)
+class Wave:
+    minions: list[str]
+    wait_backup: dict[str, list[str]]  # minion -> instances that must be BACKUP again before going on
+
+
+def plan_minion(state_root: Path, pillar_root: Path, minion: str, grains: dict[str, Any], test: bool) -> Plan:
+    pillar = render_pillar(pillar_root, minion, grains)
+    chunks = compile_states(render_states(state_root, minion, grains, pillar).states)
+    secrets = pillar_secrets(pillar)
+    conf = next((c["args"].get("contents") for c in chunks
+                 if c["fun"] == "file.managed" and c["name"].endswith("/keepalived.conf")), None)
+    return Plan(minion, {"v": JOB_VERSION, "test": test, "mask": secrets, "chunks": chunks}, secrets, conf)
+
+
+def waves_for(targets: list[str], vrrp: dict[str, dict[str, tuple[str, int | None, int]]]) -> list[Wave]:
+    """BACKUPs of shared instances one at a time, then their MASTERs; everything else first, together."""
+    members: dict[str, list[str]] = {}
+    for minion in targets:
+        for instance in vrrp.get(minion, {}):
+            members.setdefault(instance, []).append(minion)
+    shared = {i: ms for i, ms in members.items() if len(ms) > 1}
+    in_pair = {m for ms in shared.values() for m in ms}
+    masters = sorted({m for i, ms in shared.items() for m in ms if vrrp[m][i][0] == "MASTER"})
+    backups = sorted(in_pair - set(masters))
+    waves = [Wave(sorted(set(targets) - in_pair), {})] if set(targets) - in_pair else []
+    for m in backups:
+        waves.append(Wave([m], {m: sorted(i for i, ms in shared.items() if m in ms)}))
+    waves.extend(Wave([m], {}) for m in masters)
+    return waves
+
+
+def wait_backup(store_path: str, waits: dict[str, list[str]], timeout: float) -> str | None:
+    """Poll the store until every (minion, instance) is BACKUP; the reason it is not, after `timeout`."""
+    deadline = time.monotonic() + timeout
+    for _ in range(int(timeout / POLL_S) + 2):
+        conn = store.connect(store_path, readonly=True)
+        try:
+            states = store.current_vrrp_states(conn)
+        finally:
+            conn.close()
+        late = {(m, i): states.get(m, {}).get(i, ("unknown",))[0]
+                for m, insts in waits.items() for i in insts}
+        late = {k: v for k, v in late.items() if v != "BACKUP"}
+        if not late or time.monotonic() > deadline:
+            break
+        time.sleep(POLL_S)
+    if not late:
+        return None
+    return "; ".join(f"{m} {i} is {s}, not back in BACKUP within {timeout:g} s" for (m, i), s in late.items())
+
+
+def run_waves(waves: list[Wave], plans: dict[str, Plan], send: Send,
+              wait: Callable[[dict[str, list[str]]], str | None]) -> tuple[dict[str, Any], dict[str, str]]:
+    results: dict[str, dict[str, Any] | None] = {}
+    notes: dict[str, str] = {}
+    for n, wave in enumerate(waves):
+        answered = send({m: plans[m].job for m in wave.minions})
+        results.update({m: answered.get(m) for m in wave.minions})
+        bad = [m for m in wave.minions if not _ok(answered.get(m))]
+        for m in bad:
+            if answered.get(m) is None:
+                notes[m] = "no answer within the timeout"
+        if not bad and wave.wait_backup:
+            reason = wait(wave.wait_backup)
+            if reason:
+                notes.update({m: reason for m in wave.wait_backup})
+                bad = list(wave.wait_backup)
+        if bad:
+            rest = [m for w in waves[n + 1:] for m in w.minions]
+            for m in rest:
+                results[m] = None
+                notes[m] = f"not applied: rolling apply stopped at {', '.join(bad)}"
+            break
+    return results, notes
+
+
+def _ok(result: dict[str, Any] | None) -> bool:
+    return result is not None and "error" not in result and not result.get("summary", {}).get("failed", 1)
+
+
+@click.command()
+@click.argument("state_dir", required=False, type=click.Path(file_okay=False))
+@config_option
+@click.option("-t", "--target", default="*", show_default=True, help="minion ids to apply to (glob)")
+@click.option("--test", is_flag=True, help="change nothing; show what would change, with diffs")
+@click.option("--pillar", "pillar_dir", type=click.Path(file_okay=False), help="pillar tree [default: master.yaml]")
+@click.option("--no-rolling", is_flag=True, help="apply to all targets at once, even to an HA pair")
+@click.option("--timeout", type=float, default=60.0, show_default=True,
+              help="seconds to wait for each minion's answer, and for a BACKUP to be BACKUP again")
+@click.option("--json", "as_json", is_flag=True, help="results as JSON")
+def apply(state_dir: str | None, config_path: str | None, target: str, test: bool, pillar_dir: str | None,
+          no_rolling: bool, timeout: float, as_json: bool) -> None:
+    """Configure the targeted minions from the state tree, Salt-style (backup first for an HA pair)."""
+    from rich.console import Console
+
+    from hamaster.master import control, highstate
+
+    cfg = load_master_config(config_path)
+    conn = store.connect(cfg.store, readonly=True)
+    try:
+        grains, vrrp = store.minion_grains(conn), store.current_vrrp_states(conn)
+    finally:
+        conn.close()
+    targets = sorted(m for m in grains if fnmatch.fnmatchcase(m, target))
+    if not targets:
+        raise ConfigError(f"-t {target!r} matches no known minion (known: {', '.join(sorted(grains)) or 'none'})")
+    state_root = Path(state_dir) if state_dir else cfg.state_root
+    pillar_root = Path(pillar_dir) if pillar_dir else cfg.pillar_root
+    plans = {m: plan_minion(state_root, pillar_root, m, grains[m], test) for m in targets}
+    secrets = sorted({s for p in plans.values() for s in p.secrets})
+    lints: list[Lint] = lint({m: p.keepalived_conf for m, p in plans.items() if p.keepalived_conf})
+
+    console = Console(highlight=False, soft_wrap=True, stderr=False)
+    if not as_json:
+        highstate.print_lints(console, lints)
+    if any(x.severity == "error" for x in lints) and not test:
+        if as_json:
+            click.echo(highstate.as_json({}, lints, {}, secrets))
+        raise ConfigError("pair lint found errors: nothing was changed")
+
+    waves = [Wave(targets, {})] if test or no_rolling else waves_for(targets, vrrp)
+    results, notes = run_waves(
+        waves, plans,
+        send=lambda jobs: control.run_jobs(cfg, jobs, timeout=timeout, test=test),
+        wait=lambda waits: wait_backup(cfg.store, waits, timeout),
+    )
+    for m, r in results.items():
+        if r is None and notes.get(m) == "no answer within the timeout":
+            notes[m] = f"{m} did not answer within {timeout:g} s"
+    if as_json:
+        click.echo(highstate.as_json(results, lints, notes, secrets))
+    else:
+        highstate.print_highstate(console, results, notes, secrets)
+    if not all(_ok(r) for r in results.values()):
+        sys.stdout.flush()
+        raise click.exceptions.Exit(1)
