@@ -2,12 +2,12 @@
 
 JSON (`--format json`) is JSON lines: one object per row, in time order, keys always present (null when
 unknown), so `jq` and line-by-line readers need no more than one line in memory. Times are integers, ns since
-the epoch UTC; `at` repeats `at_ns` as ISO 8601 UTC for people. Every object has `type`:
+the epoch UTC (`jq '.at_ns / 1e9 | todate'` reads one). Every object has `type`:
 
-    event     at_ns at node kind tag instance from to priority sources master_ns skew_ns late clock_skew_ns ids
-    incident  at_ns at id kind instance severity ended_ns duration_ns nodes summary gap_ns planned
-    alert     at_ns at id incident_id route target status attempts error title
-    apply     at_ns at jid finished_ns targets test changes
+    event     at_ns node kind tag instance from to priority sources master_ns skew_ns late clock_skew_ns ids
+    incident  at_ns id kind instance severity ended_ns duration_ns nodes summary gap_ns planned
+    alert     at_ns id incident_id route target status attempts error title
+    apply     at_ns jid finished_ns targets test changes
 
 `from` is the node's previous state of the instance; `skew_ns` is master_ns - node_ns of the event;
 `clock_skew_ns` is the node's clock offset when it is over a second (else null); `late` says the event sat
@@ -102,8 +102,7 @@ def describe(row: Row) -> tuple[str, str, str, str, str, str]:
 
 
 def to_json(row: Row) -> dict[str, Any]:
-    at = {"at_ns": row.at_ns, "at": datetime.fromtimestamp(row.at_ns / 1e9, tz=UTC).isoformat(
-        timespec="milliseconds")}
+    at = {"at_ns": row.at_ns}
     if isinstance(row, EventRow):
         return {"type": "event", **at, "node": row.node, "kind": row.kind, "tag": row.tag,
                 "instance": row.instance, "from": row.from_state, "to": row.to_state, "priority": row.priority,
@@ -124,7 +123,7 @@ def to_json(row: Row) -> dict[str, Any]:
 
 def write_json(rows: Iterable[Row], out: TextIO) -> int:
     n = 0
-    dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+    dumps = json.JSONEncoder(separators=(",", ":"), check_circular=False).encode  # rows hold no cycles
     for n, row in enumerate(rows, 1):  # noqa: B007 (n is the count)
         out.write(dumps(to_json(row)))
         out.write("\n")
