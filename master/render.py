@@ -105,6 +105,8 @@ class Tree:
             loader=jinja2.FileSystemLoader(str(self.root)),
             undefined=jinja2.StrictUndefined,
             keep_trailing_newline=True,
+            trim_blocks=True,  # `{% if %}` lines leave no blank lines in rendered configs
+            lstrip_blocks=True,
             autoescape=False,
         )
 

@@ -1,0 +1,4 @@
+address: 192.168.16.128
+vrrp:
+  role: MASTER
+  priority: 100
