@@ -2,7 +2,6 @@
 
 import sqlite3
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -10,54 +9,13 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from feeder import Feeder, ns
 from scenarios import SCENARIOS
 
 from hamaster.errors import ConfigError
-from hamaster.events import Event, vrrp_tag
 from hamaster.master import incidents, store
 from hamaster.master.correlator import Correlator
 from hamaster.master.incidents import Incident
-
-T0 = 1_750_000_000 * 10**9
-S = 10**9
-
-
-def ns(seconds: float) -> int:
-    return T0 + round(seconds * S)
-
-
-class Feeder:
-    """Stores events as the daemon does (one commit per batch) and hands them to the correlator."""
-
-    def __init__(self, conn: sqlite3.Connection, correlator: Correlator) -> None:
-        self.conn, self.c = conn, correlator
-        self.seq: dict[str, int] = {}
-        self.new: list[int] = []
-
-    def event(self, t: float, minion: str, state: str, prio: int | None, data: dict[str, Any] | None = None) -> None:
-        self.seq[minion] = self.seq.get(minion, 0) + 1
-        ev = Event(self.seq[minion], ns(t), "vrrp", vrrp_tag("VI_1", state), "VI_1", state, prio, "hook",
-                   data or {})
-        stored = store.insert_events(self.conn, minion, ns(t), [ev])
-        self.conn.commit()
-        self.new += self.c.feed(stored)
-
-    def run(self, steps: list[tuple[Any, ...]]) -> None:
-        for kind, *args in steps:
-            if kind in ("ev", "late"):
-                self.event(*args)
-            elif kind == "dup":
-                self.event(*args, data={"duplicate_of": self.seq[args[1]]})
-            else:
-                now, seen = args
-                self.new += self.c.tick(ns(now), {m: ns(t) for m, t in seen.items()})
-
-
-@pytest.fixture
-def conn(tmp_path: Path) -> Iterator[sqlite3.Connection]:
-    c = store.connect(tmp_path / "store.db")
-    yield c
-    c.close()
 
 
 def field_of(inc: Incident, name: str) -> Any:

@@ -1,0 +1,151 @@
+"""The Notifier: routes incidents into the outbox and delivers them, in its own thread, never in intake's way.
+
+    daemon: Notifier(cfg.notify, cfg.store, cfg.path, cfg.reactor)   raises ConfigError on a bad section
+            .start()                  routes what a previous run committed but never routed, resumes retries
+            .submit([incident ids])   non-blocking: a queue put
+            .stop()
+
+The worker thread has its own SQLite connection. Each delivery is sent by apprise for one target at a
+time, in a small pool, so a target that hangs holds up only itself; apprise answers True/False and says
+why in its log, which we catch per thread and store (scrubbed of the URL's secrets) with the attempt.
+"""
+
+import logging
+import queue
+import sqlite3
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import apprise
+
+from hamaster.master import store
+from hamaster.notify import config
+from hamaster.notify.config import Target
+from hamaster.notify.outbox import Due, Outbox
+from hamaster.notify.reactor import Reactor
+from hamaster.notify.render import Renderer
+from hamaster.timeutil import now_ns
+
+log = logging.getLogger("hamaster.notify")
+SENDERS = 4
+REROUTE_MAX_AGE_S = 3600  # unrouted incidents older than this at start are history, not news
+NOTIFY_TYPES = {"critical": apprise.NotifyType.FAILURE, "warning": apprise.NotifyType.WARNING,
+                "info": apprise.NotifyType.INFO}
+
+
+class _AppriseErrors(logging.Handler):
+    """Collects apprise's warnings and errors per thread: its notify() only answers True or False."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.local = threading.local()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        buf = getattr(self.local, "buf", None)
+        if buf is not None:
+            buf.append(record.getMessage())
+
+    def send(self, target: Target, title: str, body: str, notify_type: str) -> tuple[bool, str | None]:
+        self.local.buf = []
+        try:
+            ok = bool(target.plugin.notify(body=body, title=title, notify_type=notify_type))
+        except Exception as exc:  # a plugin bug must cost one attempt, not the worker
+            ok, self.local.buf = False, [*self.local.buf, f"{type(exc).__name__}: {exc}"]
+        finally:
+            errors, self.local.buf = self.local.buf, None
+        if ok:
+            return True, None
+        return False, target.scrub("; ".join(errors)[:500] or "apprise reported a failure")
+
+
+class Notifier:
+    def __init__(self, settings: dict[str, Any], store_path: str, config_path: Path,
+                 reactor: list[Any] | None = None) -> None:
+        where = str(config_path)
+        self.cfg = config.load(settings or {}, where, Path(config_path).parent)
+        self.renderer = Renderer(self.cfg.templates, where)
+        self.reactor = Reactor(reactor or [], {r.name for r in self.cfg.routes}, where)
+        self.store_path = store_path
+        self._submitted: queue.SimpleQueue[list[int]] = queue.SimpleQueue()
+        self._results: queue.SimpleQueue[tuple[int, bool, str | None]] = queue.SimpleQueue()
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._pool = ThreadPoolExecutor(SENDERS, thread_name_prefix="notify-send")
+        self._errors = _AppriseErrors()
+        for t in self.cfg.targets:
+            log.info("notify target %s: %s (tags %s)", t.name, t.masked, ", ".join(sorted(t.tags)) or "-")
+
+    def start(self) -> None:
+        logging.getLogger("apprise").addHandler(self._errors)
+        self._thread = threading.Thread(target=self._run, name="notify", daemon=True)
+        self._thread.start()
+
+    def submit(self, incident_ids: list[int]) -> None:
+        if incident_ids:
+            self._submitted.put(list(incident_ids))
+            self._wake.set()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stopping.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        # a sender stuck in a hung service is abandoned (its delivery stays pending for the next start)
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        logging.getLogger("apprise").removeHandler(self._errors)
+
+    # -- the worker thread ---------------------------------------------------------------------------
+    def _run(self) -> None:
+        conn = store.connect(self.store_path)
+        try:
+            outbox = Outbox(conn, self.cfg, self.renderer, self.reactor)
+            leftovers = outbox.unrouted(now_ns() - REROUTE_MAX_AGE_S * 1_000_000_000)
+            if leftovers:
+                log.info("routing %d incidents left unrouted by the previous run", len(leftovers))
+                self._submitted.put(leftovers)
+            busy: set[int] = set()
+            while not self._stopping.is_set():
+                try:
+                    self._round(outbox, busy)
+                except sqlite3.Error as exc:  # store busy or broken: log, wait, try again
+                    log.error("notify: store error: %s", exc)
+                    self._stopping.wait(1.0)
+                next_ns = outbox.next_due_ns()
+                wait = 1.0 if next_ns is None else min(1.0, max(0.0, (next_ns - now_ns()) / 1e9))
+                self._wake.wait(wait)
+                self._wake.clear()
+        finally:
+            conn.close()
+
+    def _round(self, outbox: Outbox, busy: set[int]) -> None:
+        while True:
+            try:
+                ids = self._submitted.get_nowait()
+            except queue.Empty:
+                break
+            for incident_id in ids:
+                outbox.route(incident_id, now_ns())
+        while True:
+            try:
+                delivery_id, ok, error = self._results.get_nowait()
+            except queue.Empty:
+                break
+            busy.discard(delivery_id)
+            status = outbox.record(delivery_id, ok, error, now_ns())
+            if not ok:
+                log.warning("delivery %d: %s (%s)", delivery_id, error, status)
+        for due in outbox.due(now_ns(), busy):
+            busy.add(due.id)
+            self._pool.submit(self._send, due).add_done_callback(self._done)
+
+    def _send(self, due: Due) -> tuple[int, bool, str | None]:
+        ok, error = self._errors.send(due.target, due.title, due.body, NOTIFY_TYPES.get(due.severity, "info"))
+        return due.id, ok, error
+
+    def _done(self, fut: Future[tuple[int, bool, str | None]]) -> None:
+        if not fut.cancelled() and fut.exception() is None:
+            self._results.put(fut.result())
+            self._wake.set()
