@@ -28,14 +28,16 @@ import zmq.auth
 from hamaster import protocol
 from hamaster.config import MasterConfig
 from hamaster.errors import ConfigError, ProtocolError
-from hamaster.events import Event
+from hamaster.events import Event, StoredEvent
 from hamaster.master import store
+from hamaster.master.correlator import Correlator
 from hamaster.master.keys import ZAP_DOMAIN, KeyRing, MinionAuthenticator
 from hamaster.timeutil import now_ns
 
 log = logging.getLogger("hamaster")
 
 ROUND = 500  # frames drained per commit
+REPLAY_NS = 24 * 3600 * 10**9  # history the correlator rebuilds its picture from at start-up
 
 
 @dataclass
@@ -98,12 +100,15 @@ class MasterDaemon:
             self.control.bind(cfg.control)
         self.minions: dict[str, Minion] = {}
         self.jobs: dict[str, Job] = {}
-        self.counters = {"frames": 0, "events": 0, "duplicates": 0, "dropped": 0, "unknown_sender": 0}
+        self.counters = {"frames": 0, "events": 0, "duplicates": 0, "dropped": 0, "unknown_sender": 0, "incidents": 0}
         self.running = True
         self.accepted = self.keyring.accepted_ids()
         self._accepted_checked = time.monotonic()
         self._last_flush = time.monotonic()
         self.started_ns = now_ns()
+        self.correlator = Correlator(self.db, cfg.correlator, cfg.silent_after, where=str(cfg.path))
+        self.correlator.replay(self.started_ns - REPLAY_NS)
+        self._last_tick = 0.0
 
     # -- intake -------------------------------------------------------------------------------------
     def _drop(self, who: str, why: str) -> None:
@@ -190,8 +195,13 @@ class MasterDaemon:
             good.append(ev)
             seqs.append(ev.seq)
 
-    def on_stored(self, events: list[store.StoredEvent]) -> None:
-        """New events are committed: derive incidents and alerts (see correlator and notify)."""
+    def on_stored(self, events: list[StoredEvent]) -> None:
+        """New events are committed: derive incidents, and alert on them."""
+        self._incidents(self.correlator.feed(events))
+
+    def _incidents(self, ids: list[int]) -> None:
+        if ids:
+            self.counters["incidents"] += len(ids)
 
     def _send(self, who: str, frame: bytes) -> bool:
         m = self.minions.get(who)
@@ -276,6 +286,9 @@ class MasterDaemon:
 
     # -- timers and the loop ------------------------------------------------------------------------
     def _timers(self, now: float) -> None:
+        if now - self._last_tick >= 0.5:  # time-based incidents: node silent, no master, flapping calmed
+            self._incidents(self.correlator.tick(now_ns(), {m.id: m.last_seen_ns for m in self.minions.values()}))
+            self._last_tick = now
         if now - self._accepted_checked > 1.0:
             self.accepted = self.keyring.accepted_ids()
             self._accepted_checked = now

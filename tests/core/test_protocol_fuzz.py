@@ -8,15 +8,16 @@ from hamaster import protocol
 from hamaster.errors import ProtocolError
 from hamaster.events import KINDS, VRRP_STATES, Event
 
-scalars = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20) | st.binary(max_size=20)
+ints = st.integers(min_value=-(2**63), max_value=2**64 - 1)  # what msgpack can carry
+scalars = st.none() | st.booleans() | ints | st.floats() | st.text(max_size=20) | st.binary(max_size=20)
 values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner,
                                                                                            max_size=4), max_leaves=20)
 frames = st.fixed_dictionaries(
     {"v": st.sampled_from([1, 1, 1, 2, "1"]), "t": st.sampled_from([*protocol._SCHEMAS, "nope"])},
     optional={"events": st.lists(st.fixed_dictionaries(
-        {}, optional={"seq": values | st.integers(), "node_ns": values | st.integers(min_value=0),
+        {}, optional={"seq": values | ints, "node_ns": values | ints,
                       "kind": st.sampled_from(KINDS) | values, "tag": values, "state": st.sampled_from(VRRP_STATES),
-                      "instance": values, "priority": st.integers(), "source": values, "data": values}), max_size=5),
+                      "instance": values, "priority": ints, "source": values, "data": values}), max_size=5),
         "ts": values, "grains": values, "jid": values, "result": values, "seqs": values},
 )
 
