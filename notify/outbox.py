@@ -23,6 +23,7 @@ from hamaster.notify.render import Renderer
 from hamaster.timeutil import to_datetime
 
 S = 1_000_000_000
+_HEADS = "SELECT MIN(id) FROM deliveries WHERE status = 'pending' GROUP BY target"
 PER_INSTANCE = ("no_master", "split_brain", "flapping", "failover", "recovered")
 
 
@@ -121,12 +122,13 @@ class Outbox:
         return [i for (i,) in self.conn.execute("SELECT id FROM incidents WHERE routed_ns IS NULL ORDER BY id")]
 
     # -- sending -------------------------------------------------------------------------------------
-    def due(self, now: int, busy: set[int], limit: int = 100) -> list[Due]:
+    def due(self, now: int, busy: set[int]) -> list[Due]:
+        """The oldest pending delivery of each target, if its time has come: a target gets its alerts in
+        order (never `recovered` before what it closes), and a dead or slow target delays only itself."""
         out = []
         for did, iid, target, title, body, attempts, severity in self.conn.execute(
             "SELECT d.id, d.incident_id, d.target, d.title, d.body, d.attempts, i.severity FROM deliveries d"
-            " JOIN incidents i ON i.id = d.incident_id WHERE d.status = 'pending' AND d.next_ns <= ?"
-            " ORDER BY d.next_ns LIMIT ?", (now, limit + len(busy))
+            f" JOIN incidents i ON i.id = d.incident_id WHERE d.id IN ({_HEADS}) AND d.next_ns <= ?", (now,)
         ):
             t = self.by_masked.get(target)
             if did in busy:
@@ -135,10 +137,10 @@ class Outbox:
                 self.record(did, False, "target no longer configured", now, final=True)
                 continue
             out.append(Due(did, iid, t, title or "", body or "", attempts, severity))
-        return out[:limit]
+        return out
 
     def next_due_ns(self) -> int | None:
-        (ns,) = self.conn.execute("SELECT MIN(next_ns) FROM deliveries WHERE status = 'pending'").fetchone()
+        (ns,) = self.conn.execute(f"SELECT MIN(next_ns) FROM deliveries WHERE id IN ({_HEADS})").fetchone()
         return ns
 
     def record(self, delivery_id: int, ok: bool, error: str | None, now: int, *, final: bool = False) -> str:
