@@ -67,6 +67,24 @@ def key(config_path: str | None) -> None:
     click.echo(f"id:          {cfg.id}\npublic key:  {public.decode()}\nfingerprint: {fingerprint(public)}")
 
 
+@cli.command()
+@config_option
+@click.option("--keepalived-conf", type=click.Path(dir_okay=False), default="/etc/keepalived/keepalived.conf",
+              show_default=True, help="the keepalived.conf to check")
+def doctor(config_path: str | None, keepalived_conf: str) -> None:
+    """Check this node's wiring: keys, spool, daemon, master, keepalived hooks and FIFO. Says what to fix."""
+    from pathlib import Path
+
+    from hamaster.minion.doctor import run_checks
+
+    failed = 0
+    for ok, what, fix in run_checks(load_minion_config(config_path), Path(keepalived_conf)):
+        click.echo(f"{'ok ' if ok else 'FIX'}  {what}" + ("" if ok else f"\n     -> {fix}"))
+        failed += not ok
+    if failed:
+        raise HamasterError(f"{failed} problem(s) found")
+
+
 def main() -> int:
     try:
         cli.main(prog_name="haminion", standalone_mode=False)

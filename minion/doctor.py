@@ -1,0 +1,84 @@
+"""`haminion doctor`: check a node's wiring and say what to fix.
+
+Each check returns (ok, what, fix). Checks read only; nothing is changed.
+"""
+
+import os
+import re
+import shutil
+import socket
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlparse
+
+from hamaster.config import MinionConfig
+
+Check = tuple[bool, str, str]
+
+
+def _daemon_listening(spool_dir: Path) -> bool:
+    try:  # the daemon holds the wake FIFO open for reading; without a reader this open fails at once
+        fd = os.open(spool_dir / "wake", os.O_WRONLY | os.O_NONBLOCK)
+    except OSError:
+        return False
+    os.close(fd)
+    return True
+
+
+def _master_reachable(address: str) -> bool:
+    url = urlparse(address)
+    if url.scheme != "tcp" or not url.hostname or not url.port:
+        return False
+    try:
+        with socket.create_connection((url.hostname, url.port), timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+def check_keepalived_conf(text: str, cfg: MinionConfig) -> Iterator[Check]:
+    body = re.sub(r"[#!].*", "", text)  # keepalived comments start with # or !
+    instances = re.findall(r"vrrp_instance\s+(\S+)", body)
+    hooks = re.findall(r"notify(?:_master|_backup|_fault|_stop)?\s+\"?([^\"\n]*haminion[^\"\n]*)", body)
+    yield (bool(instances), f"keepalived.conf defines {len(instances)} vrrp_instance(s)",
+           "define a vrrp_instance (see the state tree states/keepalived)")
+    yield (bool(hooks), "notify hooks call `haminion hook`",
+           f'in each vrrp_instance add: notify "{shutil.which("haminion") or "haminion"} hook -c {cfg.path}"')
+    wrong = [h for h in hooks if str(cfg.path) not in h and "-c" in h]
+    yield (not wrong, "the hooks name this minion.yaml", f"use -c {cfg.path} in: {'; '.join(wrong)}")
+    if cfg.fifo:
+        wired = re.search(r"notify_fifo\s+\"?" + re.escape(str(cfg.fifo)), body) is not None
+        yield (wired, f"notify_fifo writes to {cfg.fifo}", f"in global_defs add: notify_fifo {cfg.fifo}")
+    if "enable_script_security" in body:
+        yield (True, "script security is enabled", "")
+    else:
+        yield (False, "script security is off (keepalived warns and may refuse scripts)",
+               "in global_defs add: enable_script_security and script_user root")
+
+
+def run_checks(cfg: MinionConfig, keepalived_conf: Path) -> Iterator[Check]:
+    key = cfg.secret_key_file
+    yield (key.is_file(), f"secret key {key} exists", "copy the minion folder made by `hamaster init` to this node")
+    if key.is_file():
+        mode = stat.S_IMODE(key.stat().st_mode)
+        yield (mode & 0o077 == 0, f"secret key is private (mode {mode:o})", f"chmod 600 {key}")
+    spool_ok = cfg.spool_dir.is_dir() and os.access(cfg.spool_dir, os.W_OK)
+    yield (spool_ok, f"spool {cfg.spool_dir} is writable", f"mkdir -p {cfg.spool_dir} (as the user keepalived runs)")
+    inbox = cfg.spool_dir / "inbox"
+    waiting = len(list(inbox.glob("*.ev"))) if inbox.is_dir() else 0
+    daemon = _daemon_listening(cfg.spool_dir)
+    yield (daemon, "the minion daemon is running" + (f" ({waiting} hook events waiting)" if waiting else ""),
+           f"start it: haminion run -c {cfg.path} (or systemctl start haminion)")
+    for address in cfg.masters:
+        yield (_master_reachable(address), f"master {address} is reachable",
+               "check the address, the master's firewall, and that `hamaster master` runs")
+    haminion = shutil.which("haminion")
+    if haminion:
+        mode = os.stat(haminion).st_mode
+        yield (not mode & (stat.S_IWGRP | stat.S_IWOTH), f"{haminion} is not writable by group/others",
+               f"chmod go-w {haminion} (keepalived's script security requires it)")
+    if keepalived_conf.is_file():
+        yield from check_keepalived_conf(keepalived_conf.read_text(errors="replace"), cfg)
+    else:
+        yield (False, f"{keepalived_conf} exists", "give its path with --keepalived-conf")
