@@ -22,6 +22,8 @@ COMMANDS = {
     "apply": "hamaster.master.cmd_apply:apply",
     "timeline": "hamaster.master.cmd_timeline:timeline",
     "postmortem": "hamaster.master.cmd_timeline:postmortem",
+    "notify": "hamaster.master.cmd_notify:notify",
+    "silence": "hamaster.master.cmd_silence:silence",
 }
 
 

@@ -35,7 +35,7 @@ NOTIFY_TYPES = {"critical": apprise.NotifyType.FAILURE, "warning": apprise.Notif
                 "info": apprise.NotifyType.INFO}
 
 
-class _AppriseErrors(logging.Handler):
+class TargetSender(logging.Handler):
     """Collects apprise's warnings and errors per thread: its notify() only answers True or False."""
 
     def __init__(self) -> None:
@@ -74,7 +74,7 @@ class Notifier:
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._pool = ThreadPoolExecutor(SENDERS, thread_name_prefix="notify-send")
-        self._errors = _AppriseErrors()
+        self._errors = TargetSender()
         for t in self.cfg.targets:
             log.info("notify target %s: %s (tags %s)", t.name, t.masked, ", ".join(sorted(t.tags)) or "-")
 
