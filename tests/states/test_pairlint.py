@@ -1,0 +1,65 @@
+"""Pair lint on rendered keepalived.conf: what would break the pair is an error, what surprises is a warning."""
+
+from hamaster.master.pairlint import lint, parse_instances
+
+
+def conf(priority: int = 100, vrid: int = 66, auth: str = "1111", vip: str = "192.168.16.130", weight: int = 2,
+         state: str = "MASTER") -> str:
+    return f"""
+vrrp_script chk_nginx {{
+    script "/etc/keepalived/check_nginx.sh"   # the seed's check
+    interval 2
+    weight {weight}
+}}
+vrrp_instance VI_1 {{
+    state {state}
+    interface ens33
+    virtual_router_id {vrid}
+    priority {priority}
+    authentication {{
+        auth_type PASS
+        auth_pass {auth}
+    }}
+    track_script {{
+        chk_nginx
+    }}
+    virtual_ipaddress {{
+        {vip}
+    }}
+}}
+"""
+
+
+def messages(**node2: object) -> list[tuple[str, str]]:
+    return [(x.severity, x.message) for x in lint({"node1": conf(), "node2": conf(**{"priority": 99, **node2})})]
+
+
+def test_the_seeds_pair_is_clean() -> None:
+    assert messages() == []
+
+
+def test_parse_reads_the_seeds_instance() -> None:
+    (inst,) = parse_instances(conf(), "node1")
+    assert (inst.name, inst.vrid, inst.priority, inst.vips, inst.tracked) == (
+        "VI_1", "66", 100, ("192.168.16.130",), {"chk_nginx": 2})
+
+
+def test_disagreements_are_errors_and_never_show_the_password() -> None:
+    assert messages(vrid=67) == [("error", "virtual_router_id differ: node1=66, node2=67")]
+    assert messages(vip="192.168.16.131") == [("error", "VIPs differ: node1=192.168.16.130, node2=192.168.16.131")]
+    assert messages(auth="2222") == [("error", "authentication differs between node1, node2")]
+
+
+def test_tied_priorities_warn() -> None:
+    assert messages(priority=100) == [("warning", "priorities tie: node1 and node2 both 100")]
+
+
+def test_a_weight_that_cannot_flip_mastership_warns() -> None:
+    assert messages(priority=90) == [
+        ("warning", "chk_nginx weight 2 cannot flip mastership: node1 100 vs node2 90 (gap 10)")]
+
+
+def test_auth_pass_longer_than_keepalived_keeps_warns_without_showing_it() -> None:
+    found = lint({"node1": conf(auth="longsecret")})
+    assert [(x.severity, x.message) for x in found] == [
+        ("warning", "node1: auth_pass is 10 characters; keepalived uses only the first 8")]
