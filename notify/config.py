@@ -21,6 +21,7 @@ A `recovered` incident also goes wherever the incident it closes went, so what w
 Targets are only ever shown as apprise prints them with privacy=True: tokens and passwords masked.
 """
 
+import logging
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -115,7 +116,12 @@ def _target(i: int, raw: Any, where: str, base: Path) -> list[Target]:
     url = raw["url"]
     if not isinstance(url, str):
         raise ConfigError(f"{here}.url: expected an apprise URL string")
-    plugin = apprise.Apprise.instantiate(url)
+    apprise_log = logging.getLogger("apprise")
+    apprise_log.disabled = True  # it logs a URL it cannot parse verbatim, tokens and all
+    try:
+        plugin = apprise.Apprise.instantiate(url)
+    finally:
+        apprise_log.disabled = False
     if plugin is None:
         scheme = url.split("://", 1)[0] if "://" in url else "?"
         raise ConfigError(f"{here}.url: apprise cannot use this URL (scheme {scheme!r}); see apprise's wiki")
