@@ -1,0 +1,184 @@
+"""What the minion can learn about keepalived and nginx on its own node, without trusting any event.
+
+- `keepalived_pid()`: the parent keepalived of *this* network namespace (pid file, or a /proc scan that
+  compares network namespaces: in the lab, every node's keepalived is visible in the one /proc).
+- `versions()`: keepalived and nginx versions, for the grains.
+- `local_addresses()` / `held_vips()`: what `ip -j addr` says the interfaces hold.
+- `dump_state()`: keepalived's own account of its instances, for reconciliation after a missed event.
+
+How the dump works: keepalived writes `keepalived.json` into *its* $TMPDIR (default /tmp) when it gets the
+signal that `keepalived --signum=JSON` names (36 on Debian 12's 2.2.7). Two keepalived sharing /tmp, as lab nodes
+do, would overwrite each other's file, so the lab starts each one with its own TMPDIR; we read that TMPDIR from
+/proc/<pid>/environ and open the file through /proc/<pid>/root (right even under systemd's PrivateTmp). We wait
+until the file changed after our signal and parses, so a stale or half-written dump is never returned.
+The dump holds `auth_data` (the VRRP password): only state, priorities, VIPs and a few plain fields leave here.
+"""
+
+import functools
+import json
+import os
+import re
+import subprocess
+import time
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from hamaster.errors import StateError
+
+# keepalived's vrrp.h numbering of instance states
+_STATES = {0: "INIT", 1: "BACKUP", 2: "MASTER", 3: "FAULT", 97: "DELETED", 98: "STOP"}
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceState:
+    state: str  # MASTER, BACKUP, FAULT, INIT, STOP
+    priority: int  # effective: base priority moved by tracked scripts' weights
+    base_priority: int
+    vips: list[str]  # bare addresses, e.g. "10.0.0.100"
+    interface: str
+    vrid: int
+    last_transition_ns: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# -- processes ------------------------------------------------------------------------------------------
+def _netns_inode(pid: int | str) -> int | None:
+    try:
+        return os.stat(f"/proc/{pid}/ns/net").st_ino
+    except OSError:
+        return None
+
+
+def _comm(pid: int | str) -> str | None:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return None
+
+
+def _ppid(pid: int | str) -> int:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0
+    return int(stat.rsplit(")", 1)[1].split()[1])
+
+
+def keepalived_pid(pid_file: str | Path | None = None) -> int | None:
+    """The parent keepalived of this node, or None if it does not run here."""
+    if pid_file is not None:
+        try:
+            pid = int(Path(pid_file).read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return None
+        return pid if _comm(pid) == "keepalived" else None
+    ours = _netns_inode("self")
+    for entry in os.scandir("/proc"):
+        pid = entry.name
+        if not pid.isdigit() or _comm(pid) != "keepalived" or _netns_inode(pid) != ours:
+            continue
+        if _comm(_ppid(pid)) != "keepalived":  # the parent: its VRRP and checker children are keepalived too
+            return int(pid)
+    return None
+
+
+# -- versions and addresses -----------------------------------------------------------------------------
+def _first_match(argv: list[str], pattern: str) -> str | None:
+    try:
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    m = re.search(pattern, proc.stdout + proc.stderr)
+    return m.group(1) if m else None
+
+
+def versions() -> dict[str, str | None]:
+    """{"keepalived": "2.2.7", "nginx": "1.22.1"}, None for what is not installed."""
+    return {"keepalived": _first_match(["keepalived", "--version"], r"Keepalived v(\S+)"),
+            "nginx": _first_match(["nginx", "-v"], r"nginx/(\S+)")}
+
+
+def local_addresses() -> dict[str, list[str]]:
+    """{interface: [address, ...]} of this namespace (IPv4 and IPv6, without prefix lengths)."""
+    proc = subprocess.run(["ip", "-j", "addr", "show"], capture_output=True, text=True, timeout=5, check=True)
+    return {link["ifname"]: [a["local"] for a in link.get("addr_info", [])] for link in json.loads(proc.stdout)}
+
+
+def held_vips(vips: Iterable[str]) -> set[str]:
+    """Which of `vips` (bare or with /prefix) an interface of this node holds."""
+    here = {a for addrs in local_addresses().values() for a in addrs}
+    return {v.split("/")[0] for v in vips} & here
+
+
+# -- keepalived's own state -----------------------------------------------------------------------------
+@functools.cache
+def json_signal() -> int:
+    """The signal number keepalived dumps JSON on (it varies with the build: ask the binary)."""
+    sig = _first_match(["keepalived", "--signum=JSON"], r"(\d+)")
+    if sig is None:
+        raise StateError("keepalived --signum=JSON gave no number: keepalived missing or built without JSON")
+    return int(sig)
+
+
+def dump_path(pid: int) -> Path:
+    """Where keepalived `pid` writes keepalived.json: its TMPDIR, seen through its own root."""
+    try:
+        environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    except OSError as exc:
+        raise StateError(f"keepalived pid {pid}: cannot read its environment ({exc.strerror})") from exc
+    tmpdir = next((e[7:].decode() for e in environ if e.startswith(b"TMPDIR=")), "") or "/tmp"
+    return Path(f"/proc/{pid}/root") / tmpdir.lstrip("/") / "keepalived.json"
+
+
+def parse_dump(raw: list[dict[str, Any]]) -> dict[str, InstanceState]:
+    """keepalived.json's list of instances -> {instance: InstanceState}; auth data is not copied."""
+    out = {}
+    for entry in raw:
+        d = entry["data"]
+        out[d["iname"]] = InstanceState(
+            state=_STATES.get(d["state"], f"UNKNOWN({d['state']})"),
+            priority=int(d["effective_priority"]),
+            base_priority=int(d["base_priority"]),
+            vips=[v.split()[0].split("/")[0] for v in d.get("vips", [])],
+            interface=d.get("ifp_ifname", ""),
+            vrid=int(d["vrid"]),
+            last_transition_ns=int(float(d.get("last_transition", 0)) * 1e9),
+        )
+    return out
+
+
+def dump_state(pid: int | None = None, timeout: float = 3.0) -> dict[str, InstanceState]:
+    """Ask keepalived (this node's, or `pid`) for its instances' states; StateError if it cannot say."""
+    pid = pid if pid is not None else keepalived_pid()
+    if pid is None:
+        raise StateError("keepalived is not running in this network namespace")
+    path = dump_path(pid)
+    before = _mtime(path)
+    os.kill(pid, json_signal())
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if _mtime(path) != before:
+            try:
+                raw = json.loads(path.read_text())
+            except ValueError:
+                raw = None  # still being written
+            except OSError as exc:
+                raise StateError(f"{path}: {exc.strerror}") from exc
+            if raw is not None:
+                try:
+                    return parse_dump(raw)
+                except (KeyError, TypeError, ValueError) as exc:
+                    raise StateError(f"{path}: not keepalived's dump format ({exc!r} missing or wrong)") from exc
+        time.sleep(0.01)
+    raise StateError(f"keepalived pid {pid} wrote no state dump to {path} within {timeout:.0f} s")
+
+
+def _mtime(path: Path) -> int | None:
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:
+        return None

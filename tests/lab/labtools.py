@@ -1,0 +1,65 @@
+"""Helpers for lab tests: tools the lab needs, polling, the notify log, a running pair."""
+
+import os
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from hamaster.lab import services
+from hamaster.lab.pair import Lab
+
+NEEDS = ("ip", "nft", "keepalived", "nginx")
+
+
+def lab_unavailable() -> str | None:
+    if os.geteuid() != 0:
+        return "lab tests need root (network namespaces)"
+    missing = [tool for tool in NEEDS if shutil.which(tool) is None]
+    if missing:
+        return f"lab tests need {', '.join(missing)} (apt-get install iproute2 nftables keepalived nginx-light)"
+    return None
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
+    """Poll every 20 ms; fail the test with `what` after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(0.02)
+
+
+class Transitions:
+    """The lines keepalived's notify script appended: (node, TYPE, NAME, STATE, PRIORITY)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def all(self) -> list[tuple[str, ...]]:
+        if not self.path.exists():
+            return []
+        return [tuple(line.split()) for line in self.path.read_text().splitlines() if line.strip()]
+
+    def states(self, node: str) -> list[str]:
+        return [t[3] for t in self.all() if t[0] == node]
+
+
+def write_notify_script(path: Path, log: Path) -> None:
+    path.write_text(f'#!/bin/sh\necho "$*" >> {log}\n')
+    path.chmod(0o755)
+
+
+def start_pair(lab: Lab, notify: Path) -> None:
+    """nginx and keepalived on every node; node1 has the highest priority. Returns when node1 holds the VIP."""
+    for i, node in enumerate(lab.nodes):
+        lab.start_nginx(node)
+        conf = services.keepalived_conf(vip=f"{lab.vip}/{lab.prefixlen}", priority=100 - 10 * i,
+                                        notify=f'"{notify} {node.name}"', auth_pass="s3cr3tpw")
+        lab.start_keepalived(node, conf)
+    # keepalived 2 starts every instance as BACKUP unless its priority is 255: node1 takes over after ~3.6 s
+    wait_until(lambda: lab.holders() == [lab.nodes[0].name], 15, "node1 to hold the VIP")
