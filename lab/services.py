@@ -40,6 +40,13 @@ class Daemon:
     def log_file(self, run_dir: Path) -> Path:
         return run_dir / f"{self.name}.log"
 
+    def check_argv(self, conf: str, run_dir: Path) -> list[str]:
+        """The daemon's own config test: `start` refuses a config that fails it."""
+        if self.name == "keepalived":
+            return ["keepalived", "-t", "-f", conf]
+        return ["nginx", "-t", "-q", "-c", conf, "-e", str(run_dir / "nginx-error.log"),
+                "-g", f"pid {self.pid_file(run_dir)};"]
+
     def argv(self, conf: str, run_dir: Path) -> list[str]:
         if self.name == "keepalived":
             return ["keepalived", "-f", conf, "-p", str(self.pid_file(run_dir)),
@@ -74,11 +81,18 @@ def start(daemon: Daemon, run_dir: Path, *, conf: str | None = None, netns: str 
     if pid_of(daemon, run_dir) is not None:
         return None
     (run_dir / "tmp").mkdir(parents=True, exist_ok=True)
+    conf = conf or daemon.default_conf
+    check = subprocess.run(_in(netns, daemon.check_argv(conf, run_dir)), capture_output=True, text=True, timeout=30)
+    if check.returncode != 0:
+        lines = (check.stderr + check.stdout).strip().splitlines() or [f"exit {check.returncode}"]
+        # the line that names file and line: keepalived's "(FILE: Line N) ...", nginx's "[emerg] ... in FILE:N"
+        worst = next((line for line in lines if "Line " in line or "[emerg]" in line), lines[-1])
+        raise LabError(f"{conf} fails {daemon.name}'s config test: {worst.strip()}")
     daemon.pid_file(run_dir).unlink(missing_ok=True)
-    argv = daemon.argv(conf or daemon.default_conf, run_dir)
+    argv = _in(netns, daemon.argv(conf, run_dir))
     env = {**os.environ, "TMPDIR": str(run_dir / "tmp"), "HAMASTER_RUN_DIR": str(run_dir)}
     with open(daemon.log_file(run_dir), "ab") as log:
-        proc = subprocess.Popen(exec_argv(netns, argv) if netns else argv, stdin=subprocess.DEVNULL,
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
                                 stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     deadline = time.monotonic() + timeout
     while pid_of(daemon, run_dir) is None:
@@ -111,6 +125,10 @@ def reload(daemon: Daemon, run_dir: Path) -> None:
     if pid is None:
         raise LabError(f"{daemon.name} is not running (no live pid in {daemon.pid_file(run_dir)})")
     os.kill(pid, daemon.reload_signal)
+
+
+def _in(netns: str | None, argv: list[str]) -> list[str]:
+    return exec_argv(netns, argv) if netns else argv
 
 
 def _tail(path: Path, lines: int = 3) -> str:

@@ -24,6 +24,7 @@ COMMANDS = {
     "postmortem": "hamaster.master.cmd_timeline:postmortem",
     "notify": "hamaster.master.cmd_notify:notify",
     "silence": "hamaster.master.cmd_silence:silence",
+    "lab-clean": "hamaster.lab.cmd_clean:lab_clean",
 }
 
 
