@@ -26,6 +26,7 @@ import zmq
 from hamaster import protocol
 from hamaster.config import MinionConfig
 from hamaster.errors import ConfigError, ProtocolError
+from hamaster.minion.beacons import Beacons
 from hamaster.minion.fifo import FifoReader
 from hamaster.minion.spool import WAKE, NewEvent, Spool
 
@@ -73,6 +74,7 @@ class MinionDaemon:
         self.fifo = FifoReader(cfg.fifo) if cfg.fifo else None
         self.grains: dict[str, Any] = {}
         self.dropped = 0
+        self.beacons = Beacons(cfg, self.submit) if cfg.beacons.get("enabled", True) else None
 
     # -- sources ------------------------------------------------------------------------------------
     def wake(self) -> None:
@@ -129,6 +131,8 @@ class MinionDaemon:
         up.last_rx = up.last_ack = now
         up.last_tx_ping = 0.0
         log.info("connecting to master %s", up.address)
+        if self.beacons is not None:  # whatever happened while we were away, keepalived knows
+            self.beacons.reconcile_now.set()
 
     def _drop(self, up: Uplink, now: float, why: str) -> None:
         if up.sock is not None:
@@ -221,6 +225,8 @@ class MinionDaemon:
         log.info("haminion %s started: spool %s, backlog %d, masters %s", self.cfg.id, self.cfg.spool_dir,
                  self.spool.backlog(), ", ".join(self.cfg.masters))
         self._ingest()
+        if self.beacons is not None:
+            self.beacons.start()
         poller = zmq.Poller()
         poller.register(self.wake_fd, zmq.POLLIN)
         if self.fifo is not None:
@@ -263,6 +269,9 @@ class MinionDaemon:
         self.wake()
 
     def close(self) -> None:
+        if self.beacons is not None:
+            self.beacons.stop()
+            self.beacons.join(timeout=5)
         self.jobs.shutdown(wait=False, cancel_futures=True)
         for up in self.uplinks:
             if up.sock is not None:

@@ -6,6 +6,8 @@ import socket
 import subprocess
 from typing import Any
 
+from hamaster.minion import keepalived
+
 
 def _os_release() -> dict[str, str]:
     out = {}
@@ -29,15 +31,6 @@ def _addresses() -> list[str]:
         return []
 
 
-def _version(argv: list[str]) -> str | None:
-    try:
-        proc = subprocess.run(argv, capture_output=True, text=True, timeout=3)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    text = (proc.stdout + proc.stderr).strip().splitlines()
-    return text[0] if text else None
-
-
 def collect(minion_id: str) -> dict[str, Any]:
     osr = _os_release()
     return {
@@ -47,7 +40,6 @@ def collect(minion_id: str) -> dict[str, Any]:
         "os_version": osr.get("VERSION_ID", ""),
         "kernel": platform.release(),
         "addresses": _addresses(),
-        "keepalived": _version(["keepalived", "--version"]),
-        "nginx": _version(["nginx", "-v"]),
+        **keepalived.versions(),
         "python": platform.python_version(),
     }

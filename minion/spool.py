@@ -38,6 +38,14 @@ CREATE TABLE IF NOT EXISTS spool (
     data     TEXT,
     acked    INTEGER NOT NULL DEFAULT 0   -- bit i set: master i has committed it
 );
+-- the last transition recorded per instance: folds hook+FIFO doubles, and lets reconciliation keep only news
+CREATE TABLE IF NOT EXISTS last_state (
+    instance TEXT PRIMARY KEY,
+    state    TEXT NOT NULL,
+    source   TEXT NOT NULL,
+    seq      INTEGER NOT NULL,
+    node_ns  INTEGER NOT NULL
+);
 """
 
 
@@ -68,6 +76,12 @@ def parse_inbox_line(line: str, origin: str) -> NewEvent:
                     {"type": vtype} if vtype != "INSTANCE" else {}, origin)
 
 
+def _same_transition(prev: tuple[str, str, int, int], ev: NewEvent) -> bool:
+    """The other source (hook or FIFO) already reported this state change a moment ago."""
+    state, source, _, node_ns = prev
+    return state == ev.state and source != ev.source and abs(node_ns - ev.node_ns) < SOURCE_MERGE_NS
+
+
 class Spool:
     def __init__(self, directory: Path, n_masters: int = 1) -> None:
         self.dir = directory
@@ -78,12 +92,10 @@ class Spool:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")
         self.db.executescript(_SCHEMA)
-        # the last state per instance, to fold a transition seen by both hook and FIFO into one
-        self._last: dict[str, tuple[str, str, int, int]] = {}
-        for inst, state, source, seq, ns in self.db.execute(
-            "SELECT instance, state, source, seq, node_ns FROM spool WHERE kind='vrrp' ORDER BY seq"
-        ):
-            self._last[inst] = (state, source, seq, ns)
+        self._last: dict[str, tuple[str, str, int, int]] = {
+            inst: (state, source, seq, ns)
+            for inst, state, source, seq, ns in self.db.execute("SELECT * FROM last_state")
+        }
 
     def close(self) -> None:
         self.db.close()
@@ -94,8 +106,11 @@ class Spool:
         for ev in sorted(events, key=lambda e: e.node_ns):
             if ev.kind == "vrrp" and ev.instance:
                 prev = self._last.get(ev.instance)
-                same = prev and prev[0] == ev.state and prev[1] != ev.source
-                if same and abs(prev[3] - ev.node_ns) < SOURCE_MERGE_NS:
+                if ev.source == "reconcile":
+                    if prev and prev[0] == ev.state:
+                        continue  # keepalived agrees with what we recorded: nothing was missed
+                    ev.data = {**ev.data, "missed_after": prev[0] if prev else None}
+                elif prev and _same_transition(prev, ev):
                     ev.data = {**ev.data, "duplicate_of": prev[2]}
             cur = self.db.execute(
                 "INSERT OR IGNORE INTO spool (origin, node_ns, kind, tag, instance, state, priority, source, data)"
@@ -108,7 +123,8 @@ class Spool:
                 assert seq is not None
                 seqs.append(seq)
                 if ev.kind == "vrrp" and ev.instance and "duplicate_of" not in ev.data:
-                    self._last[ev.instance] = (ev.state or "", ev.source, seq, ev.node_ns)
+                    self._last[ev.instance] = last = (ev.state or "", ev.source, seq, ev.node_ns)
+                    self.db.execute("INSERT OR REPLACE INTO last_state VALUES (?,?,?,?,?)", (ev.instance, *last))
         self.db.commit()
         return seqs
 

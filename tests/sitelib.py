@@ -116,7 +116,7 @@ class Site:
         finally:
             conn.close()
 
-    def count(self, sql: str = "SELECT COUNT(*) FROM events", *args: Any) -> int:
+    def count(self, sql: str = "SELECT COUNT(*) FROM events WHERE kind = 'vrrp'", *args: Any) -> int:
         rows = self.query(sql, *args)
         return rows[0][0] if rows else 0
 

@@ -9,7 +9,8 @@ from sitelib import Site, wait_for
 
 
 def stored(site: Site, minion: str) -> list[tuple]:
-    return site.query("SELECT seq, instance, state, node_ns, source FROM events WHERE minion = ? ORDER BY seq", minion)
+    sql = "SELECT seq, instance, state, node_ns, source FROM events WHERE kind = 'vrrp' AND minion = ? ORDER BY seq"
+    return site.query(sql, minion)
 
 
 def test_1000_hooks_from_two_minions_are_stored_once_and_in_order(site: Site) -> None:
@@ -33,7 +34,8 @@ def test_1000_hooks_from_two_minions_are_stored_once_and_in_order(site: Site) ->
         assert [r[1] for r in rows] == [f"VI_{i}" for i in range(per_minion)]  # seq order is firing order
         assert [r[0] for r in rows] == sorted({r[0] for r in rows})  # unique seqs
         assert [r[3] for r in rows] == sorted(r[3] for r in rows)  # node time agrees with seq
-    assert site.count("SELECT COUNT(*) FROM (SELECT DISTINCT minion, seq FROM events)") == 2 * per_minion
+    distinct = "SELECT COUNT(*) FROM (SELECT DISTINCT minion, seq FROM events WHERE kind = 'vrrp')"
+    assert site.count(distinct) == 2 * per_minion
 
 
 def test_kill_9_master_during_10000_events_loses_and_doubles_nothing(site: Site) -> None:
@@ -58,7 +60,8 @@ def test_kill_9_master_during_10000_events_loses_and_doubles_nothing(site: Site)
     wait_for(lambda: site.count() == n, 60, f"{n} events after the restart")
     time.sleep(1)  # resends still in flight must be absorbed, not stored
     assert site.count() == n
-    instances = [r[0] for r in site.query("SELECT instance FROM events WHERE minion='node1' ORDER BY seq")]
+    rows = site.query("SELECT instance FROM events WHERE kind = 'vrrp' AND minion = 'node1' ORDER BY seq")
+    instances = [r[0] for r in rows]
     assert instances == [f"VI_{i}" for i in range(n)]
 
 
@@ -89,7 +92,7 @@ def test_fifo_lines_become_events_across_a_keepalived_restart(site: Site) -> Non
     with open(fifo, "w") as f:
         f.write('INSTANCE "VI_1" STOP 100\nthis is not keepalived\nGROUP "VG_1" MASTER\n')
     wait_for(lambda: site.count() == 4, 10, "four FIFO events")
-    rows = site.query("SELECT instance, state, priority, source FROM events ORDER BY seq")
+    rows = site.query("SELECT instance, state, priority, source FROM events WHERE kind = 'vrrp' ORDER BY seq")
     assert rows == [("VI_1", "BACKUP", 100, "fifo"), ("VI_1", "MASTER", 100, "fifo"),
                     ("VI_1", "STOP", 100, "fifo"), ("VG_1", "MASTER", None, "fifo")]
 
@@ -103,7 +106,7 @@ def test_a_transition_seen_by_hook_and_fifo_is_one_transition(site: Site) -> Non
         f.write('INSTANCE "VI_1" MASTER 100\n')
     site.hook("node1", "INSTANCE", "VI_1", "MASTER", "100")
     wait_for(lambda: site.count() == 2, 10, "both records")
-    (first_seq, first_src), (_, second_data) = site.query("SELECT seq, source FROM events ORDER BY seq")[0], \
-        site.query("SELECT seq, data FROM events ORDER BY seq")[1]
+    (first_seq, first_src, _), (_, _, second_data) = site.query(
+        "SELECT seq, source, data FROM events WHERE kind = 'vrrp' ORDER BY seq")
     assert first_src == "fifo"
     assert f'"duplicate_of":{first_seq}' in second_data.replace(" ", "")

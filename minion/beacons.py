@@ -1,0 +1,116 @@
+"""Beacons: facts about the node watched in a thread, reported only when they change.
+
+    beacon/vip/<address>/held|lost     a VIP appeared on or left a local interface
+    beacon/keepalived/up|down          keepalived's process in this network namespace
+    beacon/nginx/up|down               a local HTTP check of nginx
+    vrrp/<instance>/<STATE> (source reconcile)
+                                       keepalived's own state dump disagrees with the last transition we
+                                       recorded: a hook or FIFO line was missed (the spool drops agreements)
+
+minion.yaml:
+    beacons:
+      interval: 1                      # seconds between looks
+      vip: auto                        # or a list of addresses; auto = the VIPs keepalived's dump names
+      keepalived: true
+      nginx: http://127.0.0.1/         # or false
+    reconcile_interval: 30             # seconds between state dumps (also at start and on demand)
+"""
+
+import http.client
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlparse
+
+from hamaster.config import MinionConfig
+from hamaster.errors import ConfigError, StateError
+from hamaster.events import vrrp_tag
+from hamaster.minion import keepalived
+from hamaster.minion.spool import NewEvent
+
+log = logging.getLogger("haminion.beacons")
+
+
+def http_up(url: str, timeout: float = 1.0) -> bool:
+    u = urlparse(url)
+    conn_cls = http.client.HTTPSConnection if u.scheme == "https" else http.client.HTTPConnection
+    conn = conn_cls(u.hostname or "127.0.0.1", u.port, timeout=timeout)
+    try:
+        conn.request("GET", u.path or "/")
+        return conn.getresponse().status < 500
+    except OSError:
+        return False
+    finally:
+        conn.close()
+
+
+class Beacons(threading.Thread):
+    def __init__(self, cfg: MinionConfig, submit: Callable[[NewEvent], None]) -> None:
+        super().__init__(name="beacons", daemon=True)
+        b = cfg.beacons
+        self.interval = float(b.get("interval", 1.0))
+        self.vip_setting = b.get("vip", "auto")
+        self.watch_keepalived = bool(b.get("keepalived", True))
+        self.nginx_url = b.get("nginx", "http://127.0.0.1/")
+        if self.vip_setting != "auto" and not isinstance(self.vip_setting, list):
+            raise ConfigError(f"{cfg.path}: field 'beacons.vip' must be auto or a list of addresses")
+        if self.nginx_url not in (False, None) and not str(self.nginx_url).startswith(("http://", "https://")):
+            raise ConfigError(f"{cfg.path}: field 'beacons.nginx' must be an http:// URL or false")
+        self.reconcile_interval = cfg.reconcile_interval
+        self.submit = submit
+        self.stopping = threading.Event()
+        self.reconcile_now = threading.Event()
+        self.known: dict[str, Any] = {}
+        self.vips: set[str] = set(self.vip_setting) if isinstance(self.vip_setting, list) else set()
+
+    def _changed(self, key: str, value: Any, tag: str, **data: Any) -> None:
+        if self.known.get(key, object()) != value:
+            first = key not in self.known
+            self.known[key] = value
+            self.submit(NewEvent(time.time_ns(), "beacon", tag, state=str(value), source="beacon",
+                                 data={"initial": True, **data} if first else data))
+
+    def look(self) -> None:
+        if self.watch_keepalived:
+            up = keepalived.keepalived_pid() is not None
+            self._changed("keepalived", up, f"beacon/keepalived/{'up' if up else 'down'}")
+        if self.nginx_url:
+            up = http_up(str(self.nginx_url))
+            self._changed("nginx", up, f"beacon/nginx/{'up' if up else 'down'}", url=str(self.nginx_url))
+        if self.vips:
+            held = keepalived.held_vips(self.vips)
+            for vip in sorted(self.vips):
+                self._changed(f"vip:{vip}", vip in held, f"beacon/vip/{vip}/{'held' if vip in held else 'lost'}")
+
+    def reconcile(self) -> None:
+        """Report keepalived's own view; the spool keeps only what disagrees with the last recorded state."""
+        try:
+            states = keepalived.dump_state()
+        except StateError as exc:
+            log.debug("no reconciliation: %s", exc)
+            return
+        for name, st in states.items():
+            if self.vip_setting == "auto":
+                self.vips.update(st.vips)
+            if st.state in ("MASTER", "BACKUP", "FAULT", "STOP"):
+                self.submit(NewEvent(time.time_ns(), "vrrp", vrrp_tag(name, st.state), name, st.state, st.priority,
+                                     "reconcile", {"vrid": st.vrid, "vips": st.vips}))
+
+    def run(self) -> None:
+        next_reconcile = 0.0
+        while not self.stopping.is_set():
+            now = time.monotonic()
+            try:
+                if now >= next_reconcile or self.reconcile_now.is_set():
+                    self.reconcile_now.clear()
+                    self.reconcile()
+                    next_reconcile = now + self.reconcile_interval
+                self.look()
+            except Exception:  # a beacon must never take the daemon down
+                log.exception("beacon round failed")
+            self.stopping.wait(self.interval)
+
+    def stop(self) -> None:
+        self.stopping.set()

@@ -1,0 +1,49 @@
+"""The node's spool: numbering, folding hook+FIFO doubles, and keeping only reconciliations that are news."""
+
+from pathlib import Path
+
+from hamaster.events import vrrp_tag
+from hamaster.minion.spool import NewEvent, Spool
+
+
+def vrrp(ns: int, state: str, source: str, instance: str = "VI_1") -> NewEvent:
+    return NewEvent(ns, "vrrp", vrrp_tag(instance, state), instance, state, 100, source)
+
+
+def rows(spool: Spool) -> list[tuple]:
+    return [(e.seq, e.state, e.source, e.data) for e in spool.unacked(0)]
+
+
+def test_reconciliation_keeps_only_what_disagrees_and_remembers_across_restarts(tmp_path: Path) -> None:
+    spool = Spool(tmp_path)
+    spool.add([vrrp(1_000, "BACKUP", "fifo")])
+    assert spool.add([vrrp(2_000, "BACKUP", "reconcile")]) == []  # keepalived agrees: nothing missed
+    spool.close()
+    spool = Spool(tmp_path)  # a daemon restart
+    assert spool.add([vrrp(3_000, "BACKUP", "reconcile")]) == []
+    assert spool.add([vrrp(4_000, "MASTER", "reconcile")]) == [2]  # a transition the hook and FIFO missed
+    assert rows(spool)[-1] == (2, "MASTER", "reconcile", {"missed_after": "BACKUP"})
+    spool.close()
+
+
+def test_hook_and_fifo_reports_of_one_transition_are_linked(tmp_path: Path) -> None:
+    spool = Spool(tmp_path)
+    spool.add([vrrp(1_000_000_000, "MASTER", "fifo")])
+    spool.add([vrrp(1_020_000_000, "MASTER", "hook")])  # the hook process starts 20 ms later
+    spool.add([vrrp(9_000_000_000, "MASTER", "hook")])  # 8 s later: a new report, not the same transition
+    assert rows(spool) == [(1, "MASTER", "fifo", {}), (2, "MASTER", "hook", {"duplicate_of": 1}),
+                           (3, "MASTER", "hook", {})]
+    spool.close()
+
+
+def test_acked_events_leave_and_seqs_are_never_reused(tmp_path: Path) -> None:
+    spool = Spool(tmp_path, n_masters=2)
+    spool.add([vrrp(i, "BACKUP", "hook", f"VI_{i}") for i in range(1, 6)])
+    spool.ack(0, [[1, 5]])
+    assert spool.backlog() == 5  # master 1 has not acked yet
+    spool.ack(1, [[1, 3]])
+    assert [e.seq for e in spool.unacked(1)] == [4, 5] and list(spool.unacked(0)) == []
+    spool.ack(1, [[4, 5]])
+    assert spool.backlog() == 0
+    assert spool.add([vrrp(10, "MASTER", "hook", "VI_9")]) == [6]
+    spool.close()
