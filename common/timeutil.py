@@ -1,19 +1,28 @@
-"""Time as hamaster keeps it: integer nanoseconds since the epoch, UTC; aware datetimes for people."""
+"""Time as hamaster keeps it: integer nanoseconds since the epoch, UTC; aware datetimes for people.
+
+Conversions are integer arithmetic on timedelta's days, seconds and microseconds: a float holds only about
+a quarter of a microsecond at today's epoch, so `dt.timestamp() * 1e9` turns .110 s into .109999872 s.
+"""
 
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 now_ns = time.time_ns
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
 
 def to_datetime(ns: int) -> datetime:
-    return datetime.fromtimestamp(ns / 1e9, tz=UTC)
+    """ns since the epoch -> an aware UTC datetime, truncated to the microsecond (datetime holds no finer)."""
+    return _EPOCH + timedelta(microseconds=ns // 1000)
 
 
 def from_datetime(dt: datetime) -> int:
+    """An aware datetime -> ns since the epoch, exactly."""
     if dt.tzinfo is None:
         raise ValueError("naive datetime: hamaster only takes timezone-aware times")
-    return int(dt.timestamp() * 1e9)
+    d = dt - _EPOCH
+    return (d.days * 86_400 + d.seconds) * 1_000_000_000 + d.microseconds * 1000
 
 
 def human_duration(seconds: float) -> str:

@@ -21,10 +21,11 @@ import sqlite3
 from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from hamaster.errors import ConfigError
+from hamaster.timeutil import from_datetime
 
 EVENT_KINDS = ("vrrp", "beacon", "minion", "job")
 DERIVED_KINDS = ("incident", "alert", "apply")
@@ -36,7 +37,6 @@ FOLD_NS = 2_000_000_000  # the minion folds hook+FIFO reports within 2 s (minion
 _ALERT_LOOKBACK_NS = 3600 * 10**9  # a delivery created up to 1 h before the window may end inside it
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhdw])$")
 
 
@@ -126,12 +126,7 @@ def parse_when(text: str, now_ns: int, *, option: str = "--since") -> int:
     if dt is None or dt.tzinfo is None:
         raise ConfigError(f"{option} {text!r}: expected a duration like 30m, 2h, 1d"
                           " or an ISO time with its UTC offset like 2024-05-14T10:00:00+08:00")
-    return exact_ns(dt)
-
-
-def exact_ns(dt: datetime) -> int:
-    """An aware datetime -> ns since the epoch, without the float rounding of dt.timestamp()."""
-    return (dt - _EPOCH) // timedelta(microseconds=1) * 1000
+    return from_datetime(dt)
 
 
 def parse_kinds(text: str | None) -> tuple[str, ...]:

@@ -16,14 +16,14 @@ import yaml
 
 from hamaster.events import Event, vrrp_tag
 from hamaster.master import store
-from hamaster.master.timeline import exact_ns
+from hamaster.timeutil import from_datetime
 
 HERE = Path(__file__).parent
 TRANSIT_NS = 3_000_000
 
 
 def at(day: str, hms: str) -> int:
-    return exact_ns(datetime.fromisoformat(f"{day}T{hms}+00:00"))
+    return from_datetime(datetime.fromisoformat(f"{day}T{hms}+00:00"))
 
 
 def _event(day: str, clocks: dict[str, float], e: dict[str, Any]) -> tuple[str, int, Event]:
