@@ -32,6 +32,7 @@ from hamaster.events import Event, StoredEvent
 from hamaster.master import store
 from hamaster.master.correlator import Correlator
 from hamaster.master.keys import ZAP_DOMAIN, KeyRing, MinionAuthenticator
+from hamaster.notify.notifier import Notifier
 from hamaster.timeutil import now_ns
 
 log = logging.getLogger("hamaster")
@@ -64,6 +65,7 @@ class Job:
 class MasterDaemon:
     def __init__(self, cfg: MasterConfig) -> None:
         self.cfg = cfg
+        self.notifier = Notifier(cfg.notify, cfg.store, cfg.path, cfg.reactor)  # a bad notify section stops us here
         self.db = store.connect(cfg.store)
         self.keyring = KeyRing(cfg.pki_dir)
         secret_file = cfg.pki_dir / "master.key_secret"
@@ -202,6 +204,7 @@ class MasterDaemon:
     def _incidents(self, ids: list[int]) -> None:
         if ids:
             self.counters["incidents"] += len(ids)
+            self.notifier.submit(ids)
 
     def _send(self, who: str, frame: bytes) -> bool:
         m = self.minions.get(who)
@@ -304,6 +307,7 @@ class MasterDaemon:
     def run(self) -> None:
         log.info("hamaster master listening on %s (control %s, store %s)", self.cfg.bind, self.cfg.control,
                  self.cfg.store)
+        self.notifier.start()
         poller = zmq.Poller()
         poller.register(self.router, zmq.POLLIN)
         poller.register(self.control, zmq.POLLIN)
@@ -322,6 +326,7 @@ class MasterDaemon:
         self.running = False
 
     def close(self) -> None:
+        self.notifier.stop()
         self.router.close(linger=0)
         self.control.close(linger=0)
         self.auth.stop()
