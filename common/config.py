@@ -10,8 +10,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from hamaster.errors import ConfigError
 
 DEFAULT_MASTER_CONFIG = "/etc/hamaster/master.yaml"
@@ -57,6 +55,8 @@ class MinionConfig:
 
 def load_yaml(path: Path) -> Any:
     """Read a YAML file; errors name the file and line."""
+    import yaml  # here, not at the top: PyYAML is a tenth of the start-up of a CLI command that reads the store
+
     try:
         text = path.read_text()
     except FileNotFoundError:

@@ -18,7 +18,6 @@ import heapq
 import json
 import re
 import sqlite3
-from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -40,8 +39,11 @@ _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhdw])$")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class EventRow:
+    """Not frozen: a frozen __init__ costs a microsecond a row (40 ms of a busy day), and the fold adds
+    sources and ids to a held row. Rows are complete when yielded, and nothing changes them after."""
+
     at_ns: int  # node time
     node: str
     kind: str  # vrrp | beacon | minion | job
@@ -166,70 +168,71 @@ def timeline(conn: sqlite3.Connection, q: Query) -> Iterator[Row]:
 # -- raw events ------------------------------------------------------------------------------------------
 
 
-# The event columns read here, as plain tuples: building a StoredEvent per row (store.query_events) costs a
+# The event columns, read as plain tuples: building a StoredEvent per row (store.query_events) would cost a
 # third of a one-day window over a million events, and the timeline needs none of it.
 _COLUMNS = "id, minion, seq, node_ns, master_ns, kind, tag, instance, state, priority, source, data"
-_ID, _MINION, _SEQ, _NODE_NS, _MASTER_NS, _KIND, _TAG, _INSTANCE, _STATE, _PRIORITY, _SOURCE, _DATA = range(12)
 
 
-def _raw_events(conn: sqlite3.Connection, q: Query, kinds: list[str]) -> Iterator[tuple[Any, ...]]:
+def _raw_events(conn: sqlite3.Connection, q: Query, kinds: list[str]) -> sqlite3.Cursor:
     """Same filters and order as store.query_events (indexed on node_ns, (minion, node_ns), (instance, node_ns))."""
     where, args = _window_sql("node_ns", q)
-    clauses = [where.removeprefix(" WHERE ")] if where else []
-    if len(q.nodes) == 1:
-        clauses.append("minion = ?")
-        args.append(q.nodes[0])  # type: ignore[arg-type]
+    clauses: list[str] = [where.removeprefix(" WHERE ")] if where else []
+    params: list[Any] = list(args)
+    if q.nodes:
+        clauses.append(f"minion IN ({','.join('?' * len(q.nodes))})")
+        params.extend(q.nodes)
     if q.instance is not None:
         clauses.append("instance = ?")
-        args.append(q.instance)  # type: ignore[arg-type]
+        params.append(q.instance)
     if len(kinds) < len(EVENT_KINDS):
         clauses.append(f"kind IN ({','.join('?' * len(kinds))})")
-        args.extend(kinds)  # type: ignore[arg-type]
+        params.extend(kinds)
     sql = f"SELECT {_COLUMNS} FROM events" + (" WHERE " + " AND ".join(clauses) if clauses else "")
-    rows = conn.execute(sql + " ORDER BY node_ns, minion, seq", args)
-    return (r for r in rows if r[_MINION] in q.nodes) if len(q.nodes) > 1 else iter(rows)
+    return conn.execute(sql + " ORDER BY node_ns, minion, seq", params)
 
 
 def _event_rows(conn: sqlite3.Connection, q: Query, kinds: list[str]) -> Iterator[EventRow]:
+    """Events as rows, in order, with second reports folded into the first (see the module docstring).
+
+    A row is held back until no later event can be its duplicate: rows live in two generations, each
+    spanning FOLD_NS of node time, and the older one is let go when an event comes FOLD_NS after the newer
+    one began. That costs a list append and a dict entry per row, where a sliding window costs a pop and a
+    delete more; a duplicate is folded only if it is within FOLD_NS of its original, as with a window.
+    """
     offsets = _clock_offsets(conn, q)
     last_state: dict[tuple[str, str], str | None] = {}
-    for e, sources, ids in _fold_duplicates(_raw_events(conn, q, kinds)):
-        minion, instance, state, node_ns, master_ns = e[_MINION], e[_INSTANCE], e[_STATE], e[_NODE_NS], e[_MASTER_NS]
-        from_state = None
-        if e[_KIND] == "vrrp" and instance:
-            key = (minion, instance)
-            from_state = last_state[key] if key in last_state else state_before(conn, minion, instance, q.since_ns)
-            last_state[key] = state
-        offset = offsets.get(minion, 0)
-        yield EventRow(
-            at_ns=node_ns, node=minion, kind=e[_KIND], tag=e[_TAG], instance=instance,
-            from_state=from_state, to_state=state, priority=e[_PRIORITY], sources=tuple(sources),
-            master_ns=master_ns, late=master_ns - node_ns - offset > LATE_NS,
-            clock_skew_ns=offset if abs(offset) >= SKEW_SHOWN_NS else None, ids=tuple(ids),
-        )
-
-
-def _fold_duplicates(events: Iterable[tuple[Any, ...]]) -> Iterator[tuple[tuple[Any, ...], list[str], list[int]]]:
-    """Fold events marked duplicate_of into their original, held back at most FOLD_NS of node time."""
-    window: deque[tuple[tuple[Any, ...], list[str], list[int]]] = deque()
-    by_seq: dict[tuple[str, int], tuple[tuple[Any, ...], list[str], list[int]]] = {}
-    for ev in events:
-        while window and ev[_NODE_NS] - window[0][0][_NODE_NS] > FOLD_NS:
-            done = window.popleft()
-            del by_seq[(done[0][_MINION], done[0][_SEQ])]
-            yield done
-        data = ev[_DATA]
-        if data and "duplicate_of" in data:
-            hit = by_seq.get((ev[_MINION], json.loads(data).get("duplicate_of")))
-            if hit is not None:
-                if ev[_SOURCE] not in hit[1]:
-                    hit[1].append(ev[_SOURCE])
-                hit[2].append(ev[_ID])
+    older: list[EventRow] = []
+    newer: list[EventRow] = []
+    older_by_seq: dict[tuple[str, int], EventRow] = {}
+    newer_by_seq: dict[tuple[str, int], EventRow] = {}
+    newer_since: int | None = None
+    for id_, minion, seq, node_ns, master_ns, kind, tag, instance, state, priority, source, data in _raw_events(
+            conn, q, kinds):
+        if newer_since is None or node_ns - newer_since >= FOLD_NS:
+            yield from older  # every one of them is over FOLD_NS before this event, and so before any later one
+            older, older_by_seq = newer, newer_by_seq
+            newer, newer_by_seq, newer_since = [], {}, node_ns
+        if data is not None and "duplicate_of" in data:
+            key = (minion, json.loads(data).get("duplicate_of"))
+            original = newer_by_seq.get(key) or older_by_seq.get(key)
+            if original is not None and node_ns - original.at_ns <= FOLD_NS:
+                if source not in original.sources:
+                    original.sources += (source,)
+                original.ids += (id_,)
                 continue
-        item = (ev, [ev[_SOURCE]], [ev[_ID]])
-        window.append(item)
-        by_seq[(ev[_MINION], ev[_SEQ])] = item
-    yield from window
+        from_state = None
+        if kind == "vrrp" and instance:
+            vrrp = (minion, instance)
+            from_state = last_state[vrrp] if vrrp in last_state else state_before(conn, minion, instance, q.since_ns)
+            last_state[vrrp] = state
+        offset = offsets.get(minion, 0)
+        row = EventRow(node_ns, minion, kind, tag, instance, from_state, state, priority, (source,), master_ns,
+                       master_ns - node_ns - offset > LATE_NS, offset if abs(offset) >= SKEW_SHOWN_NS else None,
+                       (id_,))
+        newer.append(row)
+        newer_by_seq[(minion, seq)] = row
+    yield from older
+    yield from newer
 
 
 def state_before(conn: sqlite3.Connection, minion: str, instance: str, before_ns: int | None) -> str | None:
