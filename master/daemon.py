@@ -15,6 +15,7 @@ The control socket (ipc, in the site folder, mode 0600) serves the CLI: status, 
 import json
 import logging
 import os
+import queue
 import signal
 import time
 import uuid
@@ -32,12 +33,14 @@ from hamaster.events import Event, StoredEvent
 from hamaster.master import store
 from hamaster.master.correlator import Correlator
 from hamaster.master.keys import ZAP_DOMAIN, KeyRing, MinionAuthenticator
+from hamaster.master.probe import VipProbe
 from hamaster.notify.notifier import Notifier
 from hamaster.timeutil import now_ns
 
 log = logging.getLogger("hamaster")
 
 ROUND = 500  # frames drained per commit
+PROBE_MINION = "@probe"  # the master's own observations; "@" cannot start a minion id made by `hamaster init`
 REPLAY_NS = 24 * 3600 * 10**9  # history the correlator rebuilds its picture from at start-up
 
 
@@ -111,6 +114,10 @@ class MasterDaemon:
         self.correlator = Correlator(self.db, cfg.correlator, cfg.silent_after, where=str(cfg.path))
         self.correlator.replay(self.started_ns - REPLAY_NS)
         self._last_tick = 0.0
+        self.probe_changes: queue.SimpleQueue[tuple[str, int, str | None]] = queue.SimpleQueue()
+        self.probes = [self._probe(i, p) for i, p in enumerate(cfg.probes)]
+        self._probe_seq = self.db.execute("SELECT COALESCE(MAX(seq), 0) FROM events WHERE minion = ?",
+                                          (PROBE_MINION,)).fetchone()[0]
 
     # -- intake -------------------------------------------------------------------------------------
     def _drop(self, who: str, why: str) -> None:
@@ -216,6 +223,34 @@ class MasterDaemon:
         except (zmq.Again, zmq.ZMQError):  # gone (ROUTER_MANDATORY) or its queue is full: it will resend
             return False
 
+    # -- ground truth: who answers on the VIP ------------------------------------------------------------
+    def _probe(self, index: int, raw: Any) -> VipProbe:
+        where = f"{self.cfg.path}: probes[{index}]"
+        if not isinstance(raw, dict) or not isinstance(raw.get("vip"), str):
+            raise ConfigError(f"{where}: expected a mapping with 'vip: ADDRESS'")
+        unknown = set(raw) - {"vip", "port", "path", "interval_ms", "timeout_ms", "nodes"}
+        if unknown:
+            raise ConfigError(f"{where}: unknown field {sorted(unknown)[0]!r}")
+        vip = raw["vip"]
+        return VipProbe(vip, port=int(raw.get("port", 80)), path=str(raw.get("path", "/")),
+                        interval=float(raw.get("interval_ms", 50)) / 1000,
+                        timeout=float(raw.get("timeout_ms", 100)) / 1000, nodes=raw.get("nodes"),
+                        on_change=lambda ts, node: self.probe_changes.put((vip, ts, node)))
+
+    def _store_probe_changes(self) -> None:
+        """The probes' observations become events of the pseudo-minion `@probe`, in the same store and order."""
+        events = []
+        while not self.probe_changes.empty():
+            vip, ts, node = self.probe_changes.get()
+            self._probe_seq += 1
+            answered = node or "nobody"
+            events.append(Event(self._probe_seq, ts, "beacon", f"beacon/probe/{vip}/{answered}", state=answered,
+                                source="probe", data={"vip": vip}))
+        if events:
+            new = store.insert_events(self.db, PROBE_MINION, now_ns(), events)
+            self.db.commit()
+            self.on_stored(new)
+
     # -- jobs and the control channel ---------------------------------------------------------------
     def _control(self) -> None:
         for _ in range(100):
@@ -308,6 +343,8 @@ class MasterDaemon:
         log.info("hamaster master listening on %s (control %s, store %s)", self.cfg.bind, self.cfg.control,
                  self.cfg.store)
         self.notifier.start()
+        for probe in self.probes:
+            probe.start()
         poller = zmq.Poller()
         poller.register(self.router, zmq.POLLIN)
         poller.register(self.control, zmq.POLLIN)
@@ -318,6 +355,7 @@ class MasterDaemon:
                     self._drain()
                 if self.control in ready:
                     self._control()
+                self._store_probe_changes()
                 self._timers(time.monotonic())
         finally:
             self.close()
@@ -326,6 +364,8 @@ class MasterDaemon:
         self.running = False
 
     def close(self) -> None:
+        for probe in self.probes:
+            probe.stop()
         self.notifier.stop()
         self.router.close(linger=0)
         self.control.close(linger=0)
