@@ -22,7 +22,7 @@ import multiprocessing.connection
 import random
 import resource
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -51,9 +51,8 @@ class SimMinion:
     next_ping: float
     pair: int
     next_seq: int = 1
-    frames: list[bytes] = field(default_factory=list)  # this round's events, batch per frame
-    batch: int = 0
-    sent: int = 0  # frames sent this round
+    target: int = 0  # events to send this round
+    sent: int = 0  # events sent this round
     acked: int = 0  # events acked this round
     pongs: int = 0
 
@@ -71,14 +70,15 @@ def _grains(minion_id: str, n: int) -> dict[str, Any]:
             "keepalived": "Keepalived v2.2.7", "nginx": "nginx version: nginx/1.22.1", "python": "3.11"}
 
 
-def _vrrp_frames(m: SimMinion, count: int, batch: int) -> list[bytes]:
-    """The next `count` events of this minion, as `events` frames; pairs (2k, 2k+1) share instance VI_k."""
+def _vrrp_frame(m: SimMinion, count: int) -> bytes:
+    """The next `count` events of this minion, stamped now as a node stamps them when keepalived calls;
+    pairs (2k, 2k+1) share instance VI_k, so the correlator sees both members."""
     now = time.time_ns()
-    events = [{"seq": seq, "node_ns": now + seq, "kind": "vrrp", "tag": "vrrp", "instance": f"VI_{m.pair}",
+    events = [{"seq": seq, "node_ns": now + i, "kind": "vrrp", "tag": "vrrp", "instance": f"VI_{m.pair}",
                "state": ("BACKUP", "MASTER")[seq % 2], "priority": 100, "source": "fifo", "data": {}}
-              for seq in range(m.next_seq, m.next_seq + count)]
+              for i, seq in enumerate(range(m.next_seq, m.next_seq + count))]
     m.next_seq += count
-    return [protocol.encode("events", events=events[i:i + batch]) for i in range(0, count, batch)]
+    return protocol.encode("events", events=events)
 
 
 class Worker:
@@ -112,7 +112,7 @@ class Worker:
         self.poller.register(pipe.fileno(), zmq.POLLIN)
         self.connected_said = False
         self.t_first = self.t_last = 0.0
-        self.window = self.per_minion = self.busy = 0
+        self.batch = self.window = self.busy = 0
         self.jobs_done, self.job_busy_s, self._jobs_said = 0, 0.0, 0.0
 
     # -- frames from the master ---------------------------------------------------------------------
@@ -144,19 +144,20 @@ class Worker:
     # -- events -------------------------------------------------------------------------------------
     def _start_events(self, per_minion: int, batch: int, window: int) -> None:
         for m in self.minions.values():
-            m.frames, m.batch, m.sent, m.acked = _vrrp_frames(m, per_minion, batch), batch, 0, 0
-        self.window, self.per_minion, self.busy = window, per_minion, len(self.minions)
+            m.target, m.sent, m.acked = per_minion, 0, 0
+        self.batch, self.window, self.busy = batch, window, len(self.minions)
         self.t_first = time.monotonic()
         for m in self.minions.values():
             self._pump(m)
 
     def _pump(self, m: SimMinion) -> None:
         """Send while fewer than `window` batches are unacked; say when the last minion is through."""
-        while m.sent < len(m.frames) and m.sent * m.batch - m.acked < self.window * m.batch:
-            m.sock.send(m.frames[m.sent])
-            m.sent += 1
-        if m.frames and m.acked >= self.per_minion:
-            m.frames = []
+        while m.sent < m.target and m.sent - m.acked < self.window * self.batch:
+            n = min(self.batch, m.target - m.sent)
+            m.sock.send(_vrrp_frame(m, n))
+            m.sent += n
+        if m.target and m.acked >= m.target:
+            m.target = 0
             self.busy -= 1
             if not self.busy:
                 acked = sum(x.acked for x in self.minions.values())
