@@ -3,7 +3,7 @@
     /work/venv/bin/python bench/timeline.py [--events N] [--runs N]
 
 The store (50 minions in 25 pairs, 30 days, VRRP transitions with hook+FIFO second reports, beacons,
-incidents and alerts) is built once and cached under $TMPDIR/hamaster-bench, keyed by schema version and
+incidents and alerts) is built once and cached under $TMPDIR/hamaster-bench, keyed by schema and
 size. Prints `NAME VALUE UNIT` lines (median of the runs):
 
     timeline_1m_day_ms        the whole CLI process: timeline --since DAY --until DAY+1 --format json -o /dev/null
@@ -12,6 +12,7 @@ size. Prints `NAME VALUE UNIT` lines (median of the runs):
 """
 
 import argparse
+import hashlib
 import io
 import json
 import random
@@ -78,7 +79,8 @@ def build(path: Path, n_events: int) -> None:
 
 def cached_store(n_events: int) -> Path:
     folder = Path(tempfile.gettempdir()) / "hamaster-bench"
-    path = folder / f"timeline-v{store.SCHEMA_VERSION}-{n_events}.db"
+    schema = hashlib.sha256(store.SCHEMA.encode()).hexdigest()[:8]  # an index added means a new store
+    path = folder / f"timeline-{schema}-{n_events}.db"
     if not path.exists():
         folder.mkdir(parents=True, exist_ok=True)
         partial = path.with_suffix(".partial")

@@ -36,7 +36,7 @@ CREATE TABLE IF NOT EXISTS events (
     data      TEXT,                       -- JSON map or NULL
     UNIQUE (minion, seq)
 );
-CREATE INDEX IF NOT EXISTS events_by_time ON events (node_ns);
+CREATE INDEX IF NOT EXISTS events_in_order ON events (node_ns, minion, seq, master_ns);  -- timeline: no sort
 CREATE INDEX IF NOT EXISTS events_by_instance ON events (instance, node_ns);
 CREATE INDEX IF NOT EXISTS events_by_minion ON events (minion, node_ns);
 

