@@ -43,9 +43,10 @@ class Wave:
     wait_backup: dict[str, list[str]]  # minion -> instances that must be BACKUP again before going on
 
 
-def plan_minion(state_root: Path, pillar_root: Path, minion: str, grains: dict[str, Any], test: bool) -> Plan:
+def plan_minion(state_root: Path, pillar_root: Path, minion: str, grains: dict[str, Any], test: bool,
+                only: list[str] | None = None) -> Plan:
     pillar = render_pillar(pillar_root, minion, grains)
-    chunks = compile_states(render_states(state_root, minion, grains, pillar).states)
+    chunks = compile_states(render_states(state_root, minion, grains, pillar, only).states)
     secrets = pillar_secrets(pillar)
     conf = next((c["args"].get("contents") for c in chunks
                  if c["fun"] == "file.managed" and c["name"].endswith("/keepalived.conf")), None)

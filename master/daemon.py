@@ -28,7 +28,7 @@ import zmq.auth
 
 from hamaster import protocol
 from hamaster.config import MasterConfig
-from hamaster.errors import ConfigError, ProtocolError
+from hamaster.errors import ConfigError, HamasterError, ProtocolError
 from hamaster.events import Event, StoredEvent
 from hamaster.master import store
 from hamaster.master.correlator import Correlator
@@ -41,6 +41,7 @@ log = logging.getLogger("hamaster")
 
 ROUND = 500  # frames drained per commit
 PROBE_MINION = "@probe"  # the master's own observations; "@" cannot start a minion id made by `hamaster init`
+REACTOR_JOB_TIMEOUT = 120.0
 REPLAY_NS = 24 * 3600 * 10**9  # history the correlator rebuilds its picture from at start-up
 
 
@@ -57,7 +58,7 @@ class Minion:
 @dataclass
 class Job:
     jid: str
-    client: bytes  # control-socket route of the CLI waiting for it
+    client: bytes | None  # control-socket route of the CLI waiting for it; None for the reactor's jobs
     deadline: float
     started_ns: int
     test: bool
@@ -114,6 +115,7 @@ class MasterDaemon:
         self.correlator = Correlator(self.db, cfg.correlator, cfg.silent_after, where=str(cfg.path))
         self.correlator.replay(self.started_ns - REPLAY_NS)
         self._last_tick = 0.0
+        self._reacted: dict[tuple[str, str | None, str], float] = {}
         self.probe_changes: queue.SimpleQueue[tuple[str, int, str | None]] = queue.SimpleQueue()
         self.probes = [self._probe(i, p) for i, p in enumerate(cfg.probes)]
         self._probe_seq = self.db.execute("SELECT COALESCE(MAX(seq), 0) FROM events WHERE minion = ?",
@@ -205,8 +207,9 @@ class MasterDaemon:
             seqs.append(ev.seq)
 
     def on_stored(self, events: list[StoredEvent]) -> None:
-        """New events are committed: derive incidents, and alert on them."""
+        """New events are committed: derive incidents, alert on them, run reactor rules."""
         self._incidents(self.correlator.feed(events))
+        self._react(events)
 
     def _incidents(self, ids: list[int]) -> None:
         if ids:
@@ -288,10 +291,12 @@ class MasterDaemon:
         }
 
     def _op_run(self, client: bytes, req: dict[str, Any]) -> None:
+        self._start_job(req["targets"], float(req.get("timeout_s", 60)), bool(req.get("test")), client)
+        return None  # answered when complete or timed out
+
+    def _start_job(self, targets: dict[str, Any], timeout: float, test: bool, client: bytes | None) -> str:
         jid = time.strftime("%Y%m%d%H%M%S") + "-" + uuid.uuid4().hex[:6]
-        targets: dict[str, Any] = req["targets"]
-        job = Job(jid, client, time.monotonic() + float(req.get("timeout_s", 60)), now_ns(),
-                  bool(req.get("test")), set(targets))
+        job = Job(jid, client, time.monotonic() + timeout, now_ns(), test, set(targets))
         self.jobs[jid] = job
         self.db.execute("INSERT INTO jobs (jid, started_ns, targets, test) VALUES (?,?,?,?)",
                         (jid, job.started_ns, json.dumps(sorted(targets)), int(job.test)))
@@ -300,7 +305,30 @@ class MasterDaemon:
             if not self._send(who, protocol.encode("job", jid=jid, job=payload)):
                 log.warning("job %s: minion %s is not connected", jid, who)
         log.info("job %s sent to %s", jid, ", ".join(sorted(targets)))
-        return None  # answered when complete or timed out
+        return jid
+
+    def _react(self, events: list[StoredEvent]) -> None:
+        """Reactor `state:` rules: run an SLS on a node when a matching event arrives (see notify/reactor.py)."""
+        for se in events:
+            for rule in self.notifier.reactor.state_rules_for(se.event.tag):
+                target = rule.target.format(minion=se.minion, instance=se.event.instance or "")
+                key = (rule.match, rule.state, target)
+                now = time.monotonic()
+                if now - self._reacted.get(key, -rule.cooldown_s) < rule.cooldown_s:
+                    continue  # a flapping node must not loop us
+                self._reacted[key] = now
+                from hamaster.master.cmd_apply import plan_minion  # jinja2 and co only when a rule fires
+
+                grains = store.minion_grains(self.db).get(target, {})
+                try:
+                    plan = plan_minion(self.cfg.state_root, self.cfg.pillar_root, target, grains, False,
+                                       only=[rule.state or ""])
+                except HamasterError as exc:
+                    log.error("reactor %s: state %s on %s: %s", rule.match, rule.state, target, exc)
+                    continue
+                jid = self._start_job({target: plan.job}, REACTOR_JOB_TIMEOUT, False, None)
+                log.info("reactor %s: %s -> state %s on %s (job %s)", rule.match, se.event.tag, rule.state,
+                         target, jid)
 
     def _job_result(self, who: str, jid: str, result: dict[str, Any]) -> None:
         job = self.jobs.get(jid)
@@ -320,7 +348,12 @@ class MasterDaemon:
         self.db.execute("UPDATE jobs SET finished_ns = ?, summary = ? WHERE jid = ?",
                         (now_ns(), json.dumps(summary), job.jid))
         self.db.commit()
-        self._reply(job.client, {"jid": job.jid, "results": job.results})
+        if job.client is not None:
+            self._reply(job.client, {"jid": job.jid, "results": job.results})
+        else:
+            failures = [f"{who}: {st.get('id')}: {st.get('comment')}" for who, r in job.results.items()
+                        for st in (r or {}).get("states", []) if st.get("result") is False]
+            log.info("job %s done: %s%s", job.jid, json.dumps(summary), "".join(f"\n  {f}" for f in failures))
 
     # -- timers and the loop ------------------------------------------------------------------------
     def _timers(self, now: float) -> None:

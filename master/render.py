@@ -209,12 +209,14 @@ def _merge(into: dict[str, Any], new: dict[str, Any]) -> None:
 
 
 # -- states --------------------------------------------------------------------------------------------------
-def render_states(root: Path, minion_id: str, grains: dict[str, Any], pillar: dict[str, Any]) -> Rendered:
+def render_states(root: Path, minion_id: str, grains: dict[str, Any], pillar: dict[str, Any],
+                  only: list[str] | None = None) -> Rendered:
+    """The minion's highstate (what top.sls gives it), or just the SLS named in `only` (reactor rules)."""
     tree = Tree(root)
     context = {"grains": grains, "pillar": pillar, "minion_id": minion_id}
     out = Rendered(minion_id, pillar)
     done: set[str] = set()
-    for sls in top_matches(tree, minion_id, grains, context):
+    for sls in only if only is not None else top_matches(tree, minion_id, grains, context):
         _render_one(tree, sls, context, out, done, ())
     return out
 

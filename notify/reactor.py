@@ -61,6 +61,10 @@ class Reactor:
     def tag_of(inc: Incident) -> str:
         return f"incident/{inc.kind}/{inc.instance or ','.join(inc.nodes)}"
 
+    def state_rules_for(self, tag: str) -> list[Rule]:
+        """The `state:` rules an event or incident tag matches (the master runs them as jobs)."""
+        return [r for r in self.rules if r.state and fnmatch.fnmatchcase(tag, r.match)]
+
     def routes_for(self, inc: Incident) -> set[str]:
         tag = self.tag_of(inc)
         return {r.notify for r in self.rules if r.notify and fnmatch.fnmatchcase(tag, r.match)}
