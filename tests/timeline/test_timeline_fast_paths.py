@@ -2,6 +2,7 @@
 
 import json
 from collections.abc import Callable
+from datetime import timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -82,3 +83,22 @@ def test_an_event_line_with_every_optional_field_empty() -> None:
                       None, (1,))
     line = tf.event_json(row, tf._JsonText())
     assert line == json.dumps(tf.to_json(row), separators=(",", ":")) + "\n"
+
+
+ZONES = ["UTC", "+08:00", "-03:30", "+05:45", "Asia/Shanghai", "America/New_York"]
+
+
+@pytest.mark.parametrize("zone", ZONES)
+def test_times_row_after_row_read_as_fmt_time_reads_each(zone: str) -> None:
+    tz = tf.parse_tz(zone)
+    fmt = tf.time_formatter(tz)
+    # across midnight, a year end, before the epoch, and every millisecond digit
+    starts = [T0, 1_704_067_170 * S, -90 * S, 0]
+    for ns in (start + k * 7_777_777_777 + k for start in starts for k in range(-40, 40)):
+        assert fmt(ns) == tf.fmt_time(ns, tz), ns
+
+
+def test_a_fixed_offset_with_seconds_is_written_as_isoformat_writes_it() -> None:
+    tz = timezone(timedelta(hours=5, seconds=30))
+    assert tf.time_formatter(tz)(T0 + 123_456_789) == tf.fmt_time(T0 + 123_456_789, tz) == \
+        "2024-05-14 07:00:30.123+05:00:30"
