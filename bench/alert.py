@@ -1,0 +1,83 @@
+"""Group `alert`: from the keepalived hook's spawn to the chat message at a local HTTP receiver.
+
+    alert_latency_p50_ms / alert_latency_p99_ms   (targets: under 100 / 250 ms)
+
+A site with master and two minions as real processes; master.yaml gets a notify target `json://` at a
+receiver in this process. Each round uses its own instance: node1 MASTER / node2 BACKUP, then node1 FAULT
+(all stored), then the clock starts and node2's MASTER hook is spawned: the failover alert it causes is
+timed when the receiver has read it.
+"""
+
+import json
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from common import HAMINION, Site, emit, free_port, percentile, wait_for
+
+ROUNDS = 60
+arrived: dict[str, float] = {}
+
+
+class Receiver(BaseHTTPRequestHandler):
+    def do_POST(self) -> None:
+        msg = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+        arrived.setdefault(msg.get("title", ""), time.perf_counter())
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def main() -> None:
+    port = free_port()
+    server = ThreadingHTTPServer(("127.0.0.1", port), Receiver)
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    with tempfile.TemporaryDirectory(prefix="hamaster-bench-") as tmp:
+        site = Site(Path(tmp) / "site")
+        try:
+            with open(site.config, "a") as f:
+                f.write(f"\nnotify:\n  targets:\n    - url: json://127.0.0.1:{port}/alert\n"
+                        "correlator:\n  flapping_transitions: 1000000\n")
+            site.start_master()
+            for m in ("node1", "node2"):
+                site.start_minion(m)
+            wait_for(lambda: site.count("SELECT COUNT(*) FROM minions") == 2, 20, "both minions")
+
+            def hook(minion: str, instance: str, state: str) -> None:
+                subprocess.run([HAMINION, "hook", "-c", site.minion_config(minion), "INSTANCE", instance, state,
+                                "100"], check=True)
+
+            latencies = []
+            for i in range(ROUNDS):
+                inst = f"BENCH_{i}"
+                hook("node1", inst, "MASTER")
+                hook("node2", inst, "BACKUP")
+                hook("node1", inst, "FAULT")
+                wait_for(lambda inst=inst: site.count("SELECT COUNT(*) FROM events WHERE instance = ?", inst) == 3,
+                         20, f"{inst} set up")
+                t0 = time.perf_counter()
+                hook("node2", inst, "MASTER")
+                title = f"[warning] {inst} failover: node1 -> node2"
+                wait_for(lambda title=title: title in arrived, 20, f"the alert of {inst}")
+                latencies.append((arrived[title] - t0) * 1000)
+            emit("alert_latency_p50_ms", percentile(latencies, 50), "ms")
+            emit("alert_latency_p99_ms", percentile(latencies, 99), "ms")
+        except AssertionError as exc:
+            print(f"alert: {exc} (does the master start the Notifier?)", file=sys.stderr)
+            raise SystemExit(1) from None
+        finally:
+            site.close()
+            server.shutdown()
+            server.server_close()
+
+
+if __name__ == "__main__":
+    main()
