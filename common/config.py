@@ -33,6 +33,7 @@ class MasterConfig:
     correlator: dict[str, Any] = field(default_factory=dict)
     reactor: list[Any] = field(default_factory=list)
     probes: list[Any] = field(default_factory=list)
+    metrics_listen: str | None = None
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
 
 
@@ -136,6 +137,7 @@ def load_master_config(path: str | os.PathLike[str] | None = None) -> MasterConf
         correlator=f.get("correlator", dict, {}),
         reactor=f.get("reactor", list, []),
         probes=f.get("probes", list, []),
+        metrics_listen=_Fields(p, f.get("metrics", dict, {})).get("listen", str, None),
         raw=f.data,
     )
 

@@ -116,6 +116,7 @@ class MasterDaemon:
         self.correlator.replay(self.started_ns - REPLAY_NS)
         self._last_tick = 0.0
         self._reacted: dict[tuple[str, str | None, str], float] = {}
+        self.metrics: Any = None  # the Prometheus endpoint, when master.yaml asks for one
         self.probe_changes: queue.SimpleQueue[tuple[str, int, str | None]] = queue.SimpleQueue()
         self.probes = [self._probe(i, p) for i, p in enumerate(cfg.probes)]
         self._probe_seq = self.db.execute("SELECT COALESCE(MAX(seq), 0) FROM events WHERE minion = ?",
@@ -286,7 +287,7 @@ class MasterDaemon:
             "minions": {
                 m.id: {"online": now - m.last_seen < self.cfg.silent_after, "last_seen_ns": m.last_seen_ns,
                        "dropped": m.dropped, "backlog": m.backlog}
-                for m in self.minions.values()
+                for m in list(self.minions.values())  # a copy: the metrics thread reads this too
             },
         }
 
@@ -375,13 +376,18 @@ class MasterDaemon:
     def run(self) -> None:
         log.info("hamaster master listening on %s (control %s, store %s)", self.cfg.bind, self.cfg.control,
                  self.cfg.store)
-        self.notifier.start()
-        for probe in self.probes:
-            probe.start()
         poller = zmq.Poller()
         poller.register(self.router, zmq.POLLIN)
         poller.register(self.control, zmq.POLLIN)
         try:
+            self.notifier.start()
+            if self.cfg.metrics_listen:
+                from hamaster.master.metrics import serve
+
+                self.metrics = serve(self.cfg.metrics_listen, self.cfg.store, lambda: self._op_status(b"", {}),
+                                     str(self.cfg.path))
+            for probe in self.probes:
+                probe.start()
             while self.running:
                 ready = dict(poller.poll(timeout=100))
                 if self.router in ready:
@@ -397,6 +403,9 @@ class MasterDaemon:
         self.running = False
 
     def close(self) -> None:
+        if self.metrics is not None:
+            self.metrics.shutdown()
+            self.metrics.server_close()
         for probe in self.probes:
             probe.stop()
         self.notifier.stop()
