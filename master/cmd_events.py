@@ -2,6 +2,7 @@
 
 import fnmatch
 import json
+import sys
 import time
 from typing import Any
 
@@ -51,6 +52,7 @@ def events(config_path: str | None, tag_glob: str, since_s: float, follow: bool,
             for se in store.query_events(conn, after_id=last_id, limit=10_000):
                 last_id = se.id
                 _print(se, tag_glob, as_json)
+            sys.stdout.flush()  # a pipe (| jq, | grep) must see each event as it comes, not a block at a time
             time.sleep(0.2)
     finally:
         conn.close()

@@ -16,7 +16,7 @@ import sys
 import time
 
 _STATES = ("MASTER", "BACKUP", "FAULT", "STOP", "DELETED")
-_USAGE = "usage: haminion hook -c minion.yaml TYPE NAME STATE [PRIORITY] | --state STATE --instance NAME"
+_USAGE = "Usage: haminion hook -c minion.yaml TYPE NAME STATE [PRIORITY] | --state STATE --instance NAME"
 
 
 def spool_dir_of(config: str) -> str:
@@ -103,6 +103,9 @@ def wake_daemon(spool: str) -> None:
 
 def main(argv: list[str]) -> int:
     node_ns = time.time_ns()  # as early as possible: this is when keepalived told us
+    if "-h" in argv or "--help" in argv:
+        sys.stdout.write(f"{_USAGE}\n{__doc__}")
+        return 0
     try:
         config, fields = parse_args(argv)
         spool = spool_dir_of(config)

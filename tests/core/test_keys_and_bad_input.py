@@ -94,6 +94,30 @@ def test_bad_frames_are_dropped_counted_and_the_master_keeps_serving(site: Site)
     assert status["minions"]["node1"]["dropped"] == len(bad)
 
 
+def test_an_oversized_frame_costs_the_sender_its_connection_not_the_master_its_service(site: Site) -> None:
+    site.start_master()
+    public, secret = zmq.auth.load_certificate(site.root / "minions" / "node1" / "minion.key_secret")
+    master_public, _ = zmq.auth.load_certificate(site.root / "pki" / "master.key")
+    ctx = zmq.Context()
+    sock = ctx.socket(zmq.DEALER)
+    sock.setsockopt(zmq.LINGER, 0)
+    sock.curve_secretkey, sock.curve_publickey, sock.curve_serverkey = secret, public, master_public
+    sock.connect(f"tcp://127.0.0.1:{site.port}")
+    try:
+        sock.send(b"\0" * (protocol.MAX_FRAME + 1))
+        event = {"seq": 1, "node_ns": time.time_ns(), "kind": "vrrp", "tag": "vrrp/VI_1/BACKUP", "instance": "VI_1",
+                 "state": "BACKUP", "priority": 99, "source": "hook", "data": {}}
+        deadline = time.monotonic() + 20
+        while site.count() == 0:  # the socket reconnects by itself; resend until the master has it
+            assert time.monotonic() < deadline, "the master stopped serving after an oversized frame"
+            sock.send(protocol.encode("events", events=[event]))
+            time.sleep(0.3)
+    finally:
+        sock.close()
+        ctx.term()
+    assert site.query("SELECT minion, seq, state FROM events WHERE kind = 'vrrp'") == [("node1", 1, "BACKUP")]
+
+
 def test_a_broken_config_is_one_line_naming_file_and_line(site: Site, tmp_path) -> None:
     broken = tmp_path / "master.yaml"
     broken.write_text("bind: tcp://127.0.0.1:1\nheartbeat: [unclosed\n")
