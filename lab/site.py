@@ -1,0 +1,252 @@
+"""A whole hamaster site on a lab pair: what `hamaster demo`, the e2e tests and `bench/lab.py` drive.
+
+    with LabSite.create() as site:          # lab + `hamaster init` + master + one minion inside each node
+        site.apply()                          # the real `hamaster apply states/` with the lab's pillar
+        site.wait_probe("node1")              # the master's VIP probe sees node1's page
+        site.power_off("node1"); site.wait_probe("node2"); site.boot("node1")
+
+The master runs in the root namespace and listens on the lab's bridge address; each minion runs inside its node
+(so its /etc is the node's /etc/netns/<ns>/ and keepalived's notify hook finds it), and the state tree sets up
+nginx and keepalived there through the lab's services CLI. Alerts go to a local mail server and a local chat
+receiver. Everything is torn down on close, on an exception and on Ctrl-C; only processes started here are
+stopped, by pid (the lab also ends what still runs in its namespaces).
+
+The lab's timings are tighter than a production site's, so the demo is short and the ground truth is sharp:
+minions beat every 50 ms and are `node_silent` after 1.5 s; the probe asks every 20 ms with a 40 ms timeout.
+"""
+
+import secrets
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any, TypeVar
+
+import yaml
+
+from hamaster.errors import HamasterError
+from hamaster.lab import pillar as lab_pillar
+from hamaster.lab.netns import LabError
+from hamaster.lab.pair import Lab
+from hamaster.lab.receivers import ChatReceiver, MailReceiver, free_port
+from hamaster.master.probe import Observation
+
+BIN = Path(sys.executable).parent
+HAMASTER, HAMINION = str(BIN / "hamaster"), str(BIN / "haminion")
+STATES = Path(__file__).resolve().parents[1] / "states"  # the repository's state tree (an editable install)
+MINION_HEARTBEAT_S, SILENT_AFTER_S = 0.05, 1.5
+PROBE_INTERVAL_MS, PROBE_TIMEOUT_MS = 20, 40
+PLANNED_GRACE_S = 2.0
+T = TypeVar("T")
+
+
+def wait_until(predicate: Callable[[], T], timeout: float, what: str, step: float = 0.05) -> T:
+    """Poll `predicate` until it gives something truthy; LabError naming `what` after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    for _ in range(int(timeout / step) + 2):
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            break
+        time.sleep(step)
+    raise LabError(f"timed out after {timeout:g} s waiting for {what}")
+
+
+class LabSite:
+    def __init__(self, lab: Lab, root: Path, states: Path) -> None:
+        self.lab, self.root, self.states = lab, root, states
+        self.config = root / "master.yaml"
+        self.pillar = root / "pillar"
+        self.mail, self.chat = MailReceiver(), ChatReceiver()
+        self.master_proc: subprocess.Popen[bytes] | None = None
+        self.minion_procs: dict[str, subprocess.Popen[bytes]] = {}
+        self._closed = False
+
+    @classmethod
+    def create(cls, root: Path | None = None, *, nodes: Sequence[str] = ("node1", "node2"),
+               states: Path = STATES, workers: int | str = "auto", start: bool = True) -> "LabSite":
+        """Build the lab and the site (in `root`, kept after close; default: inside the lab's run dir, removed),
+        start the alert receivers, the master and the minions. Nothing is applied yet: see `apply()`."""
+        if not (states / "top.sls").is_file():
+            raise HamasterError(f"{states}: no state tree here (top.sls missing); run from a source checkout")
+        lab = Lab.create(nodes, workdir=root / "lab" if root else None)
+        site = cls(lab, root or lab.workdir / "site", states)
+        try:
+            site._write(workers)
+            if start:
+                site.start()
+        except BaseException:
+            site.close()
+            raise
+        return site
+
+    def _write(self, workers: int | str) -> None:
+        lab = self.lab
+        port = free_port(lab.bridge_addr)
+        _cli("init", str(self.root), "--master-addr", f"{lab.bridge_addr}:{port}",
+             *[a for n in lab.nodes for a in ("--minion", n.name)])
+        master = yaml.safe_load(self.config.read_text())
+        master["heartbeat"] = {"interval": MINION_HEARTBEAT_S, "silent_after": SILENT_AFTER_S}
+        master["probes"] = [{"vip": lab.vip, "nodes": [n.name for n in lab.nodes],
+                             "interval_ms": PROBE_INTERVAL_MS, "timeout_ms": PROBE_TIMEOUT_MS}]
+        # transitions this long after an apply job count as planned (no alert): the lab's pair settles in ~4 s
+        master["correlator"] = {"planned_grace_s": PLANNED_GRACE_S}
+        # chat hears everything; mail only what needs a person (apprise sends a mail per 5.5 s at most)
+        master["notify"] = {
+            "targets": [{"url": self.mail.url, "tags": ["mail"]}, {"url": self.chat.url, "tags": ["chat"]}],
+            "routes": [{"name": "chat", "tags": ["chat"]},
+                       {"name": "mail", "tags": ["mail"], "kinds": ["failover", "split_brain", "no_master"],
+                        "severities": ["warning", "critical"]}],
+            "retry": {"max_attempts": 5, "backoff_s": 0.2, "max_backoff_s": 2},
+        }
+        _dump(self.config, master, "the lab's master (hamaster.lab.site): probe, local alert targets, fast beats")
+        for node in lab.nodes:
+            path = self.minion_config(node.name)
+            minion = yaml.safe_load(path.read_text())
+            minion["heartbeat"] = {"interval": MINION_HEARTBEAT_S, "timeout": 2}
+            minion["beacons"] = {"interval": 0.5, "vip": [lab.vip], "keepalived": True, "nginx": "http://127.0.0.1/"}
+            _dump(path, minion, f"minion {node.name} of the lab; it runs inside network namespace {node.netns}")
+            # the state tree's nginx.conf includes mime.types; the node's /etc/nginx hides the host's
+            shutil.copy("/etc/nginx/mime.types", node.etc / "nginx" / "mime.types")
+        lab_pillar.write(self.pillar, lab, auth_pass=secrets.token_hex(4), workers=workers,
+                         minion_config=self.minion_config, haminion=HAMINION)
+
+    # -- processes ----------------------------------------------------------------------------------------
+    def start(self) -> None:
+        self.mail.start()
+        self.chat.start()
+        self.start_master()
+        for node in self.lab.nodes:
+            self.start_minion(node.name)
+        wait_until(lambda: len(self.query("SELECT id FROM minions WHERE grains IS NOT NULL")) == len(self.lab.nodes),
+                   20, "every minion to connect to the master")
+
+    def start_master(self) -> None:
+        (self.root / "control.sock").unlink(missing_ok=True)
+        with open(self.root / "master.log", "ab") as log:
+            # its own session: Ctrl-C in the demo reaches us, and we stop the master ourselves, by pid
+            self.master_proc = subprocess.Popen([HAMASTER, "master", "-c", str(self.config)], stdin=subprocess.DEVNULL,
+                                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        wait_until(lambda: (self.root / "control.sock").exists() or self.master_proc.poll() is not None, 10,
+                   "the master's control socket")
+        if self.master_proc.poll() is not None:
+            raise LabError(f"the master exited at start ({self.master_proc.returncode}); see {self.root}/master.log")
+
+    def kill_master(self, sig: int = signal.SIGKILL) -> None:
+        proc, self.master_proc = self.master_proc, None
+        if proc is not None and proc.poll() is None:
+            proc.send_signal(sig)
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+    def minion_config(self, node: str) -> Path:
+        return self.root / "minions" / node / "minion.yaml"
+
+    def start_minion(self, node: str) -> None:
+        log = self.root / f"minion-{node}.log"
+        self.minion_procs[node] = self.lab.spawn(node, [HAMINION, "run", "-c", str(self.minion_config(node))], log)
+
+    def power_off(self, node: str) -> None:
+        """The seed's "shut the server down": keepalived, nginx and the minion die at once, the cable goes dark."""
+        self.lab.power_off(node)
+        self.minion_procs.pop(node, None)
+
+    def boot(self, node: str) -> None:
+        """Power on and start what the node's init would: the minion, nginx, keepalived (configs from apply)."""
+        self.lab.power_on(node)
+        self.start_minion(node)
+        self.lab.start_nginx(node)
+        self.lab.start_keepalived(node)
+
+    # -- commands -----------------------------------------------------------------------------------------
+    def cli(self, *args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        """`hamaster ARGS -c master.yaml` as an operator would type it."""
+        return _cli(*args, "-c", str(self.config), check=check, timeout=timeout)
+
+    def apply(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return self.cli("apply", str(self.states), "--pillar", str(self.pillar), "--timeout", "30", *args,
+                        check=check)
+
+    # -- what happened --------------------------------------------------------------------------------------
+    def query(self, sql: str, *args: Any) -> list[tuple[Any, ...]]:
+        db = self.root / "store.db"
+        if not db.exists():
+            return []
+        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)
+        try:
+            return conn.execute(sql, args).fetchall()
+        except sqlite3.OperationalError:  # the master has not made its tables yet
+            return []
+        finally:
+            conn.close()
+
+    def probe_changes(self) -> list[Observation]:
+        """What the master's VIP probe saw, from its `@probe` events: who answered, from when."""
+        rows = self.query("SELECT node_ns, state FROM events WHERE minion = '@probe' ORDER BY seq")
+        return [Observation(ts, None if state == "nobody" else state) for ts, state in rows]
+
+    def wait_probe(self, node: str | None, timeout: float = 15) -> int:
+        """Wait until the probe's latest observation is `node` (None: nobody answers); returns its time."""
+        def seen() -> int | None:
+            changes = self.probe_changes()
+            return changes[-1].ts_ns if changes and changes[-1].node == node else None
+        return wait_until(seen, timeout, f"the VIP to be answered by {node or 'nobody'}")
+
+    def vrrp_states(self) -> list[tuple[str, str, int]]:
+        """(minion, state, node_ns) of every VRRP transition stored, in node time."""
+        return [(m, s, ts) for m, s, ts in self.query(
+            "SELECT minion, state, node_ns FROM events WHERE kind = 'vrrp' ORDER BY node_ns")]
+
+    def incidents(self, kind: str | None = None) -> list[dict[str, Any]]:
+        import json
+
+        rows = self.query("SELECT id, kind, started_ns, summary, data, planned FROM incidents"
+                          + (" WHERE kind = ?" if kind else "") + " ORDER BY started_ns, id", *([kind] if kind else []))
+        return [{"id": i, "kind": k, "started_ns": ts, "summary": s, "data": json.loads(d or "{}"), "planned": bool(p)}
+                for i, k, ts, s, d, p in rows]
+
+    # -- life cycle -----------------------------------------------------------------------------------------
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self.lab.close()
+        finally:
+            self.kill_master(signal.SIGTERM)
+            self.chat.stop()
+            self.mail.stop()
+
+    def keep(self) -> None:
+        """Leave lab, master and minions running after this process (`hamaster demo --keep`)."""
+        self._closed = True
+        self.lab.keep()
+        self.master_proc = None
+
+    def __enter__(self) -> "LabSite":
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+
+def _cli(*args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run([HAMASTER, *args], capture_output=True, text=True, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise LabError(f"hamaster {args[0]} failed ({proc.returncode}): "
+                       f"{(proc.stderr.strip() or proc.stdout.strip()).splitlines()[-1:] or ''}")
+    return proc
+
+
+def _dump(path: Path, data: dict[str, Any], header: str) -> None:
+    path.write_text(f"# {header}\n" + yaml.safe_dump(data, sort_keys=False))
