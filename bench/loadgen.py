@@ -41,6 +41,7 @@ class FleetSpec:
     ids: list[str]
     master: str  # tcp://127.0.0.1:PORT
     file_root: Path  # each minion's files land under file_root/<id>/
+    first: int = 0  # fleet-wide number of ids[0]: minions 2k and 2k+1 make a pair
     heartbeat_s: float = 2.0
 
 
@@ -103,7 +104,7 @@ class Worker:
                                master_key=master_public.decode(), secret_key_file=folder / "minion.key_secret",
                                spool_dir=folder / "spool", fifo=None,
                                raw={"file_root_prefix": str(spec.file_root / mid)})
-            number = int(mid.lstrip("m") or 0) if mid.lstrip("m").isdigit() else n
+            number = spec.first + n
             m = SimMinion(cfg, sock, next_ping=now + random.uniform(0, spec.heartbeat_s), pair=number // 2)
             sock.send(protocol.encode("hello", grains=_grains(mid, number), backlog=0))
             sock.send(protocol.encode("ping", ts=time.time_ns()))
@@ -235,10 +236,6 @@ class Fleet:
             self.procs.append(proc)
         self.jobs = [0] * len(specs)
         self.job_busy_s = [0.0] * len(specs)
-
-    @property
-    def pids(self) -> list[int]:
-        return [p.pid for p in self.procs if p.pid is not None]
 
     def _take(self, i: int, msg: tuple[Any, ...]) -> tuple[Any, ...] | None:
         """Book progress reports; return anything else."""

@@ -112,7 +112,7 @@ def main() -> None:
             master = site.start_master()
             share = -(-MINIONS // LOADGEN_PROCS)
             fleet = Fleet([FleetSpec(site.root, ids[i:i + share], f"tcp://127.0.0.1:{site.port}",
-                                     Path(tmp) / "fs") for i in range(0, MINIONS, share)])
+                                     Path(tmp) / "fs", first=i) for i in range(0, MINIONS, share)])
             t0 = time.perf_counter()
             fleet.wait_connected(120)
             say(f"{MINIONS} minions connected (CURVE handshake, hello, first pong): {time.perf_counter() - t0:.1f} s")
