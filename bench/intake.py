@@ -14,8 +14,8 @@ from pathlib import Path
 
 import zmq
 import zmq.auth
-from common import Site, emit
 
+from common import Site, emit
 from hamaster import protocol
 
 MINIONS, PER_MINION, BATCH, WINDOW = 50, 4000, 1000, 20

@@ -21,6 +21,17 @@ def make_stranger(site: Site, claimed_id: str) -> str:
     return fingerprint(public)
 
 
+def dealer_of(ctx: zmq.Context, site: Site, minion: str) -> zmq.Socket:
+    """A raw ZeroMQ socket with `minion`'s accepted key, to send the master whatever we like."""
+    public, secret = zmq.auth.load_certificate(site.root / "minions" / minion / "minion.key_secret")
+    master_public, _ = zmq.auth.load_certificate(site.root / "pki" / "master.key")
+    sock = ctx.socket(zmq.DEALER)
+    sock.setsockopt(zmq.LINGER, 0)
+    sock.curve_secretkey, sock.curve_publickey, sock.curve_serverkey = secret, public, master_public
+    sock.connect(f"tcp://127.0.0.1:{site.port}")
+    return sock
+
+
 def keys(site: Site) -> dict[str, str]:
     return {e["name"]: e["status"] for e in json.loads(site.cli("key", "list", "--json").stdout)}
 
@@ -56,13 +67,8 @@ def test_pending_rejected_and_deleted_keys_cannot_inject_and_ids_come_from_keys(
 
 def test_bad_frames_are_dropped_counted_and_the_master_keeps_serving(site: Site) -> None:
     site.start_master()
-    public, secret = zmq.auth.load_certificate(site.root / "minions" / "node1" / "minion.key_secret")
-    master_public, _ = zmq.auth.load_certificate(site.root / "pki" / "master.key")
     ctx = zmq.Context()
-    sock = ctx.socket(zmq.DEALER)
-    sock.setsockopt(zmq.LINGER, 0)
-    sock.curve_secretkey, sock.curve_publickey, sock.curve_serverkey = secret, public, master_public
-    sock.connect(f"tcp://127.0.0.1:{site.port}")
+    sock = dealer_of(ctx, site, "node1")
     try:
         bad = [
             b"\xc1 not msgpack",
@@ -96,13 +102,8 @@ def test_bad_frames_are_dropped_counted_and_the_master_keeps_serving(site: Site)
 
 def test_an_oversized_frame_costs_the_sender_its_connection_not_the_master_its_service(site: Site) -> None:
     site.start_master()
-    public, secret = zmq.auth.load_certificate(site.root / "minions" / "node1" / "minion.key_secret")
-    master_public, _ = zmq.auth.load_certificate(site.root / "pki" / "master.key")
     ctx = zmq.Context()
-    sock = ctx.socket(zmq.DEALER)
-    sock.setsockopt(zmq.LINGER, 0)
-    sock.curve_secretkey, sock.curve_publickey, sock.curve_serverkey = secret, public, master_public
-    sock.connect(f"tcp://127.0.0.1:{site.port}")
+    sock = dealer_of(ctx, site, "node1")
     try:
         sock.send(b"\0" * (protocol.MAX_FRAME + 1))
         event = {"seq": 1, "node_ns": time.time_ns(), "kind": "vrrp", "tag": "vrrp/VI_1/BACKUP", "instance": "VI_1",

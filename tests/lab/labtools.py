@@ -2,10 +2,11 @@
 
 import os
 import shutil
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from sitelib import wait_for
 
 from hamaster.lab import services
 from hamaster.lab.pair import Lab
@@ -23,15 +24,8 @@ def lab_unavailable() -> str | None:
 
 
 def wait_until(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
-    """Poll every 20 ms; fail the test with `what` after `timeout` s."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(0.02)
+    """Poll every 20 ms (lab transitions take tens of ms); fail the test with `what` after `timeout` s."""
+    return wait_for(predicate, timeout, what, interval=0.02)
 
 
 class Transitions:
