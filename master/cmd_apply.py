@@ -119,6 +119,9 @@ def _ok(result: dict[str, Any] | None) -> bool:
     return result is not None and "error" not in result and not result.get("summary", {}).get("failed", 1)
 
 
+DETAILS_UP_TO = 10  # more minions than this: a summary, not a screen per minion
+
+
 @click.command()
 @click.argument("state_dir", required=False, type=click.Path(file_okay=False))
 @config_option
@@ -129,8 +132,11 @@ def _ok(result: dict[str, Any] | None) -> bool:
 @click.option("--timeout", type=float, default=60.0, show_default=True,
               help="seconds to wait for each minion's answer, and for a BACKUP to be BACKUP again")
 @click.option("--json", "as_json", is_flag=True, help="results as JSON")
+@click.option("--summary/--details", default=None,
+              help=f"one line per minion that changed or failed, or every state [default: details up to "
+                   f"{DETAILS_UP_TO} minions]")
 def apply(state_dir: str | None, config_path: str | None, target: str, test: bool, pillar_dir: str | None,
-          no_rolling: bool, timeout: float, as_json: bool) -> None:
+          no_rolling: bool, timeout: float, as_json: bool, summary: bool | None) -> None:
     """Configure the targeted minions from the state tree, Salt-style (backup first for an HA pair)."""
     from rich.console import Console
 
@@ -170,6 +176,8 @@ def apply(state_dir: str | None, config_path: str | None, target: str, test: boo
             notes[m] = f"{m} did not answer within {timeout:g} s"
     if as_json:
         click.echo(highstate.as_json(results, lints, notes, secrets))
+    elif summary or (summary is None and len(results) > DETAILS_UP_TO):
+        highstate.print_summary(console, results, notes, secrets)
     else:
         highstate.print_highstate(console, results, notes, secrets)
     if not all(_ok(r) for r in results.values()):

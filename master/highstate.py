@@ -82,6 +82,32 @@ def print_highstate(console: Console, results: dict[str, dict[str, Any] | None],
         console.print()
 
 
+def print_summary(console: Console, results: dict[str, dict[str, Any] | None], notes: dict[str, str],
+                  secrets: list[str]) -> None:
+    """For many minions: a line per minion that changed, failed or did not answer, then the totals."""
+    quiet = 0
+    for minion, result in results.items():
+        if result is None:
+            console.print(Text(f"{minion}: {notes.get(minion, 'no answer')}", style="red"))
+            continue
+        result = mask_data(result, secrets)
+        failed = [st for st in result.get("states", []) if st["result"] is False]
+        changed = [st["id"] for st in result.get("states", []) if st["changes"] and st["result"] is not False]
+        if "error" in result or failed:
+            why = result.get("error") or "; ".join(f"{st['id']}: {st['comment']}" for st in failed)
+            why = " / ".join(line.strip() for line in why.splitlines() if line.strip())  # one line per minion
+            console.print(Text(f"{minion}: FAILED {why}", style="red"))
+        elif changed:
+            console.print(Text(f"{minion}: changed {', '.join(changed)}", style="cyan"))
+        else:
+            quiet += 1
+    total = summarize(results)
+    style = "red" if total["failed"] or total["missing"] else "green"
+    console.print(Text(f"{len(results)} minions ({quiet} unchanged): Succeeded: {total['succeeded']} "
+                       f"(changed={total['changed']})  Failed: {total['failed']}  No answer: {total['missing']}",
+                       style=style))
+
+
 def _print_state(console: Console, state: dict[str, Any]) -> None:
     result, changes = state["result"], state["changes"]
     style = "cyan" if result is True and changes else RESULT_STYLE[result]

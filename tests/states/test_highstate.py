@@ -6,7 +6,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from hamaster.master.highstate import as_json, pillar_secrets, print_highstate, print_lints
+from hamaster.master.highstate import as_json, pillar_secrets, print_highstate, print_lints, print_summary
 from hamaster.master.pairlint import Lint
 
 GOLDEN = Path(__file__).parent / "golden" / "highstate.txt"
@@ -63,3 +63,19 @@ def test_pillar_secrets_are_values_under_secret_looking_keys() -> None:
     pillar = {"vrrp": {"auth_pass": "1111", "priority": 100}, "notify": {"token": "abc", "tokens": ["x", "y"]},
               "db": {"password": "pw"}, "secrets": {"api": {"key": "deep"}}, "address": "10.0.0.1"}
     assert sorted(pillar_secrets(pillar)) == ["1111", "abc", "deep", "pw", "x", "y"]
+
+
+def test_the_summary_for_many_minions_names_only_what_changed_failed_or_was_silent() -> None:
+    quiet = {"summary": {"succeeded": 3, "changed": 0, "failed": 0, "duration_ms": 5.0},
+             "states": [state("page", "file.managed", "/x", True, "already right")]}
+    changed = {"summary": {"succeeded": 1, "changed": 1, "failed": 0, "duration_ms": 5.0},
+               "states": [state("page", "file.managed", "/x", True, "updated", {"diff": "+1"})]}
+    results = {**{f"m{i:03d}": quiet for i in range(40)}, "m040": changed, **RESULTS}
+    out = io.StringIO()
+    print_summary(Console(file=out, width=120, color_system=None), results, NOTES, ["s3cret!"])
+    assert out.getvalue().splitlines() == [
+        "m040: changed page",
+        "node1: FAILED keepalived_service: Service keepalived failed to reload (exit 1): / no such process",
+        "node2: node2 did not answer within 30 s",
+        "43 minions (40 unchanged): Succeeded: 123 (changed=2)  Failed: 1  No answer: 1",
+    ]
