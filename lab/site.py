@@ -35,13 +35,14 @@ from hamaster.lab.netns import LabError
 from hamaster.lab.pair import Lab
 from hamaster.lab.receivers import ChatReceiver, MailReceiver, free_port
 from hamaster.master.probe import Observation
+from hamaster.timeutil import now_ns
 
 BIN = Path(sys.executable).parent
 HAMASTER, HAMINION = str(BIN / "hamaster"), str(BIN / "haminion")
 STATES = Path(__file__).resolve().parents[1] / "states"  # the repository's state tree (an editable install)
 MINION_HEARTBEAT_S, SILENT_AFTER_S = 0.05, 1.5
 PROBE_INTERVAL_MS, PROBE_TIMEOUT_MS = 20, 40
-PLANNED_GRACE_S = 2.0
+PLANNED_GRACE_S = FLAPPING_WINDOW_S = 5.0
 T = TypeVar("T")
 
 
@@ -95,8 +96,9 @@ class LabSite:
         master["heartbeat"] = {"interval": MINION_HEARTBEAT_S, "silent_after": SILENT_AFTER_S}
         master["probes"] = [{"vip": lab.vip, "nodes": [n.name for n in lab.nodes],
                              "interval_ms": PROBE_INTERVAL_MS, "timeout_ms": PROBE_TIMEOUT_MS}]
-        # transitions this long after an apply job count as planned (no alert): the lab's pair settles in ~4 s
-        master["correlator"] = {"planned_grace_s": PLANNED_GRACE_S}
+        # the lab's pair settles within ~4 s of an apply (what happens then is planned: no alert), and its drill
+        # moves faster than a production pair: a shorter window before transitions count as flapping
+        master["correlator"] = {"planned_grace_s": PLANNED_GRACE_S, "flapping_window_s": FLAPPING_WINDOW_S}
         # chat hears everything; mail only what needs a person (apprise sends a mail per 5.5 s at most)
         master["notify"] = {
             "targets": [{"url": self.mail.url, "tags": ["mail"]}, {"url": self.chat.url, "tags": ["chat"]}],
@@ -137,6 +139,10 @@ class LabSite:
                    "the master's control socket")
         if self.master_proc.poll() is not None:
             raise LabError(f"the master exited at start ({self.master_proc.returncode}); see {self.root}/master.log")
+
+    @property
+    def master_pid(self) -> int | None:
+        return self.master_proc.pid if self.master_proc is not None else None
 
     def kill_master(self, sig: int = signal.SIGKILL) -> None:
         proc, self.master_proc = self.master_proc, None
@@ -201,6 +207,20 @@ class LabSite:
             return changes[-1].ts_ns if changes and changes[-1].node == node else None
         return wait_until(seen, timeout, f"the VIP to be answered by {node or 'nobody'}")
 
+    def settle(self, master: str | None = None, timeout: float = 30) -> None:
+        """After an apply: wait until `master` (default: the first node) serves the VIP, the store says it is the
+        only MASTER, and no transition came for the flapping window (start-up churn is over; the next ones are news)."""
+        master = master or self.lab.nodes[0].name
+        self.wait_probe(master, timeout)
+
+        def quiet() -> bool:
+            rows = self.query("SELECT minion, state, MAX(node_ns) FROM events WHERE kind = 'vrrp' GROUP BY minion")
+            states = {m: s for m, s, _ in rows}
+            last = max((ts for *_, ts in rows), default=0)
+            return (states.get(master) == "MASTER" and list(states.values()).count("MASTER") == 1
+                    and now_ns() - last > FLAPPING_WINDOW_S * 1e9)
+        wait_until(quiet, timeout, f"{master} to be the only MASTER for {FLAPPING_WINDOW_S:g} s", step=0.2)
+
     def vrrp_states(self) -> list[tuple[str, str, int]]:
         """(minion, state, node_ns) of every VRRP transition stored, in node time."""
         return [(m, s, ts) for m, s, ts in self.query(
@@ -229,8 +249,7 @@ class LabSite:
     def keep(self) -> None:
         """Leave lab, master and minions running after this process (`hamaster demo --keep`)."""
         self._closed = True
-        self.lab.keep()
-        self.master_proc = None
+        self.lab.keep()  # and close() will not stop the master either
 
     def __enter__(self) -> "LabSite":
         return self

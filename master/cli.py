@@ -25,6 +25,7 @@ COMMANDS = {
     "notify": "hamaster.master.cmd_notify:notify",
     "silence": "hamaster.master.cmd_silence:silence",
     "lab-clean": "hamaster.lab.cmd_clean:lab_clean",
+    "demo": "hamaster.master.cmd_demo:demo",
 }
 
 
