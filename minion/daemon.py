@@ -37,6 +37,12 @@ WINDOW = 20_000  # events in flight per master before we wait for acks
 BACKOFF_MIN, BACKOFF_MAX = 0.5, 30.0
 
 
+
+def poll_timeout_ms(heartbeat_interval: float) -> int:
+    """How long the loop may sleep: 200 ms, or less when heartbeats are due more often (the master dates a dead
+    node's departure by its last heartbeat, so a late beat is an error in every failover gap it derives)."""
+    return max(1, min(200, int(heartbeat_interval * 1000)))
+
 @dataclass
 class Uplink:
     """One master: its socket and where we are in streaming the spool to it."""
@@ -243,7 +249,7 @@ class MinionDaemon:
                         if up.sock is not None:
                             poller.register(up.sock, zmq.POLLIN)
                             registered[up.index] = up.sock
-                ready = dict(poller.poll(timeout=200))
+                ready = dict(poller.poll(timeout=poll_timeout_ms(self.cfg.heartbeat_interval)))
                 now = time.monotonic()
                 if self.wake_fd in ready or (self.fifo and self.fifo.fd in ready) or not self.inbox.empty():
                     self._ingest()
