@@ -21,6 +21,7 @@ import sqlite3
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from operator import attrgetter
 from typing import Any
 
 from hamaster.errors import ConfigError
@@ -162,7 +163,7 @@ def timeline(conn: sqlite3.Connection, q: Query) -> Iterator[Row]:
         streams.append(_alert_rows(conn, q))
     if "apply" in q.kinds:
         streams.append(_apply_rows(conn, q))
-    return heapq.merge(*streams, key=lambda r: r.at_ns)
+    return heapq.merge(*streams, key=attrgetter("at_ns"))
 
 
 # -- raw events ------------------------------------------------------------------------------------------

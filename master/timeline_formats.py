@@ -26,6 +26,8 @@ from hamaster.timeutil import human_duration
 
 FORMATS = ("table", "json", "markdown", "html")
 _EPOCH_MIDNIGHT = datetime(1970, 1, 1)  # naive: local wall time, counted in the zone's minutes
+_SECONDS = [f"{s:02d}." for s in range(60)]  # looked up: a format spec a row costs more
+_MILLIS = [f"{ms:03d}" for ms in range(1000)]
 COLUMNS = ("Time", "Node", "Instance", "What", "Prio", "Source", "Note")
 _CHUNK = 500  # rows per write
 
@@ -73,7 +75,7 @@ def time_formatter(tz: tzinfo) -> Callable[[int], str]:
         minute, second = divmod(ns // 1_000_000_000 + offset_s, 60)  # local time
         if (text := minutes.get(minute)) is None:
             text = minutes[minute] = (_EPOCH_MIDNIGHT + timedelta(minutes=minute)).isoformat(sep=" ")[:-2]
-        return f"{text}{second:02d}.{ns // 1_000_000 % 1000:03d}{suffix}"
+        return f"{text}{_SECONDS[second]}{_MILLIS[ns // 1_000_000 % 1000]}{suffix}"
     return fmt
 
 
@@ -158,7 +160,7 @@ def event_json(row: EventRow, text: _JsonText) -> str:
             f'"to":{text[row.to_state]},"priority":{text[row.priority]},"sources":{text[row.sources]},'
             f'"master_ns":{row.master_ns},"skew_ns":{row.master_ns - row.at_ns},'
             f'"late":{"true" if row.late else "false"},"clock_skew_ns":{text[row.clock_skew_ns]},'
-            f'"ids":[{",".join(map(str, row.ids))}]}}\n')
+            f'"ids":[{row.ids[0] if len(row.ids) == 1 else ",".join(map(str, row.ids))}]}}\n')
 
 
 def write_json(rows: Iterable[Row], out: TextIO) -> int:
