@@ -153,17 +153,33 @@ def incident_query(conn: sqlite3.Connection, incident_id: int, context_ns: int) 
 
 def timeline(conn: sqlite3.Connection, q: Query) -> Iterator[Row]:
     """Every row of the window in time order; derived rows follow the event at the same instant."""
-    streams: list[Iterable[Row]] = []
-    event_kinds = [k for k in q.kinds if k in EVENT_KINDS]
-    if event_kinds:
-        streams.append(_event_rows(conn, q, event_kinds))
+    derived: list[Iterable[Row]] = []
     if "incident" in q.kinds:
-        streams.append(_incident_rows(conn, q))
+        derived.append(_incident_rows(conn, q))
     if "alert" in q.kinds:
-        streams.append(_alert_rows(conn, q))
+        derived.append(_alert_rows(conn, q))
     if "apply" in q.kinds:
-        streams.append(_apply_rows(conn, q))
-    return heapq.merge(*streams, key=attrgetter("at_ns"))
+        derived.append(_apply_rows(conn, q))
+    event_kinds = [k for k in q.kinds if k in EVENT_KINDS]
+    events = _event_rows(conn, q, event_kinds) if event_kinds else iter(())
+    return _in_line(events, heapq.merge(*derived, key=attrgetter("at_ns")))
+
+
+def _in_line(events: Iterator[EventRow], derived: Iterator[Row]) -> Iterator[Row]:
+    """Events with the derived rows put in line, each after the events of its instant.
+
+    heapq.merge of all the streams says the same, at a heap operation per event; derived rows are a
+    handful to a thousand events, so here an event costs one comparison.
+    """
+    pending = next(derived, None)
+    for event in events:
+        while pending is not None and pending.at_ns < event.at_ns:
+            yield pending
+            pending = next(derived, None)
+        yield event
+    if pending is not None:
+        yield pending
+        yield from derived
 
 
 # -- raw events ------------------------------------------------------------------------------------------
