@@ -193,7 +193,7 @@ def _in_line(events: Iterator[EventRow], derived: Iterator[Row]) -> Iterator[Row
 # report, the id of the event it repeats: found by the store on UNIQUE (minion, seq), so Python parses no
 # JSON and keys nothing by (minion, seq).
 _COLUMNS = ("id, minion, node_ns, master_ns, kind, tag, instance, state, priority, source,"
-            " CASE WHEN data IS NOT NULL THEN (SELECT o.id FROM events o WHERE o.minion = events.minion"
+            " CASE WHEN json_valid(data) THEN (SELECT o.id FROM events o WHERE o.minion = events.minion"
             " AND o.seq = json_extract(events.data, '$.duplicate_of')) END")
 
 

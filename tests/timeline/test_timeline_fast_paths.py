@@ -102,3 +102,19 @@ def test_a_fixed_offset_with_seconds_is_written_as_isoformat_writes_it() -> None
     tz = timezone(timedelta(hours=5, seconds=30))
     assert tf.time_formatter(tz)(T0 + 123_456_789) == tf.fmt_time(T0 + 123_456_789, tz) == \
         "2024-05-14 07:00:30.123+05:00:30"
+
+
+def test_an_event_whose_data_is_not_json_is_a_row_like_any_other(tmp_path: Path) -> None:
+    db = tmp_path / "store.db"
+    conn = store.connect(db)
+    try:
+        store.insert_events(conn, "node1", T0, [vrrp(1, 0.0, "MASTER"), vrrp(2, 0.1, "MASTER", "fifo", dup=1)])
+        conn.execute("UPDATE events SET data = '{\"duplicate_of\": 1' WHERE seq = 2")  # cut short by hand
+        conn.commit()
+    finally:
+        conn.close()
+    ro = store.connect(db, readonly=True)
+    try:
+        assert [(r.sources, r.ids) for r in tl.timeline(ro, tl.Query())] == [(("hook",), (1,)), (("fifo",), (2,))]
+    finally:
+        ro.close()
