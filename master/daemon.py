@@ -114,6 +114,10 @@ class MasterDaemon:
         self.started_ns = now_ns()
         self.correlator = Correlator(self.db, cfg.correlator, cfg.silent_after, where=str(cfg.path))
         self.correlator.replay(self.started_ns - REPLAY_NS)
+        # minions heard before this start: one that never comes back must still go silent (a holder that died
+        # while we were down would otherwise stay MASTER beside its successor: a split brain that is not one)
+        self.heard_before: dict[str, int] = dict(self.db.execute(
+            "SELECT id, last_seen_ns FROM minions WHERE last_seen_ns >= ?", (self.started_ns - REPLAY_NS,)))
         self._last_tick = 0.0
         self._reacted: dict[tuple[str, str | None, str], float] = {}
         self.metrics: Any = None  # the Prometheus endpoint, when master.yaml asks for one
@@ -359,7 +363,8 @@ class MasterDaemon:
     # -- timers and the loop ------------------------------------------------------------------------
     def _timers(self, now: float) -> None:
         if now - self._last_tick >= 0.5:  # time-based incidents: node silent, no master, flapping calmed
-            self._incidents(self.correlator.tick(now_ns(), {m.id: m.last_seen_ns for m in self.minions.values()}))
+            seen = {**self.heard_before, **{m.id: m.last_seen_ns for m in self.minions.values()}}
+            self._incidents(self.correlator.tick(now_ns(), seen))
             self._last_tick = now
         if now - self._accepted_checked > 1.0:
             self.accepted = self.keyring.accepted_ids()
