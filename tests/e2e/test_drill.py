@@ -1,0 +1,40 @@
+"""The seed's drill, checked against the ground truth (the master's VIP probe) and what the operator receives."""
+
+import pytest
+from conftest import in_order, titles, vrrp_timeline, wait_titles
+
+from hamaster.lab.drill import failovers, run_drill
+from hamaster.lab.site import LabSite
+from hamaster.timeutil import now_ns
+
+pytestmark = pytest.mark.lab
+MS = 1_000_000
+
+
+def test_the_seeds_drill_seen_by_the_timeline_the_probe_and_the_alerts(site: LabSite) -> None:
+    start = now_ns()
+    serves, nginx_stop, power_off, boot = run_drill(site)
+    assert serves.facts["answered"] == "node1"
+
+    # the check script restarts nginx; node1 keeps the VIP and nothing fails over
+    assert nginx_stop.facts["new_pid"] != nginx_stop.facts["old_pid"]
+    assert nginx_stop.facts["holders"] == ["node1"]
+    assert power_off.facts["answered"] == "node2"
+    assert boot.facts["answered"] == "node1" and boot.facts["holders"] == ["node1"]
+
+    moved = failovers(site, start)
+    assert [(f.old, f.new) for f in moved] == [("node1", "node2"), ("node2", "node1")]
+    assert all(f.started_ns >= power_off.started_ns for f in moved), "the nginx restart caused a failover"
+    for f in moved:
+        assert f.probe_gap_ns is not None and f.incident_gap_ns is not None
+        assert abs(f.incident_gap_ns - f.probe_gap_ns) <= 100 * MS, f
+
+    assert in_order([("node2", "MASTER"), ("node1", "BACKUP"), ("node1", "MASTER"), ("node2", "BACKUP")],
+                    vrrp_timeline(site, start))
+
+    for get in (site.chat.received, site.mail.received):
+        wait_titles(get, "failover: node2 -> node1", 1)
+        assert titles(get(), "failover: node1 -> node2") == ["[warning] VI_1 failover: node1 -> node2"]
+        assert titles(get(), "failover: node2 -> node1") == ["[warning] VI_1 failover: node2 -> node1"]
+    assert site.query("SELECT COUNT(*) FROM deliveries d JOIN incidents i ON i.id = d.incident_id"
+                      " WHERE i.kind = 'failover' AND d.status = 'sent'") == [(4,)]
