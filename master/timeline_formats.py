@@ -142,7 +142,10 @@ def to_json(row: Row) -> dict[str, Any]:
 
 
 class _JsonText(dict[Any, str]):
-    """JSON text of the values rows repeat (node names, tags, states, source lists, None), made once each."""
+    """JSON text of the values rows repeat (node names, tags, states, source lists, None), made once each.
+
+    Never give it a bool: True == 1 as a key, so it would answer "true" for a priority of 1.
+    """
 
     def __missing__(self, value: Any) -> str:
         text = self[value] = json.dumps(value, separators=(",", ":"))
