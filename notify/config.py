@@ -9,13 +9,14 @@
         - name: oncall
           tags: [chat, mail]
           kinds: [failover, split_brain, no_master, flapping, node_silent]   # default: all
-          severities: [warning, critical]   # default: all
+          severities: [warning, critical]   # default: warning and critical (info rows stay in the timeline)
           instances: ["VI_*"]               # globs; default: all
           planned: false                    # send incidents caused by `hamaster apply`? default false
           rate_limit: {max: 10, per_s: 60}  # incidents per window on this route; more are suppressed
       templates:                            # Jinja2 (sandboxed) per incident kind; defaults in templates/
         failover: {title: "{{ vip or instance }}: {{ old_holder }} -> {{ new_holder }}", body: "..."}
       retry: {max_attempts: 8, backoff_s: 1, max_backoff_s: 300}
+      group_wait_s: 5                       # a node_silent alert waits this long for a failover that names it
 
 A `recovered` incident also goes wherever the incident it closes went, so what was opened gets closed.
 Targets are only ever shown as apprise prints them with privacy=True: tokens and passwords masked.
@@ -31,6 +32,9 @@ import apprise
 
 from hamaster.errors import ConfigError
 from hamaster.master.incidents import KINDS, SEVERITIES
+
+# info incidents (a start-up overlap of a few ms, a node back) are for the timeline; what they close still follows
+DEFAULT_SEVERITIES = ("warning", "critical")
 
 
 @dataclass
@@ -52,7 +56,7 @@ class Route:
     name: str
     tags: frozenset[str]
     kinds: frozenset[str] = frozenset(KINDS)
-    severities: frozenset[str] = frozenset(SEVERITIES)
+    severities: frozenset[str] = frozenset(DEFAULT_SEVERITIES)
     instances: tuple[str, ...] = ()
     planned: bool = False
     rate_max: int | None = None
@@ -75,6 +79,7 @@ class NotifyConfig:
     routes: list[Route]
     templates: dict[str, dict[str, str]] = field(default_factory=dict)
     retry: Retry = field(default_factory=Retry)
+    group_wait_s: float = 5.0  # how long a node_silent alert waits for the failover that would say it all
 
     def targets_for(self, route: Route) -> list[Target]:
         return [t for t in self.targets if "all" in route.tags or t.tags & route.tags]
@@ -143,7 +148,7 @@ def _route(i: int, raw: Any, where: str) -> Route:
     if unknown:
         raise ConfigError(f"{here}: unknown field {sorted(unknown)[0]!r}")
     kinds = _strings(raw.get("kinds", list(KINDS)), f"{here}.kinds")
-    severities = _strings(raw.get("severities", list(SEVERITIES)), f"{here}.severities")
+    severities = _strings(raw.get("severities", list(DEFAULT_SEVERITIES)), f"{here}.severities")
     for value, allowed, key in ((kinds, KINDS, "kinds"), (severities, SEVERITIES, "severities")):
         bad = [v for v in value if v not in allowed]
         if bad:
@@ -165,7 +170,7 @@ def load(section: dict[str, Any], where: str, base: Path) -> NotifyConfig:
 
     if not isinstance(section, dict):
         raise ConfigError(f"{where}: notify: expected a mapping")
-    unknown = set(section) - {"targets", "routes", "templates", "retry"}
+    unknown = set(section) - {"targets", "routes", "templates", "retry", "group_wait_s"}
     if unknown:
         raise ConfigError(f"{where}: notify.{sorted(unknown)[0]}: unknown field")
     raw_targets = section.get("targets") or []
@@ -188,4 +193,7 @@ def load(section: dict[str, Any], where: str, base: Path) -> NotifyConfig:
         raise ConfigError(f"{where}: notify.retry: {exc}") from None
     templates = section.get("templates") or {}
     Renderer(templates, where)
-    return NotifyConfig(targets, routes, templates, retry)
+    group_wait = section.get("group_wait_s", 5.0)
+    if isinstance(group_wait, bool) or not isinstance(group_wait, int | float) or group_wait < 0:
+        raise ConfigError(f"{where}: notify.group_wait_s: expected a number of seconds, got {group_wait!r}")
+    return NotifyConfig(targets, routes, templates, retry, float(group_wait))

@@ -20,7 +20,7 @@ from typing import Any
 
 import apprise
 
-from hamaster.master import store
+from hamaster.master import incidents, store
 from hamaster.notify import config
 from hamaster.notify.config import Target
 from hamaster.notify.outbox import Due, Outbox
@@ -70,6 +70,7 @@ class Notifier:
         self.store_path = store_path
         self._submitted: queue.SimpleQueue[list[int]] = queue.SimpleQueue()
         self._results: queue.SimpleQueue[tuple[int, bool, str | None]] = queue.SimpleQueue()
+        self._held: dict[int, int] = {}  # incident id -> when to route it (see Outbox.hold_until)
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
@@ -113,7 +114,7 @@ class Notifier:
                 except sqlite3.Error as exc:  # store busy or broken: log, wait, try again
                     log.error("notify: store error: %s", exc)
                     self._stopping.wait(1.0)
-                next_ns = outbox.next_due_ns()
+                next_ns = min(filter(None, [outbox.next_due_ns(), *self._held.values()]), default=None)
                 wait = 1.0 if next_ns is None else min(1.0, max(0.0, (next_ns - now_ns()) / 1e9))
                 self._wake.wait(wait)
                 self._wake.clear()
@@ -127,6 +128,15 @@ class Notifier:
             except queue.Empty:
                 break
             for incident_id in ids:
+                inc = incidents.get(outbox.conn, incident_id)
+                until = outbox.hold_until(inc, now_ns()) if inc is not None else None
+                if until is None:
+                    outbox.route(incident_id, now_ns())
+                else:
+                    self._held[incident_id] = until
+        for incident_id, until in list(self._held.items()):
+            if until <= now_ns():
+                del self._held[incident_id]
                 outbox.route(incident_id, now_ns())
         while True:
             try:

@@ -46,7 +46,7 @@ class Outbox:
     # -- routing -------------------------------------------------------------------------------------
     def routes_for(self, inc: Incident) -> list[Route]:
         wanted = self.reactor.routes_for(inc)
-        if inc.kind == "recovered" and inc.data.get("closes"):
+        if inc.data.get("closes"):  # recovered, node_back: go wherever what they close went
             wanted |= {r for (r,) in self.conn.execute(
                 "SELECT DISTINCT route FROM deliveries WHERE incident_id = ? AND status != 'suppressed'",
                 (inc.data["closes"],))}
@@ -69,6 +69,10 @@ class Outbox:
             if (instance and inc.instance and fnmatch.fnmatchcase(inc.instance, instance)) or node in inc.nodes:
                 until = f"{to_datetime(ends):%Y-%m-%d %H:%M} UTC"
                 return f"silenced by #{sid} until {until}" + (f" ({comment})" if comment else "")
+        if inc.kind == "node_silent":
+            failover = self._failover_naming(inc)
+            if failover is not None:
+                return f"folded into failover #{failover}: its alert names the silent node"
         if inc.kind in PER_INSTANCE and inc.instance:
             silent = [n for n in inc.nodes if self._silent(n)]
             if inc.kind not in ("failover", "recovered") and silent and len(silent) == len(inc.nodes):
@@ -85,6 +89,21 @@ class Outbox:
             if count >= route.rate_max:
                 return f"rate limit: {route.rate_max} per {route.rate_per_s:g} s on route {route.name}"
         return None
+
+    def _failover_naming(self, silent: Incident) -> int | None:
+        """A failover away from this silent node, derived since shortly before it went silent."""
+        node = silent.nodes[0] if silent.nodes else ""
+        for fid, data in self.conn.execute(
+            "SELECT id, data FROM incidents WHERE kind = 'failover' AND started_ns >= ? ORDER BY id",
+            (silent.started_ns - int(self.cfg.group_wait_s * S),),
+        ):
+            if json.loads(data or "{}").get("old_holder") == node:
+                return fid
+        return None
+
+    def hold_until(self, inc: Incident, now: int) -> int | None:
+        """node_silent waits `group_wait_s` for the failover that would make it redundant; the rest go now."""
+        return now + int(self.cfg.group_wait_s * S) if inc.kind == "node_silent" and inc.routed_ns is None else None
 
     def _silent(self, node: str) -> bool:
         row = self.conn.execute(

@@ -2,6 +2,7 @@
 them and apprise sends them to receivers listening on 127.0.0.1 (HTTP for json://, aiosmtpd for mailto://)."""
 
 import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -70,14 +71,34 @@ def test_failover_chat_message_reaches_a_json_receiver_once(conn, store_path, tm
 
 
 def test_silent_node_failover_is_one_alert_naming_the_silent_node(conn, store_path, tmp_path, http_receiver) -> None:
-    n = notifier(store_path, settings(http_receiver.url), tmp_path)
+    n = notifier(store_path, settings(http_receiver.url, group_wait_s=0.5), tmp_path)
     try:
         play(conn, n, "node1_silent_while_node2_takes_over")
-        wait_for(lambda: len(http_receiver.messages) == 2, what="node_silent and failover")
+        wait_for(lambda: conn.execute("SELECT COUNT(*) FROM incidents WHERE routed_ns IS NULL").fetchone()[0] == 0
+                 and http_receiver.messages, what="both incidents routed, the failover sent")
+        time.sleep(0.5)
     finally:
         n.stop()
-    failovers = [m for m in http_receiver.messages if "failover" in m["title"]]
-    assert len(failovers) == 1 and "node1 silent" in failovers[0]["message"]
+    (failover,) = http_receiver.messages  # the node_silent alert is folded into it
+    assert "failover" in failover["title"] and "node1 silent" in failover["message"]
+    (why,) = conn.execute("SELECT d.last_error FROM deliveries d JOIN incidents i ON i.id = d.incident_id"
+                          " WHERE i.kind = 'node_silent'").fetchone()
+    assert why.startswith("folded into failover #")
+
+
+def test_a_silent_node_with_no_failover_is_alerted_after_the_group_wait(conn, store_path, tmp_path,
+                                                                        http_receiver) -> None:
+    n = notifier(store_path, settings(http_receiver.url, group_wait_s=0.5), tmp_path)
+    try:
+        silent = incidents.insert(conn, Incident("node_silent", None, now_ns(), "node2 silent: no heartbeat for 10 s",
+                                                 "node_silent:node2:1", nodes=["node2"], severity="warning"))
+        conn.commit()
+        assert silent is not None
+        n.submit([silent])
+        wait_for(lambda: http_receiver.messages, what="the node_silent alert")
+    finally:
+        n.stop()
+    assert "node2" in http_receiver.messages[0]["title"]
 
 
 def test_split_brain_alert_then_recovered(conn, store_path, tmp_path, http_receiver) -> None:
