@@ -9,7 +9,8 @@ shared by a whole batch under load, and an ack never leaves before its events ar
 (pyzmq's authenticator, see keys.py) admits accepted keys only; the minion id is the User-Id that it sets
 from the key. The notifier delivers in its own thread: a slow chat service never holds up intake.
 
-The control socket (ipc, in the site folder, mode 0600) serves the CLI: status, and running jobs on minions.
+The control socket (ipc, in the site folder, mode 0600) serves the CLI: status, and running jobs on minions
+(jobs.py keeps their books, and runs the reactor's `state:` rules).
 """
 
 import json
@@ -18,8 +19,7 @@ import os
 import queue
 import signal
 import time
-import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import msgpack
@@ -28,10 +28,11 @@ import zmq.auth
 
 from hamaster import protocol
 from hamaster.config import MasterConfig
-from hamaster.errors import ConfigError, HamasterError, ProtocolError
+from hamaster.errors import ConfigError, ProtocolError
 from hamaster.events import Event, StoredEvent
 from hamaster.master import store
 from hamaster.master.correlator import Correlator
+from hamaster.master.jobs import JobBook
 from hamaster.master.keys import ZAP_DOMAIN, KeyRing, MinionAuthenticator
 from hamaster.master.probe import VipProbe
 from hamaster.notify.notifier import Notifier
@@ -41,7 +42,6 @@ log = logging.getLogger("hamaster")
 
 ROUND = 500  # frames drained per commit
 PROBE_MINION = "@probe"  # the master's own observations; "@" cannot start a minion id made by `hamaster init`
-REACTOR_JOB_TIMEOUT = 120.0
 REPLAY_NS = 24 * 3600 * 10**9  # history the correlator rebuilds its picture from at start-up
 
 
@@ -53,17 +53,6 @@ class Minion:
     last_seen_ns: int
     dropped: int = 0
     backlog: int = 0
-
-
-@dataclass
-class Job:
-    jid: str
-    client: bytes | None  # control-socket route of the CLI waiting for it; None for the reactor's jobs
-    deadline: float
-    started_ns: int
-    test: bool
-    pending: set[str]
-    results: dict[str, Any] = field(default_factory=dict)
 
 
 class MasterDaemon:
@@ -105,7 +94,7 @@ class MasterDaemon:
         else:
             self.control.bind(cfg.control)
         self.minions: dict[str, Minion] = {}
-        self.jobs: dict[str, Job] = {}
+        self.jobs = JobBook(self.db, self._send, self._reply)
         self.counters = {"frames": 0, "events": 0, "duplicates": 0, "dropped": 0, "unknown_sender": 0, "incidents": 0}
         self.running = True
         self.accepted = self.keyring.accepted_ids()
@@ -119,7 +108,6 @@ class MasterDaemon:
         self.heard_before: dict[str, int] = dict(self.db.execute(
             "SELECT id, last_seen_ns FROM minions WHERE last_seen_ns >= ?", (self.started_ns - REPLAY_NS,)))
         self._last_tick = 0.0
-        self._reacted: dict[tuple[str, str | None, str], float] = {}
         self.metrics: Any = None  # the Prometheus endpoint, when master.yaml asks for one
         self.probe_changes: queue.SimpleQueue[tuple[str, int, str | None]] = queue.SimpleQueue()
         self.probes = [self._probe(i, p) for i, p in enumerate(cfg.probes)]
@@ -175,7 +163,7 @@ class MasterDaemon:
                 )
                 log.info("minion %s says hello (backlog %d)", who, m.backlog)
             elif kind == "job_result":
-                self._job_result(who, msg["jid"], msg["result"])
+                self.jobs.result(who, msg["jid"], msg["result"])
             else:
                 self._drop(who, f"unexpected {kind} from a minion")
         if not batches and not acks:
@@ -214,7 +202,7 @@ class MasterDaemon:
     def on_stored(self, events: list[StoredEvent]) -> None:
         """New events are committed: derive incidents, alert on them, run reactor rules."""
         self._incidents(self.correlator.feed(events))
-        self._react(events)
+        self.jobs.react(events, self.notifier.reactor, self.cfg)
 
     def _incidents(self, ids: list[int]) -> None:
         if ids:
@@ -296,69 +284,9 @@ class MasterDaemon:
         }
 
     def _op_run(self, client: bytes, req: dict[str, Any]) -> None:
-        self._start_job(req["targets"], float(req.get("timeout_s", 60)), bool(req.get("test")), client)
+        self.jobs.start(req["targets"], float(req.get("timeout_s", 60)), bool(req.get("test")), client)
         return None  # answered when complete or timed out
 
-    def _start_job(self, targets: dict[str, Any], timeout: float, test: bool, client: bytes | None) -> str:
-        jid = time.strftime("%Y%m%d%H%M%S") + "-" + uuid.uuid4().hex[:6]
-        job = Job(jid, client, time.monotonic() + timeout, now_ns(), test, set(targets))
-        self.jobs[jid] = job
-        self.db.execute("INSERT INTO jobs (jid, started_ns, targets, test) VALUES (?,?,?,?)",
-                        (jid, job.started_ns, json.dumps(sorted(targets)), int(job.test)))
-        self.db.commit()
-        for who, payload in targets.items():
-            if not self._send(who, protocol.encode("job", jid=jid, job=payload)):
-                log.warning("job %s: minion %s is not connected", jid, who)
-        log.info("job %s sent to %s", jid, ", ".join(sorted(targets)))
-        return jid
-
-    def _react(self, events: list[StoredEvent]) -> None:
-        """Reactor `state:` rules: run an SLS on a node when a matching event arrives (see notify/reactor.py)."""
-        for se in events:
-            for rule in self.notifier.reactor.state_rules_for(se.event.tag):
-                target = rule.target.format(minion=se.minion, instance=se.event.instance or "")
-                key = (rule.match, rule.state, target)
-                now = time.monotonic()
-                if now - self._reacted.get(key, -rule.cooldown_s) < rule.cooldown_s:
-                    continue  # a flapping node must not loop us
-                self._reacted[key] = now
-                from hamaster.master.cmd_apply import plan_minion  # jinja2 and co only when a rule fires
-
-                grains = store.minion_grains(self.db).get(target, {})
-                try:
-                    plan = plan_minion(self.cfg.state_root, self.cfg.pillar_root, target, grains, False,
-                                       only=[rule.state or ""])
-                except HamasterError as exc:
-                    log.error("reactor %s: state %s on %s: %s", rule.match, rule.state, target, exc)
-                    continue
-                jid = self._start_job({target: plan.job}, REACTOR_JOB_TIMEOUT, False, None)
-                log.info("reactor %s: %s -> state %s on %s (job %s)", rule.match, se.event.tag, rule.state,
-                         target, jid)
-
-    def _job_result(self, who: str, jid: str, result: dict[str, Any]) -> None:
-        job = self.jobs.get(jid)
-        if job is None or who not in job.pending:
-            log.info("late or unknown job result %s from %s", jid, who)
-            return
-        job.pending.discard(who)
-        job.results[who] = result
-        if not job.pending:
-            self._finish(job)
-
-    def _finish(self, job: Job) -> None:
-        del self.jobs[job.jid]
-        for who in job.pending:
-            job.results[who] = None
-        summary = {who: (r or {}).get("summary") for who, r in job.results.items()}
-        self.db.execute("UPDATE jobs SET finished_ns = ?, summary = ? WHERE jid = ?",
-                        (now_ns(), json.dumps(summary), job.jid))
-        self.db.commit()
-        if job.client is not None:
-            self._reply(job.client, {"jid": job.jid, "results": job.results})
-        else:
-            failures = [f"{who}: {st.get('id')}: {st.get('comment')}" for who, r in job.results.items()
-                        for st in (r or {}).get("states", []) if st.get("result") is False]
-            log.info("job %s done: %s%s", job.jid, json.dumps(summary), "".join(f"\n  {f}" for f in failures))
 
     # -- timers and the loop ------------------------------------------------------------------------
     def _timers(self, now: float) -> None:
@@ -369,9 +297,7 @@ class MasterDaemon:
         if now - self._accepted_checked > 1.0:
             self.accepted = self.keyring.accepted_ids()
             self._accepted_checked = now
-        for job in [j for j in self.jobs.values() if now > j.deadline]:
-            log.warning("job %s: no answer from %s", job.jid, ", ".join(sorted(job.pending)))
-            self._finish(job)
+        self.jobs.expire(now)
         if now - self._last_flush > 2.0:  # last_seen for `hamaster status` when the daemon is down
             self.db.executemany("UPDATE minions SET last_seen_ns = ?, dropped = ? WHERE id = ?",
                                 [(m.last_seen_ns, m.dropped, m.id) for m in self.minions.values()])
