@@ -37,11 +37,11 @@ WINDOW = 20_000  # events in flight per master before we wait for acks
 BACKOFF_MIN, BACKOFF_MAX = 0.5, 30.0
 
 
-
 def poll_timeout_ms(heartbeat_interval: float) -> int:
     """How long the loop may sleep: 200 ms, or less when heartbeats are due more often (the master dates a dead
     node's departure by its last heartbeat, so a late beat is an error in every failover gap it derives)."""
     return max(1, min(200, int(heartbeat_interval * 1000)))
+
 
 @dataclass
 class Uplink:
