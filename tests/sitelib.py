@@ -105,8 +105,8 @@ class Site:
         return self.root / "minions" / minion / "keepalived.fifo"
 
     # -- the store ----------------------------------------------------------------------------------
-    def query(self, sql: str, *args: Any) -> list[tuple[Any, ...]]:
-        db = self.root / "store.db"
+    def query(self, sql: str, *args: Any, store: str = "store.db") -> list[tuple[Any, ...]]:
+        db = self.root / store
         if not db.exists():
             return []
         conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)
@@ -117,8 +117,9 @@ class Site:
         finally:
             conn.close()
 
-    def count(self, sql: str = "SELECT COUNT(*) FROM events WHERE kind = 'vrrp'", *args: Any) -> int:
-        rows = self.query(sql, *args)
+    def count(self, sql: str = "SELECT COUNT(*) FROM events WHERE kind = 'vrrp'", *args: Any,
+              store: str = "store.db") -> int:
+        rows = self.query(sql, *args, store=store)
         return rows[0][0] if rows else 0
 
 
