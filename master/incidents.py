@@ -29,7 +29,7 @@ _COLUMNS = ("id, dedup_key, kind, instance, severity, started_ns, ended_ns, node
             " job_id, routed_ns")
 
 
-@dataclass
+@dataclass(slots=True)
 class Incident:
     kind: str
     instance: str | None
