@@ -1,8 +1,10 @@
 """`hamaster apply [DIR]`: render, compile and lint per minion on the master, then run the jobs, rolling.
 
-Rolling (the default when targets share a VRRP instance, as the store knows from their events): minions in no
-shared instance first, then each current BACKUP alone, waiting until its states succeeded and it is BACKUP
-again, then the MASTER; the first failure stops the run and leaves the rest, the MASTER above all, untouched.
+Rolling (the default when targets share a VRRP instance, as the store knows from their events): the current
+BACKUPs of all pairs and the minions in no pair first, together, waiting until their states succeeded and
+each BACKUP is BACKUP again; then the MASTERs, together. A pair never has both members in flight, and 500
+pairs roll in two waves, not 1,000. The first failure stops the run and leaves the rest, the MASTERs above
+all, untouched.
 """
 
 import fnmatch
@@ -54,20 +56,31 @@ def plan_minion(state_root: Path, pillar_root: Path, minion: str, grains: dict[s
 
 
 def waves_for(targets: list[str], vrrp: dict[str, dict[str, tuple[str, int | None, int]]]) -> list[Wave]:
-    """BACKUPs of shared instances one at a time, then their MASTERs; everything else first, together."""
-    members: dict[str, list[str]] = {}
+    """The BACKUPs of all pairs and the minions in no pair together, then the MASTERs together.
+
+    A minion never shares a wave with a peer (a minion it shares a VRRP instance with), so a pair never has
+    both members in flight; a MASTER is never in the first wave. Usually that makes two waves; active-active
+    pairs (each MASTER of one instance) or a pair without a MASTER need one more. Each minion that was not
+    MASTER of a shared instance must be BACKUP in it again before the next wave.
+    """
+    members: dict[str, set[str]] = {}
     for minion in targets:
         for instance in vrrp.get(minion, {}):
-            members.setdefault(instance, []).append(minion)
+            members.setdefault(instance, set()).add(minion)
     shared = {i: ms for i, ms in members.items() if len(ms) > 1}
-    in_pair = {m for ms in shared.values() for m in ms}
-    masters = sorted({m for i, ms in shared.items() for m in ms if vrrp[m][i][0] == "MASTER"})
-    backups = sorted(in_pair - set(masters))
-    waves = [Wave(sorted(set(targets) - in_pair), {})] if set(targets) - in_pair else []
-    for m in backups:
-        waves.append(Wave([m], {m: sorted(i for i, ms in shared.items() if m in ms)}))
-    waves.extend(Wave([m], {}) for m in masters)
-    return waves
+    is_master = {m for i, ms in shared.items() for m in ms if vrrp[m][i][0] == "MASTER"}
+    waves: list[set[str]] = [set()]
+    for m in sorted(targets, key=lambda m: (m in is_master, m)):
+        peers = set().union(*(ms for ms in shared.values() if m in ms)) - {m}
+        n = next((n for n in range(1 if m in is_master else 0, len(waves)) if not peers & waves[n]), len(waves))
+        if n == len(waves):
+            waves.append(set())
+        waves[n].add(m)
+
+    def waits(m: str) -> list[str]:
+        return sorted(i for i, ms in shared.items() if m in ms and vrrp[m][i][0] != "MASTER")
+
+    return [Wave(sorted(ms), {m: waits(m) for m in sorted(ms) if waits(m)}) for ms in waves if ms]
 
 
 def wait_backup(store_path: str, waits: dict[str, list[str]], timeout: float) -> str | None:
