@@ -126,11 +126,15 @@ class Group:
         return ops
 
     def _count_flap(self, tr: Transition) -> list[Op]:
-        self.flaps.append(tr)
         self.flap_total += 1
+        if self.flapping:  # only the newest flap matters until the group is calm: keep that one alone
+            self.flaps.clear()
+            self.flaps.append(tr)
+            return []
+        self.flaps.append(tr)
         while tr.node_ns - self.flaps[0].node_ns > self.s.flapping_window_s * S:
             self.flaps.popleft()
-        if self.flapping or len(self.flaps) <= self.s.flapping_transitions:
+        if len(self.flaps) <= self.s.flapping_transitions:
             return []
         self.flapping, self.flap_total = f"flapping:{self.name}:{tr.key}", len(self.flaps)
         span = human_duration((tr.node_ns - self.flaps[0].node_ns) / S)
