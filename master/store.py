@@ -1,8 +1,11 @@
-"""The event store: SQLite in WAL mode, on disk, schema versioned.
+"""The event store: SQLite in WAL mode, on disk, schema versioned; or PostgreSQL (pgstore.py), same schema.
 
 One writer (the master daemon's intake loop) and any number of readers (the CLI, the notify worker).
 Exactly-once lives here: events are unique on (minion, seq), so a batch resent after a lost ack is
 absorbed, and the master acks a batch only after the transaction that holds it has committed.
+
+`store:` in master.yaml is a path (SQLite) or a postgresql:// URL; callers write SQLite's SQL and get the
+same answers from either. On PostgreSQL several masters may share one store: the unique keys keep one copy.
 
 Tables (see SCHEMA): events, minions, incidents, deliveries, delivery_attempts, jobs, silences, meta.
 """
@@ -11,10 +14,16 @@ import json
 import sqlite3
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
+from urllib.parse import urlsplit, urlunsplit
 
 from hamaster.errors import StoreError
 from hamaster.events import Event, StoredEvent
+
+if TYPE_CHECKING:
+    from hamaster.master.pgstore import PgConnection
+
+Connection: TypeAlias = "sqlite3.Connection | PgConnection"
 
 SCHEMA_VERSION = 1
 
@@ -72,7 +81,7 @@ CREATE TABLE IF NOT EXISTS deliveries (
     incident_id INTEGER REFERENCES incidents (id),
     route       TEXT NOT NULL,
     target      TEXT NOT NULL,            -- apprise URL with secrets masked (privacy=True)
-    status      TEXT NOT NULL,            -- pending | sent | failed | suppressed
+    status      TEXT NOT NULL,            -- pending | sending (claimed) | sent | failed | suppressed
     attempts    INTEGER NOT NULL DEFAULT 0,
     last_error  TEXT,
     title       TEXT,
@@ -116,8 +125,18 @@ CREATE TABLE IF NOT EXISTS silences (
 _EVENT_COLUMNS = "id, minion, seq, node_ns, master_ns, kind, tag, instance, state, priority, source, data"
 
 
-def connect(path: str | Path, *, readonly: bool = False, synchronous: str = "FULL") -> sqlite3.Connection:
-    """Open the store, creating and migrating it unless `readonly`."""
+def describe(store: str | Path) -> str:
+    """The store for messages and logs: a URL's password masked."""
+    parts = urlsplit(str(store))
+    if parts.password is None:
+        return str(store)
+    return urlunsplit(parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@", 1)))
+
+
+def connect(path: str | Path, *, readonly: bool = False, synchronous: str = "FULL") -> Connection:
+    """Open the store (a path, or a postgresql:// URL), creating and migrating it unless `readonly`."""
+    if isinstance(path, str) and "://" in path:
+        return _connect_pg(path, readonly)
     path = Path(path)
     try:
         if readonly:
@@ -146,13 +165,39 @@ def _migrate(conn: sqlite3.Connection, path: Path) -> None:
         raise StoreError(f"{path}: schema version {row[0]} is newer than this hamaster ({SCHEMA_VERSION})")
 
 
-def insert_events(conn: sqlite3.Connection, minion: str, master_ns: int, events: Iterable[Event]) -> list[StoredEvent]:
-    """Store a batch (no commit); return only the events that were new. Duplicates are absorbed."""
+def _connect_pg(url: str, readonly: bool) -> "PgConnection":
+    from hamaster.master import pgstore  # psycopg is an extra, and costs SQLite users nothing
+
+    if not pgstore.is_url(url):
+        raise StoreError(f"{describe(url)}: unsupported store URL (expected a path or postgresql://...)")
+    conn = pgstore.PgConnection(url, readonly=readonly, id_tables=pgstore.ID_TABLE.findall(SCHEMA))
+    try:
+        if readonly:
+            if not conn.has_table("events"):
+                raise StoreError(f"{conn.url}: no event store here (has the master run?)")
+            return conn
+        version = conn.migrate(pgstore.schema_statements(SCHEMA),
+                               ("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)))
+        if version is not None and int(version) > SCHEMA_VERSION:
+            raise StoreError(f"{conn.url}: schema version {version} is newer than this hamaster ({SCHEMA_VERSION})")
+        return conn
+    except BaseException:
+        conn.close()
+        raise
+
+
+def insert_events(conn: Connection, minion: str, master_ns: int, events: Iterable[Event]) -> list[StoredEvent]:
+    """Store a batch (no commit); return only the events that were new. Duplicates are absorbed.
+
+    New means new to this master: on a shared store (PostgreSQL) that includes events another master
+    stored first, so that each master's correlator sees every event its minions sent it."""
     rows = [
         (minion, e.seq, e.node_ns, master_ns, e.kind, e.tag, e.instance, e.state, e.priority, e.source,
          json.dumps(e.data, separators=(",", ":")) if e.data else None)
         for e in events
     ]
+    if not isinstance(conn, sqlite3.Connection):  # shared by masters: ids do not grow in commit order
+        return [row_to_event(r) for r in conn.insert_events(minion, rows, _EVENT_COLUMNS)]
     before = conn.execute("SELECT COALESCE(MAX(id), 0) FROM events").fetchone()[0]
     conn.executemany(
         "INSERT OR IGNORE INTO events (minion, seq, node_ns, master_ns, kind, tag, instance, state, priority,"
@@ -163,13 +208,22 @@ def insert_events(conn: sqlite3.Connection, minion: str, master_ns: int, events:
     return [row_to_event(r) for r in cur]
 
 
+def duplicate_of_sql(conn: Connection) -> str:
+    """SQL for the id of the event that the row `events` repeats (its data.duplicate_of), NULL if none."""
+    if isinstance(conn, sqlite3.Connection):
+        return ("CASE WHEN json_valid(data) THEN (SELECT o.id FROM events o WHERE o.minion = events.minion"
+                " AND o.seq = json_extract(events.data, '$.duplicate_of')) END")
+    return ("(SELECT o.id FROM events o WHERE o.minion = events.minion"
+            " AND o.seq = hamaster_duplicate_of(events.data))")
+
+
 def row_to_event(r: tuple[Any, ...]) -> StoredEvent:
     data = json.loads(r[11]) if r[11] else {}
     return StoredEvent(r[0], r[1], r[4], Event(r[2], r[3], r[5], r[6], r[7], r[8], r[9], r[10], data))
 
 
 def query_events(
-    conn: sqlite3.Connection,
+    conn: Connection,
     *,
     since_ns: int | None = None,
     until_ns: int | None = None,
@@ -200,7 +254,7 @@ def query_events(
         yield row_to_event(r)
 
 
-def current_vrrp_states(conn: sqlite3.Connection) -> dict[str, dict[str, tuple[str, int | None, int]]]:
+def current_vrrp_states(conn: Connection) -> dict[str, dict[str, tuple[str, int | None, int]]]:
     """The last known VRRP state of each (minion, instance): {minion: {instance: (state, priority, node_ns)}}."""
     out: dict[str, dict[str, tuple[str, int | None, int]]] = {}
     sql = (
@@ -214,6 +268,6 @@ def current_vrrp_states(conn: sqlite3.Connection) -> dict[str, dict[str, tuple[s
     return out
 
 
-def minion_grains(conn: sqlite3.Connection) -> dict[str, dict[str, Any]]:
+def minion_grains(conn: Connection) -> dict[str, dict[str, Any]]:
     """Grains each minion reported on its last connect."""
     return {m: json.loads(g) if g else {} for m, g in conn.execute("SELECT id, grains FROM minions")}

@@ -28,6 +28,7 @@ from operator import attrgetter
 from typing import Any
 
 from hamaster.errors import ConfigError
+from hamaster.master import store
 from hamaster.timeutil import from_datetime
 
 EVENT_KINDS = ("vrrp", "beacon", "minion", "job")
@@ -192,9 +193,7 @@ def _in_line(events: Iterator[EventRow], derived: Iterator[Row]) -> Iterator[Row
 # third of a one-day window over a million events, and the timeline needs none of it. Last, for a second
 # report, the id of the event it repeats: found by the store on UNIQUE (minion, seq), so Python parses no
 # JSON and keys nothing by (minion, seq).
-_COLUMNS = ("id, minion, node_ns, master_ns, kind, tag, instance, state, priority, source,"
-            " CASE WHEN json_valid(data) THEN (SELECT o.id FROM events o WHERE o.minion = events.minion"
-            " AND o.seq = json_extract(events.data, '$.duplicate_of')) END")
+_COLUMNS = "id, minion, node_ns, master_ns, kind, tag, instance, state, priority, source, "
 
 
 def _raw_events(conn: sqlite3.Connection, q: Query, kinds: list[str]) -> sqlite3.Cursor:
@@ -211,7 +210,8 @@ def _raw_events(conn: sqlite3.Connection, q: Query, kinds: list[str]) -> sqlite3
     if len(kinds) < len(EVENT_KINDS):
         clauses.append(f"kind IN ({','.join('?' * len(kinds))})")
         params.extend(kinds)
-    sql = f"SELECT {_COLUMNS} FROM events" + (" WHERE " + " AND ".join(clauses) if clauses else "")
+    columns = _COLUMNS + store.duplicate_of_sql(conn)
+    sql = f"SELECT {columns} FROM events" + (" WHERE " + " AND ".join(clauses) if clauses else "")
     return conn.execute(sql + " ORDER BY node_ns, minion, seq", params)
 
 
