@@ -35,7 +35,9 @@ motd:
     - makedirs: true
     - contents: "managed by hamaster for {{ grains['id'] }}"
 """
-SUMMARY = re.compile(r"^Succeeded: (\d+) \(changed=(\d+)\)\s+Failed: (\d+)", re.MULTILINE)
+# the last line of `hamaster apply` beyond 10 minions (the summary form, as an operator sees it)
+SUMMARY = re.compile(r"^(\d+) minions \((\d+) unchanged\): Succeeded: (\d+) \(changed=(\d+)\)\s+Failed: (\d+)"
+                     r"\s+No answer: (\d+)", re.MULTILINE)
 
 
 def say(text: str) -> None:
@@ -90,11 +92,12 @@ def timed_apply(site: Site, fleet: Fleet, states: Path, pillar: Path, label: str
                 proc.kill()
                 proc.wait(10)
     text = out.read_text()
-    runs = [tuple(map(int, m)) for m in SUMMARY.findall(text)]
-    say(f"apply {label}: exit {proc.returncode} in {elapsed:.2f} s; {len(runs)} minions reported, "
-        f"{sum(r[0] for r in runs)} states succeeded ({sum(r[1] for r in runs)} changed), "
-        f"{sum(r[2] for r in runs)} failed; {len(text.splitlines())} lines of output")
-    if proc.returncode != 0 or len(runs) != MINIONS:
+    found = SUMMARY.search(text)
+    minions, unchanged, succeeded, changed, failed, silent = map(int, found.groups()) if found else (0,) * 6
+    say(f"apply {label}: exit {proc.returncode} in {elapsed:.2f} s; {minions} minions ({unchanged} unchanged), "
+        f"{succeeded} states succeeded ({changed} changed), {failed} failed, {silent} silent; "
+        f"{len(text.splitlines())} lines of output")
+    if proc.returncode != 0 or minions != MINIONS or failed or silent:
         raise SystemExit(f"apply {label} did not succeed on all {MINIONS} minions: see {out}")
     return elapsed
 

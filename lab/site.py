@@ -229,10 +229,10 @@ class LabSite:
     def incidents(self, kind: str | None = None) -> list[dict[str, Any]]:
         import json
 
-        rows = self.query("SELECT id, kind, started_ns, summary, data, planned FROM incidents"
+        rows = self.query("SELECT id, kind, severity, started_ns, summary, data, planned FROM incidents"
                           + (" WHERE kind = ?" if kind else "") + " ORDER BY started_ns, id", *([kind] if kind else []))
-        return [{"id": i, "kind": k, "started_ns": ts, "summary": s, "data": json.loads(d or "{}"), "planned": bool(p)}
-                for i, k, ts, s, d, p in rows]
+        return [{"id": i, "kind": k, "severity": sev, "started_ns": ts, "summary": s, "data": json.loads(d or "{}"),
+                 "planned": bool(p)} for i, k, sev, ts, s, d, p in rows]
 
     # -- life cycle -----------------------------------------------------------------------------------------
     def close(self) -> None:
