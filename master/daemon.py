@@ -169,7 +169,7 @@ class MasterDaemon:
         if not batches and not acks:
             return
         new = []
-        for who, events in batches.items():
+        for who, events in sorted(batches.items()):  # a shared store: every master locks in one order
             new.extend(store.insert_events(self.db, who, wall, events))
         self.db.commit()
         for who, seqs in acks.items():
@@ -300,13 +300,14 @@ class MasterDaemon:
         self.jobs.expire(now)
         if now - self._last_flush > 2.0:  # last_seen for `hamaster status` when the daemon is down
             self.db.executemany("UPDATE minions SET last_seen_ns = ?, dropped = ? WHERE id = ?",
-                                [(m.last_seen_ns, m.dropped, m.id) for m in self.minions.values()])
+                                [(m.last_seen_ns, m.dropped, m.id) for m in sorted(self.minions.values(),
+                                                                                  key=lambda m: m.id)])
             self.db.commit()
             self._last_flush = now
 
     def run(self) -> None:
         log.info("hamaster master listening on %s (control %s, store %s)", self.cfg.bind, self.cfg.control,
-                 self.cfg.store)
+                 store.describe(self.cfg.store))
         poller = zmq.Poller()
         poller.register(self.router, zmq.POLLIN)
         poller.register(self.control, zmq.POLLIN)

@@ -20,6 +20,7 @@ from typing import Any
 
 import apprise
 
+from hamaster.errors import StoreError
 from hamaster.master import incidents, store
 from hamaster.notify import config
 from hamaster.notify.config import Target
@@ -111,7 +112,7 @@ class Notifier:
             while not self._stopping.is_set():
                 try:
                     self._round(outbox, busy)
-                except sqlite3.Error as exc:  # store busy or broken: log, wait, try again
+                except (sqlite3.Error, StoreError) as exc:  # store busy or broken: log, wait, try again
                     log.error("notify: store error: %s", exc)
                     self._stopping.wait(1.0)
                 next_ns = min(filter(None, [outbox.next_due_ns(), *self._held.values()]), default=None)

@@ -8,6 +8,10 @@ written in one transaction, so an incident is routed exactly once even across a 
 
 Sending is the Notifier's job; it picks `due()` rows and reports each attempt to `record()`, which keeps
 every attempt in `delivery_attempts` and backs off exponentially until `retry.max_attempts`.
+
+Several masters may share one store (PostgreSQL): routing claims the incident (`routed_ns` from NULL) and
+sending claims the delivery (`pending` -> `sending`), each with one UPDATE that only one of them can win, so
+an alert goes out once. A claim whose sender died is given back after CLAIM_TIMEOUT_S.
 """
 
 import fnmatch
@@ -23,7 +27,9 @@ from hamaster.notify.render import Renderer
 from hamaster.timeutil import to_datetime
 
 S = 1_000_000_000
-_HEADS = "SELECT MIN(id) FROM deliveries WHERE status = 'pending' GROUP BY target"
+CLAIM_TIMEOUT_S = 60  # a delivery `sending` this long lost its sender (crash, kill): send it again
+# the oldest unfinished delivery of each target; while it is in flight (`sending`) the target waits
+_HEADS = "SELECT MIN(id) FROM deliveries WHERE status IN ('pending', 'sending') GROUP BY target"
 PER_INSTANCE = ("no_master", "split_brain", "flapping", "failover", "recovered")
 
 
@@ -116,6 +122,11 @@ class Outbox:
         inc = incidents.get(self.conn, incident_id)
         if inc is None or inc.routed_ns is not None:
             return 0
+        claim = self.conn.execute("UPDATE incidents SET routed_ns = ? WHERE id = ? AND routed_ns IS NULL",
+                                  (now, inc.id))
+        if claim.rowcount != 1:  # another master routed it since we read it
+            self.conn.rollback()
+            return 0
         rows = []
         title = body = ""
         for route in self.routes_for(inc):
@@ -129,7 +140,6 @@ class Outbox:
         self.conn.executemany(
             "INSERT INTO deliveries (incident_id, route, target, status, last_error, title, body, created_ns,"
             " updated_ns, next_ns) VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
-        self.conn.execute("UPDATE incidents SET routed_ns = ? WHERE id = ?", (now, inc.id))
         self.conn.commit()
         return len(rows)
 
@@ -143,14 +153,19 @@ class Outbox:
     # -- sending -------------------------------------------------------------------------------------
     def due(self, now: int, busy: set[int]) -> list[Due]:
         """The oldest pending delivery of each target, if its time has come: a target gets its alerts in
-        order (never `recovered` before what it closes), and a dead or slow target delays only itself."""
+        order (never `recovered` before what it closes), and a dead or slow target delays only itself.
+        Each is claimed (`sending`) before it is returned: what another master claimed is not ours to send."""
+        self.conn.execute("UPDATE deliveries SET status = 'pending' WHERE status = 'sending' AND updated_ns < ?",
+                          (now - CLAIM_TIMEOUT_S * S,))
+        self.conn.commit()
         out = []
         for did, iid, target, title, body, attempts, severity in self.conn.execute(
             "SELECT d.id, d.incident_id, d.target, d.title, d.body, d.attempts, i.severity FROM deliveries d"
-            f" JOIN incidents i ON i.id = d.incident_id WHERE d.id IN ({_HEADS}) AND d.next_ns <= ?", (now,)
-        ):
+            f" JOIN incidents i ON i.id = d.incident_id WHERE d.id IN ({_HEADS}) AND d.status = 'pending'"
+            " AND d.next_ns <= ?", (now,)
+        ).fetchall():
             t = self.by_masked.get(target)
-            if did in busy:
+            if did in busy or not self._claim(did, now):
                 continue
             if t is None:  # the target was removed from the config since
                 self.record(did, False, "target no longer configured", now, final=True)
@@ -158,8 +173,15 @@ class Outbox:
             out.append(Due(did, iid, t, title or "", body or "", attempts, severity))
         return out
 
+    def _claim(self, delivery_id: int, now: int) -> bool:
+        cur = self.conn.execute("UPDATE deliveries SET status = 'sending', updated_ns = ? WHERE id = ?"
+                                " AND status = 'pending'", (now, delivery_id))
+        self.conn.commit()
+        return cur.rowcount == 1
+
     def next_due_ns(self) -> int | None:
-        (ns,) = self.conn.execute(f"SELECT MIN(next_ns) FROM deliveries WHERE id IN ({_HEADS})").fetchone()
+        (ns,) = self.conn.execute(f"SELECT MIN(next_ns) FROM deliveries WHERE id IN ({_HEADS})"
+                                  " AND status = 'pending'").fetchone()
         return ns
 
     def record(self, delivery_id: int, ok: bool, error: str | None, now: int, *, final: bool = False) -> str:

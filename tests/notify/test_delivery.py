@@ -117,7 +117,8 @@ def test_flapping_storm_is_one_flapping_alert_and_a_summary(conn, store_path, tm
     n = notifier(store_path, settings(http_receiver.url), tmp_path)
     try:
         play(conn, n, "twenty_transitions_in_ten_seconds")
-        wait_for(lambda: conn.execute("SELECT COUNT(*) FROM deliveries WHERE status = 'pending'").fetchone()[0] == 0
+        wait_for(lambda: conn.execute("SELECT COUNT(*) FROM deliveries WHERE status IN ('pending', 'sending')")
+                 .fetchone()[0] == 0
                  and conn.execute("SELECT COUNT(*) FROM incidents WHERE routed_ns IS NULL").fetchone()[0] == 0)
     finally:
         n.stop()

@@ -1,0 +1,67 @@
+"""Two masters' notifiers on one PostgreSQL store: an incident is routed by one, a delivery sent by one."""
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hamaster.master import incidents, store
+from hamaster.master.incidents import Incident
+from hamaster.notify import config
+from hamaster.notify.outbox import CLAIM_TIMEOUT_S, Outbox
+from hamaster.notify.reactor import Reactor
+from hamaster.notify.render import Renderer
+from hamaster.timeutil import now_ns
+
+S = 1_000_000_000
+
+
+def outbox(conn: Any) -> Outbox:
+    cfg = config.load({"targets": [{"url": "json://127.0.0.1:9/hook", "tags": ["chat"]}]}, "master.yaml", Path("."))
+    return Outbox(conn, cfg, Renderer({}), Reactor([], {r.name for r in cfg.routes}))
+
+
+@pytest.fixture
+def two(pg_url: str) -> Iterator[tuple[Any, Any]]:
+    a, b = store.connect(pg_url), store.connect(pg_url)
+    try:
+        yield a, b
+    finally:
+        a.close()
+        b.close()
+
+
+def failover(conn: Any) -> int:
+    iid = incidents.insert(conn, Incident("failover", "VI_1", now_ns(), "VI_1 moved node1 -> node2",
+                                          "failover:VI_1:node2:7", nodes=["node1", "node2"]))
+    conn.commit()
+    assert iid is not None
+    return iid
+
+
+def test_an_incident_both_masters_route_gets_one_set_of_deliveries(two: tuple[Any, Any]) -> None:
+    a, b = two
+    iid = failover(a)
+    box_a, box_b = outbox(a), outbox(b)
+    assert box_a.route(iid, now_ns()) == 1
+    assert box_b.route(iid, now_ns()) == 0
+    (count,) = b.execute("SELECT COUNT(*) FROM deliveries").fetchone()
+    assert count == 1
+
+
+def test_a_delivery_is_claimed_by_one_notifier_and_given_back_when_its_sender_died(two: tuple[Any, Any]) -> None:
+    a, b = two
+    box_a, box_b = outbox(a), outbox(b)
+    box_a.route(failover(a), now_ns())
+    now = now_ns()
+    mine = box_a.due(now, set())
+    assert len(mine) == 1
+    assert box_b.due(now, set()) == []  # claimed: b must not send it too
+    assert box_b.next_due_ns() is None  # and does not spin on it
+
+    later = now + (CLAIM_TIMEOUT_S + 1) * S  # a's process died mid-send
+    (again,) = box_b.due(later, set())
+    assert again.id == mine[0].id
+    assert box_b.record(again.id, True, None, later) == "sent"
+    assert box_a.due(later, set()) == []
