@@ -9,7 +9,9 @@ from hamaster.errors import ConfigError
 @dataclass(frozen=True, slots=True)
 class Settings:
     group_by: str = "instance"
-    no_master_after_s: float = 2.0
+    # longer than VRRP's own takeover when the holder dies (3 x advert_int + skew: 3.6 s at advert_int 1), so a
+    # failover that completes normally is one failover alert, not "no master" + "recovered" + "failover"
+    no_master_after_s: float = 5.0
     split_brain_after_s: float = 1.0
     flapping_transitions: int = 6  # more than this many state changes ...
     flapping_window_s: float = 10.0  # ... within this window is flapping

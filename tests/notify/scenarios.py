@@ -52,11 +52,16 @@ SCENARIOS = {
                        "cause_state": "FAULT"})],
     ),
     "no_master_over_the_threshold_then_recovered": (
-        [*START, ("ev", 5.0, "node1", "FAULT", 101), ("tick", 8.0, {"node1": 8.0, "node2": 8.0}),
-         ("ev", 9.0, "node2", "MASTER", 100)],
+        [*START, ("ev", 5.0, "node1", "FAULT", 101), ("tick", 11.0, {"node1": 11.0, "node2": 11.0}),
+         ("ev", 12.0, "node2", "MASTER", 100)],
         [("no_master", {"severity": "critical", "ended_ns": "set", "summary": "node1 FAULT"}),
-         ("recovered", {"holder": "node2", "gap_ns": 4_000_000_000}),
-         ("failover", {"old_holder": "node1", "new_holder": "node2", "gap_ns": 4_000_000_000})],
+         ("recovered", {"holder": "node2", "gap_ns": 7_000_000_000}),
+         ("failover", {"old_holder": "node1", "new_holder": "node2", "gap_ns": 7_000_000_000})],
+    ),
+    "a_takeover_within_vrrps_own_time_is_one_failover": (  # the holder dies: 3 x advert_int + skew, ~3.6 s
+        [*START, ("ev", 5.0, "node1", "FAULT", 101), ("tick", 8.0, {"node1": 8.0, "node2": 8.0}),
+         ("ev", 8.6, "node2", "MASTER", 100)],
+        [("failover", {"old_holder": "node1", "new_holder": "node2", "gap_ns": 3_600_000_000})],
     ),
     "same_transition_via_hook_and_fifo_counts_once": (
         [*START, ("ev", 5.0, "node1", "FAULT", 101), ("dup", 5.001, "node1", "FAULT", 101),
