@@ -124,6 +124,7 @@ class MasterDaemon:
     def _drain(self) -> None:
         batches: dict[str, list[Event]] = {}
         acks: dict[str, list[int]] = {}
+        hellos: dict[str, str] = {}  # minion -> grains (JSON), written with the batch
         now, wall = time.monotonic(), now_ns()
         for _ in range(ROUND):
             try:
@@ -156,20 +157,21 @@ class MasterDaemon:
                 self._send(who, protocol.encode("pong", ts=msg["ts"]))
             elif kind == "hello":
                 m.backlog = msg.get("backlog", 0)
-                self.db.execute(
-                    "INSERT INTO minions (id, first_seen_ns, last_seen_ns, grains) VALUES (?,?,?,?)"
-                    " ON CONFLICT (id) DO UPDATE SET last_seen_ns = excluded.last_seen_ns, grains = excluded.grains",
-                    (who, wall, wall, json.dumps(msg["grains"], default=str)),
-                )
+                hellos[who] = json.dumps(msg["grains"], default=str)
                 log.info("minion %s says hello (backlog %d)", who, m.backlog)
             elif kind == "job_result":
                 self.jobs.result(who, msg["jid"], msg["result"])
             else:
                 self._drop(who, f"unexpected {kind} from a minion")
-        if not batches and not acks:
+        if not batches and not acks and not hellos:
             return
+        # one transaction, rows touched in minion order: two masters sharing a store lock alike
+        self.db.executemany(
+            "INSERT INTO minions (id, first_seen_ns, last_seen_ns, grains) VALUES (?,?,?,?)"
+            " ON CONFLICT (id) DO UPDATE SET last_seen_ns = excluded.last_seen_ns, grains = excluded.grains",
+            [(who, wall, wall, grains) for who, grains in sorted(hellos.items())])
         new = []
-        for who, events in sorted(batches.items()):  # a shared store: every master locks in one order
+        for who, events in sorted(batches.items()):
             new.extend(store.insert_events(self.db, who, wall, events))
         self.db.commit()
         for who, seqs in acks.items():
