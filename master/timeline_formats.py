@@ -83,6 +83,10 @@ def _dur(ns: int) -> str:
     return human_duration(ns / 1e9)
 
 
+# incidents that last (and so can be ongoing); a failover, recovered or node_back is a moment
+LASTING = ("split_brain", "no_master", "flapping", "node_silent")
+
+
 def describe(row: Row) -> tuple[str, str, str, str, str, str]:
     """-> (node, instance, what, priority, source, note): the words every human format shows."""
     if isinstance(row, EventRow):
@@ -100,7 +104,8 @@ def describe(row: Row) -> tuple[str, str, str, str, str, str]:
         if row.gap_ns is not None:
             notes.append(f"gap {_dur(row.gap_ns)}")
         if row.ended_ns is None:
-            notes.append("ongoing")
+            if row.kind in LASTING:
+                notes.append("ongoing")
         elif row.ended_ns > row.at_ns and row.gap_ns is None:
             notes.append(f"lasted {_dur(row.ended_ns - row.at_ns)}")
         if row.planned:
@@ -114,7 +119,7 @@ def describe(row: Row) -> tuple[str, str, str, str, str, str]:
         what = f"alert {row.status} #{row.incident_id}: {row.route} {row.target}"
         return ",".join(row.nodes), row.instance or "", what, "", "notify", "; ".join(notes)
     changes = "; ".join(
-        f"{m}: " + ", ".join(f"{n} {k}" for k, n in c.items() if n) if any(c.values()) else f"{m}: no change"
+        f"{m}: " + (", ".join(f"{c[k]} {k}" for k in ("changed", "failed") if c.get(k)) or "no change")
         for m, c in sorted(row.changes.items()))
     what = f"apply{' --test' if row.test else ''} {row.jid}" + (f" ({changes})" if changes else "")
     note = f"took {_dur(row.finished_ns - row.at_ns)}" if row.finished_ns else "running"
