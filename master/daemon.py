@@ -165,15 +165,7 @@ class MasterDaemon:
                 self._drop(who, f"unexpected {kind} from a minion")
         if not batches and not acks and not hellos:
             return
-        # one transaction, rows touched in minion order: two masters sharing a store lock alike
-        self.db.executemany(
-            "INSERT INTO minions (id, first_seen_ns, last_seen_ns, grains) VALUES (?,?,?,?)"
-            " ON CONFLICT (id) DO UPDATE SET last_seen_ns = excluded.last_seen_ns, grains = excluded.grains",
-            [(who, wall, wall, grains) for who, grains in sorted(hellos.items())])
-        new = []
-        for who, events in sorted(batches.items()):
-            new.extend(store.insert_events(self.db, who, wall, events))
-        self.db.commit()
+        new = store.store_intake(self.db, wall, hellos, batches)
         for who, seqs in acks.items():
             self._send(who, protocol.encode("ack", seqs=protocol.ranges(sorted(seqs))))
         self.counters["events"] += len(new)

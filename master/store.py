@@ -186,6 +186,28 @@ def _connect_pg(url: str, readonly: bool) -> "PgConnection":
         raise
 
 
+def store_intake(conn: Connection, master_ns: int, hellos: dict[str, str],
+                 batches: dict[str, list[Event]]) -> list[StoredEvent]:
+    """One drained round in one transaction: minions' greetings (grains JSON) and their events; returns the
+    events new to this master. Rows are touched in minion order, so two masters sharing a store lock alike.
+
+    On SQLite the write lock is taken first (BEGIN IMMEDIATE): a deferred transaction that reads before it
+    writes keeps a snapshot, and when another connection (the notifier's) commits meanwhile SQLite refuses
+    the upgrade at once with "database is locked", busy timeout or not."""
+    if isinstance(conn, sqlite3.Connection) and not conn.in_transaction:
+        conn.execute("BEGIN IMMEDIATE")
+    if hellos:
+        conn.executemany(
+            "INSERT INTO minions (id, first_seen_ns, last_seen_ns, grains) VALUES (?,?,?,?)"
+            " ON CONFLICT (id) DO UPDATE SET last_seen_ns = excluded.last_seen_ns, grains = excluded.grains",
+            [(who, master_ns, master_ns, grains) for who, grains in sorted(hellos.items())])
+    new = []
+    for who, events in sorted(batches.items()):
+        new.extend(insert_events(conn, who, master_ns, events))
+    conn.commit()
+    return new
+
+
 def insert_events(conn: Connection, minion: str, master_ns: int, events: Iterable[Event]) -> list[StoredEvent]:
     """Store a batch (no commit); return only the events that were new. Duplicates are absorbed.
 
