@@ -262,8 +262,8 @@ class LabSite:
 def _cli(*args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     proc = subprocess.run([HAMASTER, *args], capture_output=True, text=True, timeout=timeout)
     if check and proc.returncode != 0:
-        raise LabError(f"hamaster {args[0]} failed ({proc.returncode}): "
-                       f"{(proc.stderr.strip() or proc.stdout.strip()).splitlines()[-1:] or ''}")
+        tail = "\n".join((proc.stdout.strip() + "\n" + proc.stderr.strip()).strip().splitlines()[-20:])
+        raise LabError(f"hamaster {args[0]} failed ({proc.returncode}):\n{tail}")
     return proc
 
 
