@@ -135,7 +135,7 @@ def _print_alerts(console: Any, mail: list[Any], chat: list[Any], since_ns: int)
     from rich.text import Text  # titles hold [warning] and such: text, not markup
 
     table = Table(title="alerts received (local mail server and chat receiver)", title_justify="left")
-    for col in ("via", "arrived", "subject / title"):
+    for col in ("via", "after the drill began", "subject / title"):
         table.add_column(col)
     for via, got in (("mail", mail), ("chat", chat)):
         for m in got:
