@@ -29,8 +29,12 @@ def test_the_seeds_drill_seen_by_the_timeline_the_probe_and_the_alerts(site: Lab
         assert f.probe_gap_ns is not None and f.incident_gap_ns is not None
         assert abs(f.incident_gap_ns - f.probe_gap_ns) <= 100 * MS, f
 
-    assert in_order([("node2", "MASTER"), ("node1", "BACKUP"), ("node1", "MASTER"), ("node2", "BACKUP")],
-                    vrrp_timeline(site, start))
+    # each node's own transitions in order; across nodes only where seconds apart (node1 taking the VIP back and
+    # node2 stepping down happen within milliseconds, stamped on two nodes: either may come first)
+    seen = vrrp_timeline(site, start)
+    assert in_order([("node2", "MASTER"), ("node2", "BACKUP")], [t for t in seen if t[0] == "node2"])
+    assert in_order([("node1", "BACKUP"), ("node1", "MASTER")], [t for t in seen if t[0] == "node1"])
+    assert in_order([("node2", "MASTER"), ("node1", "BACKUP")], seen)  # node1 boots after node2 took over
 
     for get in (site.chat.received, site.mail.received):
         wait_titles(get, "failover: node2 -> node1", 1)
