@@ -2,15 +2,12 @@
 local mail and chat receivers, all from `hamaster.lab.site.LabSite`. Each test builds its own lab (unique names)
 and tears it down, failing or not. Needs root, keepalived, nginx, ip and nft; skipped, with the reason, without."""
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from hamaster.lab.receivers import Received
-from hamaster.lab.site import LabSite, wait_until
+from hamaster.lab.site import LabSite
 from hamaster.master.cmd_demo import missing_requirements
 
 
@@ -28,25 +25,3 @@ def site(tmp_path: Path) -> Iterator[LabSite]:
         s.apply()
         s.settle()
         yield s
-
-
-def titles(received: list[Received], part: str) -> list[str]:
-    return [m.title for m in received if part in m.title]
-
-
-def wait_titles(get: Any, part: str, count: int, timeout: float = 30) -> list[str]:
-    """Until `count` messages whose title holds `part` arrived (mail: apprise sends one per 5.5 s at most)."""
-    return wait_until(lambda: len(titles(get(), part)) >= count and titles(get(), part), timeout,
-                      f"{count} message(s) titled '{part}'", step=0.1)
-
-
-def vrrp_timeline(site: LabSite, since_ns: int) -> list[tuple[str, str]]:
-    """(node, state) of each VRRP transition `hamaster timeline` shows after `since_ns`, in its order."""
-    out = site.cli("timeline", "--kind", "vrrp", "--format", "json").stdout
-    rows = [json.loads(line) for line in out.splitlines() if line.strip()]
-    return [(r["node"], r["to"]) for r in rows if r.get("type") == "event" and r["at_ns"] >= since_ns]
-
-
-def in_order(wanted: list[Any], seen: list[Any]) -> bool:
-    it = iter(seen)
-    return all(any(w == s for s in it) for w in wanted)

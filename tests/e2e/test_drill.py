@@ -1,7 +1,7 @@
 """The seed's drill, checked against the ground truth (the master's VIP probe) and what the operator receives."""
 
 import pytest
-from conftest import in_order, titles, vrrp_timeline, wait_titles
+from e2etools import in_order, titles, vrrp_timeline, wait_titles
 
 from hamaster.lab.drill import failovers, run_drill
 from hamaster.lab.site import LabSite

@@ -3,7 +3,7 @@
 import signal
 
 import pytest
-from conftest import titles, vrrp_timeline, wait_titles
+from e2etools import titles, vrrp_timeline, wait_titles
 
 from hamaster.lab.site import LabSite, wait_until
 from hamaster.master.probe import outages

@@ -3,7 +3,7 @@
 import os
 import time
 
-from conftest import HttpReceiver, SmtpReceiver
+from receivers import HttpReceiver, SmtpReceiver
 from sitelib import Site, wait_for
 
 
