@@ -1,4 +1,5 @@
-"""Shared fixtures: a real site (master and minions as processes on loopback), torn down after each test."""
+"""Shared fixtures: a real site (master and minions as processes on loopback) and real alert receivers
+(HTTP for apprise json://, SMTP for mailto://) on 127.0.0.1, torn down after each test."""
 
 import sys
 from collections.abc import Iterator
@@ -8,6 +9,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from receivers import HttpReceiver, SmtpReceiver
 from sitelib import Site
 
 
@@ -19,3 +21,22 @@ def site(tmp_path: Path) -> Iterator[Site]:
         yield s
     finally:
         s.close()
+
+
+@pytest.fixture
+def http_receiver() -> Iterator[HttpReceiver]:
+    r = HttpReceiver().up()
+    try:
+        yield r
+    finally:
+        r.down()
+
+
+@pytest.fixture
+def smtp_receiver() -> Iterator[SmtpReceiver]:
+    r = SmtpReceiver()
+    r.controller.start()
+    try:
+        yield r
+    finally:
+        r.controller.stop()

@@ -1,32 +1,12 @@
-"""Fixtures of the notify tests: the real receivers of receivers.py, and a real store on disk."""
+"""Fixtures of the notify tests: a real store on disk (the receivers are in tests/conftest.py)."""
 
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from receivers import HttpReceiver, SmtpReceiver
 
 from hamaster.master import store
-
-
-@pytest.fixture
-def http_receiver() -> Iterator[HttpReceiver]:
-    r = HttpReceiver().up()
-    try:
-        yield r
-    finally:
-        r.down()
-
-
-@pytest.fixture
-def smtp_receiver() -> Iterator[SmtpReceiver]:
-    r = SmtpReceiver()
-    r.controller.start()
-    try:
-        yield r
-    finally:
-        r.controller.stop()
 
 
 @pytest.fixture

@@ -1,7 +1,6 @@
 """Real masters on a real PostgreSQL store: one takes a minion's events as on SQLite; two sharing the store,
 with minions that list both, keep one copy of each event and send one alert per failover."""
 
-import importlib.util
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,13 +9,6 @@ from typing import Any
 import psycopg
 import pytest
 from sitelib import HAMASTER, Site, free_port, wait_for
-
-# the real HTTP receiver of the notify tests (a conftest, so loaded by path under a name of its own)
-_spec = importlib.util.spec_from_file_location(
-    "notify_receivers", Path(__file__).parent.parent / "notify" / "conftest.py")
-assert _spec is not None and _spec.loader is not None
-receivers = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(receivers)
 
 
 def pg_query(url: str, sql: str) -> list[tuple[Any, ...]]:
@@ -40,15 +32,6 @@ def pg_site(tmp_path: Path, pg_url: str) -> Iterator[Site]:
         yield s
     finally:
         s.close()
-
-
-@pytest.fixture
-def http_receiver() -> Iterator[Any]:
-    r = receivers.HttpReceiver().up()
-    try:
-        yield r
-    finally:
-        r.down()
 
 
 def test_a_master_on_postgresql_stores_a_minions_events_and_the_cli_reads_them(pg_site: Site, pg_url: str) -> None:

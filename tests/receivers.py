@@ -1,6 +1,6 @@
 """Real receivers on 127.0.0.1 for the notify tests: an HTTP endpoint for apprise's json:// and an SMTP
-server (aiosmtpd) for mailto://. Both run in threads of the test process; the fixtures in conftest.py shut
-them down after each test."""
+server (aiosmtpd) for mailto://. Both run in threads of the test process; the fixtures `http_receiver` and
+`smtp_receiver` in tests/conftest.py shut them down after each test."""
 
 import json
 import threading
