@@ -114,6 +114,10 @@ class MinionDaemon:
             bad.extend(bad_fifo)
         if new:
             seqs += self.spool.add(new)
+        if self.spool.hooks_raced:  # without the FIFO, only keepalived itself can say which came last
+            self.spool.hooks_raced = False
+            if self.beacons is not None:
+                self.beacons.reconcile_now.set()
         for complaint in bad:
             self.dropped += 1
             log.warning("dropped: %s", complaint)

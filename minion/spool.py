@@ -23,6 +23,8 @@ from hamaster.events import VRRP_STATES, VRRP_TYPES, Event, vrrp_tag
 INBOX = "inbox"
 WAKE = "wake"
 SOURCE_MERGE_NS = 2_000_000_000  # the same transition seen by hook and FIFO within 2 s is one transition
+RECENT = 8  # transitions per instance kept to match the other source's reports against
+HOOK_RACE_NS = 1_000_000_000  # two hook transitions this close may have run in either order
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS spool (
@@ -76,12 +78,6 @@ def parse_inbox_line(line: str, origin: str) -> NewEvent:
                     {"type": vtype} if vtype != "INSTANCE" else {}, origin)
 
 
-def _same_transition(prev: tuple[str, str, int, int], ev: NewEvent) -> bool:
-    """The other source (hook or FIFO) already reported this state change a moment ago."""
-    state, source, _, node_ns = prev
-    return state == ev.state and source != ev.source and abs(node_ns - ev.node_ns) < SOURCE_MERGE_NS
-
-
 class Spool:
     def __init__(self, directory: Path, n_masters: int = 1) -> None:
         self.dir = directory
@@ -92,10 +88,27 @@ class Spool:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")
         self.db.executescript(_SCHEMA)
+        self.hooks_raced = False  # set by add(); the daemon clears it when it has asked for a reconciliation
+        # per instance, the last few transitions: [state, source, seq, node_ns, matched by the other source]
+        self._recent: dict[str, list[list[Any]]] = {}
         self._last: dict[str, tuple[str, str, int, int]] = {
             inst: (state, source, seq, ns)
             for inst, state, source, seq, ns in self.db.execute("SELECT * FROM last_state")
         }
+
+    def _twin(self, ev: NewEvent) -> int | None:
+        """The seq of the transition the other source (hook or FIFO) reported a moment ago, if `ev` repeats it.
+
+        keepalived runs notify scripts concurrently and without waiting, so a hook may come after later
+        transitions (its BACKUP hook before its MASTER hook); the FIFO is written in order. So a report is
+        matched against each recent transition not yet matched, not only the last one."""
+        for entry in self._recent.get(ev.instance or "", []):
+            state, source, seq, node_ns, matched = entry
+            if not matched and state == ev.state and source != ev.source and \
+                    abs(node_ns - ev.node_ns) < SOURCE_MERGE_NS:
+                entry[4] = True
+                return seq
+        return None
 
     def close(self) -> None:
         self.db.close()
@@ -110,8 +123,10 @@ class Spool:
                     if prev and prev[0] == ev.state:
                         continue  # keepalived agrees with what we recorded: nothing was missed
                     ev.data = {**ev.data, "missed_after": prev[0] if prev else None}
-                elif prev and _same_transition(prev, ev):
-                    ev.data = {**ev.data, "duplicate_of": prev[2]}
+                else:
+                    twin = self._twin(ev)
+                    if twin is not None:
+                        ev.data = {**ev.data, "duplicate_of": twin}
             cur = self.db.execute(
                 "INSERT OR IGNORE INTO spool (origin, node_ns, kind, tag, instance, state, priority, source, data)"
                 " VALUES (?,?,?,?,?,?,?,?,?)",
@@ -125,6 +140,11 @@ class Spool:
                 if ev.kind == "vrrp" and ev.instance and "duplicate_of" not in ev.data:
                     self._last[ev.instance] = last = (ev.state or "", ev.source, seq, ev.node_ns)
                     self.db.execute("INSERT OR REPLACE INTO last_state VALUES (?,?,?,?,?)", (ev.instance, *last))
+                    recent = self._recent.setdefault(ev.instance, [])
+                    if ev.source == "hook" and recent and ev.node_ns - recent[-1][3] < HOOK_RACE_NS:
+                        self.hooks_raced = True  # concurrent hooks may have swapped: ask keepalived (beacons)
+                    recent.append([ev.state or "", ev.source, seq, ev.node_ns, False])
+                    del recent[:-RECENT]
         self.db.commit()
         return seqs
 

@@ -47,3 +47,29 @@ def test_acked_events_leave_and_seqs_are_never_reused(tmp_path: Path) -> None:
     assert spool.backlog() == 0
     assert spool.add([vrrp(10, "MASTER", "hook", "VI_9")]) == [6]
     spool.close()
+
+
+def test_a_hook_that_comes_late_is_folded_into_the_fifo_transition_it_reports(tmp_path: Path) -> None:
+    """keepalived runs notify scripts concurrently: node2's MASTER hook ran after its BACKUP hook (seen for real
+    at start-up). The FIFO has the order; the late hook must not make node2 MASTER again."""
+    spool = Spool(tmp_path)
+    ms = 1_000_000
+    spool.add([vrrp(4_304 * ms, "MASTER", "fifo")])
+    spool.add([vrrp(4_322 * ms, "BACKUP", "fifo")])
+    spool.add([vrrp(4_351 * ms, "BACKUP", "hook")])
+    spool.add([vrrp(4_365 * ms, "MASTER", "hook")])
+    assert rows(spool) == [(1, "MASTER", "fifo", {}), (2, "BACKUP", "fifo", {}),
+                           (3, "BACKUP", "hook", {"duplicate_of": 2}), (4, "MASTER", "hook", {"duplicate_of": 1})]
+    assert spool.add([vrrp(9_000 * ms, "BACKUP", "reconcile")]) == []  # the last word stays BACKUP
+    spool.close()
+
+
+def test_hook_transitions_in_quick_succession_ask_for_a_reconciliation(tmp_path: Path) -> None:
+    spool = Spool(tmp_path)
+    spool.add([vrrp(1_000_000_000, "MASTER", "hook")])
+    assert not spool.hooks_raced
+    spool.add([vrrp(5_000_000_000, "BACKUP", "hook")])  # 4 s later: plainly in order
+    assert not spool.hooks_raced
+    spool.add([vrrp(5_300_000_000, "MASTER", "hook")])  # 0.3 s later: the two may have run in either order
+    assert spool.hooks_raced
+    spool.close()
