@@ -18,7 +18,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from common import HAMINION, Site, emit, free_port, percentile, wait_for
+from common import HOOK, Site, emit, free_port, percentile, wait_for
 
 ROUNDS = 60
 arrived: dict[str, float] = {}
@@ -52,7 +52,7 @@ def main() -> None:
             wait_for(lambda: site.count("SELECT COUNT(*) FROM minions") == 2, 20, "both minions")
 
             def hook(minion: str, instance: str, state: str) -> None:
-                subprocess.run([HAMINION, "hook", "-c", site.minion_config(minion), "INSTANCE", instance, state,
+                subprocess.run([HOOK, "-c", site.minion_config(minion), "INSTANCE", instance, state,
                                 "100"], check=True)
 
             latencies = []

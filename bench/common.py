@@ -8,7 +8,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from sitelib import HAMASTER, HAMINION, Site, free_port, wait_for  # noqa: F401
+from sitelib import HAMASTER, HAMINION, HOOK, Site, free_port, wait_for  # noqa: F401
 
 
 def emit(name: str, value: float, unit: str) -> None:

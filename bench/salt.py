@@ -10,7 +10,7 @@ a per-minion folder. Every figure is the median of RUNS whole CLI processes:
     apply_changes_{hamaster,salt}_s     the two files missing on both minions: they are written
     apply_nochange_{hamaster,salt}_s    nothing to do
     apply_test_{hamaster,salt}_s        test mode, the files missing: changes predicted, nothing written
-    event_{hook,salt_call}_s            one event from a node: `haminion hook` / `salt-call event.send`
+    event_{hook,salt_call}_s            one event from a node: `haminion-hook` / `salt-call event.send`
     apply_vs_salt_ratio                 hamaster / Salt, no-change case (below 1: hamaster is faster)
     apply_changes_vs_salt_ratio, apply_test_vs_salt_ratio, event_vs_salt_call_ratio
 """
@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from common import HAMASTER, HAMINION, Site, emit, free_port, wait_for
+from common import HAMASTER, HOOK, Site, emit, free_port, wait_for
 
 SALT_VERSION = "3007.8"  # installs on Python 3.11 from PyPI (its lock file pins tornado, pyzmq 25 ...)
 CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "hamaster-bench"
@@ -211,7 +211,7 @@ def main() -> None:
                 "apply_nochange_salt_s": median_s(salt_apply(changed=0)),
                 "apply_test_hamaster_s": median_s(hamaster_apply("--test"), wipe("hamaster")),
                 "apply_test_salt_s": median_s(salt_apply("test=True"), wipe("salt")),
-                "event_hook_s": median_s(lambda: _run([HAMINION, "hook", "-c", site.minion_config("node1"),
+                "event_hook_s": median_s(lambda: _run([HOOK, "-c", site.minion_config("node1"),
                                                        "INSTANCE", "VI_1", "BACKUP", "100"], check=True)),
                 "event_salt_call_s": median_s(lambda: salt.salt_call(
                     "node1", "event.send", "hamaster/bench/vrrp", '{"instance": "VI_1", "state": "BACKUP"}')),

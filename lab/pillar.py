@@ -45,7 +45,7 @@ def node_data(lab: Lab, node: Node, *, minion_config: Path, haminion: str) -> di
         "vrrp": {"role": "MASTER" if index == 0 else "BACKUP", "priority": 100 - index},
         "keepalived": {"commands": services_commands("keepalived", node)},
         "nginx": {"run_dir": str(node.run), "commands": services_commands("nginx", node)},
-        "haminion": {"bin": haminion, "config": str(minion_config),
+        "haminion": {"hook": str(Path(haminion).parent / "haminion-hook"), "config": str(minion_config),
                      "fifo": str(minion_config.parent / "keepalived.fifo")},
     }
 

@@ -41,9 +41,10 @@ def hook(args: tuple[str, ...]) -> None:
 
     \b
     Wire it in keepalived.conf, in each vrrp_instance:
-        notify "/usr/local/bin/haminion hook -c /etc/hamaster/minion.yaml"
+        notify "/usr/local/bin/haminion-hook -c /etc/hamaster/minion.yaml"
     or per state:
-        notify_master "/usr/local/bin/haminion hook -c /etc/hamaster/minion.yaml --state MASTER --instance VI_1"
+        notify_master "/usr/local/bin/haminion-hook -c /etc/hamaster/minion.yaml --state MASTER --instance VI_1"
+    (haminion-hook is this command as a plain script, without the wrapper's imports: use it in keepalived.conf)
     It always exits 0, and the event is on disk before it exits, even when the daemon is down.
     """
     from hamaster.minion.hook import main as hook_main

@@ -43,8 +43,8 @@ def check_keepalived_conf(text: str, cfg: MinionConfig) -> Iterator[Check]:
     hooks = re.findall(r"notify(?:_master|_backup|_fault|_stop)?\s+\"?([^\"\n]*haminion[^\"\n]*)", body)
     yield (bool(instances), f"keepalived.conf defines {len(instances)} vrrp_instance(s)",
            "define a vrrp_instance (see the state tree states/keepalived)")
-    yield (bool(hooks), "notify hooks call `haminion hook`",
-           f'in each vrrp_instance add: notify "{shutil.which("haminion") or "haminion"} hook -c {cfg.path}"')
+    yield (bool(hooks), "notify hooks call haminion's hook",
+           f'in each vrrp_instance add: notify "{shutil.which("haminion-hook") or "haminion-hook"} -c {cfg.path}"')
     wrong = [h for h in hooks if str(cfg.path) not in h and "-c" in h]
     yield (not wrong, "the hooks name this minion.yaml", f"use -c {cfg.path} in: {'; '.join(wrong)}")
     if cfg.fifo:

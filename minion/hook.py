@@ -1,4 +1,4 @@
-"""The keepalived hook: `haminion hook -c minion.yaml TYPE NAME STATE [PRIORITY]`.
+"""The keepalived hook: `haminion-hook -c minion.yaml TYPE NAME STATE [PRIORITY]` (or `haminion hook ...`).
 
 keepalived spawns this on every transition (generic `notify` passes TYPE NAME STATE PRIORITY; with
 `notify_master "haminion hook -c F --state MASTER --instance VI_1"` and friends the state comes as an
@@ -20,16 +20,14 @@ _USAGE = "Usage: haminion hook -c minion.yaml TYPE NAME STATE [PRIORITY] | --sta
 
 
 def spool_dir_of(config: str) -> str:
+    """The spool named by minion.yaml; a config that cannot be read is an error (no guessing a folder)."""
     base = os.path.dirname(os.path.abspath(config))
-    try:
-        with open(config) as f:
-            for line in f:
-                if line.startswith("spool_dir:"):
-                    value = line.split(":", 1)[1].split(" #", 1)[0].strip().strip("'\"")
-                    if value:
-                        return value if os.path.isabs(value) else os.path.join(base, value)
-    except OSError:
-        pass
+    with open(config) as f:
+        for line in f:
+            if line.startswith("spool_dir:"):
+                value = line.split(":", 1)[1].split(" #", 1)[0].strip().strip("'\"")
+                if value:
+                    return value if os.path.isabs(value) else os.path.join(base, value)
     return os.path.join(base, "spool")
 
 

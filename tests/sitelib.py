@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 BIN = Path(sys.executable).parent
-HAMASTER, HAMINION = str(BIN / "hamaster"), str(BIN / "haminion")
+HAMASTER, HAMINION, HOOK = str(BIN / "hamaster"), str(BIN / "haminion"), str(BIN / "haminion-hook")
 
 
 def free_port() -> int:
@@ -98,7 +98,8 @@ class Site:
         return self.run_cli(*args, "-c", self.config, check=check)
 
     def hook(self, minion: str, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([HAMINION, "hook", "-c", self.minion_config(minion), *args],
+        """Fire keepalived's notify hook as keepalived does (the script that keepalived.conf names)."""
+        return subprocess.run([HOOK, "-c", self.minion_config(minion), *args],
                               capture_output=True, text=True, timeout=10)
 
     def fifo_path(self, minion: str) -> Path:

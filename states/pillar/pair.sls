@@ -24,6 +24,6 @@ nginx:
   commands: {}
 
 haminion:
-  bin: /usr/local/bin/haminion
+  hook: /usr/local/bin/haminion-hook     # keepalived's notify hook (`haminion hook`, without a wrapper's imports)
   config: /etc/hamaster/minion.yaml
   fifo: /etc/hamaster/keepalived.fifo    # the `fifo:` of minion.yaml

@@ -56,7 +56,7 @@ def test_the_example_pillar_builds_the_seeds_pair() -> None:
     node1, node2 = plans["node1"].keepalived_conf, plans["node2"].keepalived_conf
     assert "state MASTER" in node1 and "priority 100" in node1 and "192.168.16.130" in node1
     assert "state BACKUP" in node2 and "priority 99" in node2
-    assert 'notify "/usr/local/bin/haminion hook -c /etc/hamaster/minion.yaml"' in node1
+    assert 'notify "/usr/local/bin/haminion-hook -c /etc/hamaster/minion.yaml"' in node1
     assert "notify_fifo /etc/hamaster/keepalived.fifo" in node1
     page = next(c for c in plans["node2"].job["chunks"] if c["id"] == "nginx_page")
     assert page["args"]["contents"] == "node2 192.168.16.129\n"
