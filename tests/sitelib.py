@@ -64,6 +64,23 @@ class Site:
         wait_for(lambda: (self.root / "control.sock").exists(), 10, "the master's control socket")
         return self.master_proc
 
+    def start_pair(self) -> None:
+        """Master, node1 and node2 running; node1 MASTER and node2 BACKUP of VI_1 stored."""
+        self.start_master()
+        for m in ("node1", "node2"):
+            self.start_minion(m)
+        self.hook("node1", "INSTANCE", "VI_1", "MASTER", "100")
+        self.hook("node2", "INSTANCE", "VI_1", "BACKUP", "99")
+        wait_for(lambda: self.count() == 2, 20, "the pair's first states")
+
+    def start_with_fifo(self, minion: str = "node1") -> Path:
+        """Master and `minion` running; returns keepalived's notify_fifo once the minion has made it."""
+        self.start_master()
+        self.start_minion(minion)
+        fifo = self.fifo_path(minion)
+        wait_for(fifo.exists, 10, "the minion's FIFO")
+        return fifo
+
     def minion_config(self, minion: str) -> str:
         return str(self.root / "minions" / minion / "minion.yaml")
 

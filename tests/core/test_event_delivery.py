@@ -39,10 +39,9 @@ def test_1000_hooks_from_two_minions_are_stored_once_and_in_order(site: Site) ->
 
 
 def test_kill_9_master_during_10000_events_loses_and_doubles_nothing(site: Site) -> None:
-    master = site.start_master()
-    site.start_minion("node1")
-    fifo = site.fifo_path("node1")
-    wait_for(fifo.exists, 10, "the minion's FIFO")
+    fifo = site.start_with_fifo("node1")
+    master = site.master_proc
+    assert master is not None
     n = 10_000
     fd = os.open(fifo, os.O_WRONLY)
     try:
@@ -82,10 +81,7 @@ def test_hooks_fired_while_the_minion_is_down_arrive_with_their_node_times(site:
 
 
 def test_fifo_lines_become_events_across_a_keepalived_restart(site: Site) -> None:
-    site.start_master()
-    site.start_minion("node1")
-    fifo = site.fifo_path("node1")
-    wait_for(fifo.exists, 10, "the minion's FIFO")
+    fifo = site.start_with_fifo("node1")
     # keepalived opens the FIFO, writes, and closes it when it stops; a new keepalived opens it again
     with open(fifo, "w") as f:
         f.write('INSTANCE "VI_1" BACKUP 100\nINSTANCE "VI_1" MASTER 100\n')
@@ -98,10 +94,7 @@ def test_fifo_lines_become_events_across_a_keepalived_restart(site: Site) -> Non
 
 
 def test_a_transition_seen_by_hook_and_fifo_is_one_transition(site: Site) -> None:
-    site.start_master()
-    site.start_minion("node1")
-    fifo = site.fifo_path("node1")
-    wait_for(fifo.exists, 10, "the minion's FIFO")
+    fifo = site.start_with_fifo("node1")
     with open(fifo, "w") as f:
         f.write('INSTANCE "VI_1" MASTER 100\n')
     site.hook("node1", "INSTANCE", "VI_1", "MASTER", "100")

@@ -17,12 +17,7 @@ def test_metrics_show_who_is_master_and_what_was_stored(site: Site) -> None:
     port = free_port()
     with open(site.config, "a") as f:
         f.write(f"metrics:\n  listen: 127.0.0.1:{port}\n")
-    site.start_master()
-    for m in ("node1", "node2"):
-        site.start_minion(m)
-    site.hook("node1", "INSTANCE", "VI_1", "MASTER", "100")
-    site.hook("node2", "INSTANCE", "VI_1", "BACKUP", "99")
-    wait_for(lambda: site.count() == 2, 20, "two transitions")
+    site.start_pair()
     wait_for(lambda: scrape(port).get(("hamaster_minion_online", (("node", "node2"),))) == 1, 10, "node2 online")
     m = scrape(port)
     assert m[("hamaster_vrrp_state", (("instance", "VI_1"), ("node", "node1"), ("state", "MASTER")))] == 1

@@ -14,12 +14,7 @@ def add_notify(site: Site, *urls: str) -> None:
 
 
 def start_pair(site: Site) -> None:
-    site.start_master()
-    for m in ("node1", "node2"):
-        site.start_minion(m)
-    site.hook("node1", "INSTANCE", "VI_1", "MASTER", "100")
-    site.hook("node2", "INSTANCE", "VI_1", "BACKUP", "99")
-    wait_for(lambda: site.count() == 2, 20, "the pair's first states")
+    site.start_pair()
     time.sleep(1.5)  # past the correlator's split-brain grace: the start-up is settled
 
 
