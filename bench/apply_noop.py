@@ -21,9 +21,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from loadgen import Fleet, FleetSpec
-
 from common import HAMASTER, Site, emit, wait_for
+from loadgen import Fleet, FleetSpec
 
 REPO = Path(__file__).resolve().parents[1]
 RUNS = 7

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import zmq
 import zmq.auth
-
 from common import Site, emit
-from hamaster import protocol
+
+from hamaster.core import protocol
 
 MINIONS, PER_MINION, BATCH, WINDOW = 50, 4000, 1000, 20
 

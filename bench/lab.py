@@ -13,10 +13,11 @@ import tempfile
 from pathlib import Path
 
 from common import emit, percentile
+
+from hamaster.core.timeutil import now_ns
 from hamaster.lab.drill import failovers
 from hamaster.lab.site import LabSite, wait_until
-from hamaster.master.cmd_demo import missing_requirements
-from hamaster.timeutil import now_ns
+from hamaster.master.cli.demo import missing_requirements
 
 ROUNDS = 3
 

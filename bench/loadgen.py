@@ -29,8 +29,8 @@ from typing import Any
 import zmq
 import zmq.auth
 
-from hamaster import protocol
-from hamaster.config import MinionConfig
+from hamaster.core import protocol
+from hamaster.core.config import MinionConfig
 
 PING_TIMEOUT_S = 60.0
 

@@ -21,9 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from loadgen import Fleet, FleetSpec, raise_fd_limit
-
 from common import HAMASTER, Site, emit, wait_for
+from loadgen import Fleet, FleetSpec, raise_fd_limit
 
 MINIONS, LOADGEN_PROCS = 1000, 2
 HOLD_S = 10.0

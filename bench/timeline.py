@@ -27,8 +27,8 @@ import time
 from pathlib import Path
 
 from hamaster.master import store
-from hamaster.master import timeline as tl
-from hamaster.master import timeline_formats as tf
+from hamaster.master.timeline import formats as tf
+from hamaster.master.timeline import rows as tl
 
 DAY_NS = 86400 * 10**9
 START_NS = 1_714_521_600 * 10**9  # 2024-05-01T00:00:00Z

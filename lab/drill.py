@@ -13,10 +13,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from hamaster.core.timeutil import now_ns
 from hamaster.lab import services
 from hamaster.lab.site import LabSite, wait_until
-from hamaster.master.probe import VipProbe, handovers
-from hamaster.timeutil import now_ns
+from hamaster.master.intake.probe import VipProbe, handovers
 
 
 @dataclass

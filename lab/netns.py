@@ -25,7 +25,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from hamaster.errors import HamasterError
+from hamaster.core.errors import HamasterError
 
 RUN_ROOT = Path("/run/hamaster-lab")
 NETNS_PREFIX, BRIDGE_PREFIX, VETH_PREFIX = "hm-", "hmb", "hmv"

@@ -15,7 +15,7 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 
-from hamaster.timeutil import now_ns
+from hamaster.core.timeutil import now_ns
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,13 +29,13 @@ from typing import Any, TypeVar
 
 import yaml
 
-from hamaster.errors import HamasterError
+from hamaster.core.errors import HamasterError
+from hamaster.core.timeutil import now_ns
 from hamaster.lab import pillar as lab_pillar
 from hamaster.lab.netns import LabError
 from hamaster.lab.pair import Lab
 from hamaster.lab.receivers import ChatReceiver, MailReceiver, free_port
-from hamaster.master.probe import Observation
-from hamaster.timeutil import now_ns
+from hamaster.master.intake.probe import Observation
 
 BIN = Path(sys.executable).parent
 HAMASTER, HAMINION = str(BIN / "hamaster"), str(BIN / "haminion")

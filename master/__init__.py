@@ -1,1 +1,3 @@
-"""The master: intake of minion events, the store, the correlator, jobs and the operator CLI."""
+"""The master, in the order an event travels: intake/ (the daemon) -> store/ -> correlate/ -> notify (its own
+package) ; states/ builds the jobs `hamaster apply` sends; timeline/ tells the story; cli/ is the operator's
+command line on top of all of them (nothing below imports it)."""

@@ -24,9 +24,9 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlparse
 
-from hamaster.config import MinionConfig
-from hamaster.errors import ConfigError, StateError
-from hamaster.events import vrrp_tag
+from hamaster.core.config import MinionConfig
+from hamaster.core.errors import ConfigError, StateError
+from hamaster.core.events import vrrp_tag
 from hamaster.minion import keepalived
 from hamaster.minion.spool import NewEvent
 

@@ -5,9 +5,9 @@ import sys
 
 import click
 
-from hamaster import __version__
-from hamaster.config import load_minion_config
-from hamaster.errors import HamasterError
+from hamaster.core import __version__
+from hamaster.core.config import load_minion_config
+from hamaster.core.errors import HamasterError
 
 config_option = click.option(
     "-c", "--config", "config_path", type=click.Path(dir_okay=False), default=None,
@@ -58,7 +58,7 @@ def key(config_path: str | None) -> None:
     """Show this minion's public key and fingerprint (what `hamaster key accept` names)."""
     import zmq.auth
 
-    from hamaster.master.keys import fingerprint
+    from hamaster.core.protocol import fingerprint
 
     cfg = load_minion_config(config_path)
     try:

@@ -23,9 +23,9 @@ from typing import Any
 
 import zmq
 
-from hamaster import protocol
-from hamaster.config import MinionConfig
-from hamaster.errors import ConfigError, ProtocolError
+from hamaster.core import protocol
+from hamaster.core.config import MinionConfig
+from hamaster.core.errors import ConfigError, ProtocolError
 from hamaster.minion.beacons import Beacons
 from hamaster.minion.fifo import FifoReader
 from hamaster.minion.spool import WAKE, NewEvent, Spool

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlparse
 
-from hamaster.config import MinionConfig
+from hamaster.core.config import MinionConfig
 
 Check = tuple[bool, str, str]
 

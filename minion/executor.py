@@ -18,39 +18,18 @@ changed `watch` target makes a service reload (or restart). Secrets listed in `m
 
 import logging
 import os
-import re
 import time
 from pathlib import Path
 from typing import Any
 
-from hamaster.config import MinionConfig
-from hamaster.errors import StateError
+from hamaster.core.config import MinionConfig
+from hamaster.core.errors import StateError
+from hamaster.core.protocol import JOB_VERSION
+from hamaster.core.secrets import mask_data
+from hamaster.core.timeutil import now_ns
 from hamaster.minion.statemods import FUNCTIONS, WATCHERS, Ctx, Ret
-from hamaster.timeutil import now_ns
 
 log = logging.getLogger(__name__)
-JOB_VERSION = 1
-MASK = "********"
-# Secrets in well-known config lines are masked even when they did not come from pillar.
-_SECRET_LINE = re.compile(r"(\b(?:auth_pass|password|passwd|token|secret)\b\s*[:=]?\s*)(\S+)", re.IGNORECASE)
-
-
-def mask_text(text: str, secrets: list[str]) -> str:
-    for secret in sorted(secrets, key=len, reverse=True):
-        text = text.replace(secret, MASK)
-    return _SECRET_LINE.sub(lambda m: m.group(1) + MASK, text)
-
-
-def mask_data(value: Any, secrets: list[str]) -> Any:
-    if isinstance(value, str):
-        return mask_text(value, secrets)
-    if isinstance(value, dict):
-        return {k: mask_data(v, secrets) for k, v in value.items()}
-    if isinstance(value, list):
-        return [mask_data(v, secrets) for v in value]
-    return value
-
-
 def context_for(cfg: MinionConfig, test: bool) -> Ctx:
     prefix = cfg.raw.get("file_root_prefix")
     if prefix is not None:

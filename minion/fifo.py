@@ -13,7 +13,7 @@ import shlex
 import stat
 from pathlib import Path
 
-from hamaster.events import VRRP_STATES, vrrp_tag
+from hamaster.core.events import VRRP_STATES, vrrp_tag
 from hamaster.minion.spool import NewEvent
 
 MAX_LINE = 4096

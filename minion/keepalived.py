@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from hamaster.errors import StateError
+from hamaster.core.errors import StateError
 
 # keepalived's vrrp.h numbering of instance states
 _STATES = {0: "INIT", 1: "BACKUP", 2: "MASTER", 3: "FAULT", 97: "DELETED", 98: "STOP"}

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hamaster.events import VRRP_STATES, VRRP_TYPES, Event, vrrp_tag
+from hamaster.core.events import VRRP_STATES, VRRP_TYPES, Event, vrrp_tag
 
 INBOX = "inbox"
 WAKE = "wake"

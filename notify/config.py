@@ -30,8 +30,8 @@ from typing import Any
 
 import apprise
 
-from hamaster.errors import ConfigError
-from hamaster.master.incidents import KINDS, SEVERITIES
+from hamaster.core.errors import ConfigError
+from hamaster.core.incidents import KINDS, SEVERITIES
 
 # info incidents (a start-up overlap of a few ms, a node back) are for the timeline; what they close still follows
 DEFAULT_SEVERITIES = ("warning", "critical")

@@ -20,14 +20,15 @@ from typing import Any
 
 import apprise
 
-from hamaster.errors import StoreError
-from hamaster.master import incidents, store
+from hamaster.core.errors import StoreError
+from hamaster.core.timeutil import now_ns
+from hamaster.master import store
+from hamaster.master.store import incidents
 from hamaster.notify import config
 from hamaster.notify.config import Target
 from hamaster.notify.outbox import Due, Outbox
 from hamaster.notify.reactor import Reactor
 from hamaster.notify.render import Renderer
-from hamaster.timeutil import now_ns
 
 log = logging.getLogger("hamaster.notify")
 SENDERS = 4

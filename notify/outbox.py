@@ -19,12 +19,12 @@ import json
 import sqlite3
 from dataclasses import dataclass
 
-from hamaster.master import incidents
-from hamaster.master.incidents import Incident
+from hamaster.core.incidents import Incident
+from hamaster.core.timeutil import to_datetime
+from hamaster.master.store import incidents
 from hamaster.notify.config import NotifyConfig, Route, Target
 from hamaster.notify.reactor import Reactor
 from hamaster.notify.render import Renderer
-from hamaster.timeutil import to_datetime
 
 S = 1_000_000_000
 CLAIM_TIMEOUT_S = 60  # a delivery `sending` this long lost its sender (crash, kill): send it again

@@ -25,8 +25,8 @@ import fnmatch
 from dataclasses import dataclass
 from typing import Any
 
-from hamaster.errors import ConfigError
-from hamaster.master.incidents import Incident
+from hamaster.core.errors import ConfigError
+from hamaster.core.incidents import Incident
 
 
 @dataclass(frozen=True)

@@ -13,9 +13,9 @@ from typing import Any
 import jinja2
 from jinja2.sandbox import SandboxedEnvironment
 
-from hamaster.errors import ConfigError
-from hamaster.master.incidents import Incident
-from hamaster.timeutil import human_duration, to_datetime
+from hamaster.core.errors import ConfigError
+from hamaster.core.incidents import Incident
+from hamaster.core.timeutil import human_duration, to_datetime
 
 log = logging.getLogger("hamaster.notify")
 _PARTS = ("title", "body")

@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from hamaster.timeutil import from_datetime, human_duration, to_datetime
+from hamaster.core.timeutil import from_datetime, human_duration, to_datetime
 
 # 2024-05-14T02:00:09.110Z: a float timestamp makes this 1715652009.1099998 s
 AT_110_MS = datetime(2024, 5, 14, 2, 0, 9, 110_000, tzinfo=UTC)

@@ -8,8 +8,9 @@ import zmq
 import zmq.auth
 from sitelib import Site, wait_for
 
-from hamaster import protocol
-from hamaster.master.keys import fingerprint, make_certificate
+from hamaster.core import protocol
+from hamaster.core.protocol import fingerprint
+from hamaster.master.intake.keys import make_certificate
 
 
 def make_stranger(site: Site, claimed_id: str) -> str:

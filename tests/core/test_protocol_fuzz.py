@@ -4,9 +4,9 @@ import msgpack
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hamaster import protocol
-from hamaster.errors import ProtocolError
-from hamaster.events import KINDS, VRRP_STATES, Event
+from hamaster.core import protocol
+from hamaster.core.errors import ProtocolError
+from hamaster.core.events import KINDS, VRRP_STATES, Event
 
 ints = st.integers(min_value=-(2**63), max_value=2**64 - 1)  # what msgpack can carry
 scalars = st.none() | st.booleans() | ints | st.floats() | st.text(max_size=20) | st.binary(max_size=20)

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from hamaster.events import vrrp_tag
+from hamaster.core.events import vrrp_tag
 from hamaster.minion.spool import NewEvent, Spool
 
 

@@ -5,7 +5,7 @@ import threading
 import time
 from pathlib import Path
 
-from hamaster.events import Event
+from hamaster.core.events import Event
 from hamaster.master import store
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from hamaster.lab.site import LabSite
-from hamaster.master.cmd_demo import missing_requirements
+from hamaster.master.cli.demo import missing_requirements
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -3,9 +3,9 @@
 import pytest
 from e2etools import in_order, titles, vrrp_timeline, wait_titles
 
+from hamaster.core.timeutil import now_ns
 from hamaster.lab.drill import failovers, run_drill
 from hamaster.lab.site import LabSite
-from hamaster.timeutil import now_ns
 
 pytestmark = pytest.mark.lab
 MS = 1_000_000

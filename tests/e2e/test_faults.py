@@ -5,9 +5,9 @@ import signal
 import pytest
 from e2etools import titles, vrrp_timeline, wait_titles
 
+from hamaster.core.timeutil import now_ns
 from hamaster.lab.site import LabSite, wait_until
-from hamaster.master.probe import outages
-from hamaster.timeutil import now_ns
+from hamaster.master.intake.probe import outages
 
 pytestmark = pytest.mark.lab
 

@@ -4,7 +4,7 @@ import pytest
 from labtools import Transitions, wait_until
 
 from hamaster.lab.pair import Lab
-from hamaster.master.probe import VipProbe, handovers, outages
+from hamaster.master.intake.probe import VipProbe, handovers, outages
 
 pytestmark = pytest.mark.lab
 

@@ -7,7 +7,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from hamaster.master.probe import Observation, Outage, VipProbe, downtime_ns, handovers, identify, outages
+from hamaster.master.intake.probe import Observation, Outage, VipProbe, downtime_ns, handovers, identify, outages
 
 
 class Page:

@@ -7,7 +7,7 @@ import pytest
 from labtools import wait_until
 
 from hamaster.lab.pair import Lab
-from hamaster.master.probe import VipProbe
+from hamaster.master.intake.probe import VipProbe
 
 pytestmark = pytest.mark.lab
 

@@ -3,9 +3,9 @@
 import sqlite3
 from typing import Any
 
-from hamaster.events import Event, vrrp_tag
+from hamaster.core.events import Event, vrrp_tag
 from hamaster.master import store
-from hamaster.master.correlator import Correlator
+from hamaster.master.correlate.correlator import Correlator
 
 T0 = 1_750_000_000 * 10**9
 S = 10**9

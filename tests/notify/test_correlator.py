@@ -12,10 +12,11 @@ sys.path.insert(0, str(Path(__file__).parent))
 from feeder import Feeder, ns
 from scenarios import SCENARIOS
 
-from hamaster.errors import ConfigError
-from hamaster.master import incidents, store
-from hamaster.master.correlator import Correlator
-from hamaster.master.incidents import Incident
+from hamaster.core.errors import ConfigError
+from hamaster.core.incidents import Incident
+from hamaster.master import store
+from hamaster.master.correlate.correlator import Correlator
+from hamaster.master.store import incidents
 
 
 def field_of(inc: Incident, name: str) -> Any:

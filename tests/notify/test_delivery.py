@@ -10,12 +10,13 @@ from feeder import Feeder
 from scenarios import SCENARIOS
 from sitelib import wait_for
 
-from hamaster.events import Event
-from hamaster.master import incidents, store
-from hamaster.master.correlator import Correlator
-from hamaster.master.incidents import Incident
+from hamaster.core.events import Event
+from hamaster.core.incidents import Incident
+from hamaster.core.timeutil import now_ns
+from hamaster.master import store
+from hamaster.master.correlate.correlator import Correlator
+from hamaster.master.store import incidents
 from hamaster.notify import Notifier
-from hamaster.timeutil import now_ns
 
 FAST_RETRY = {"backoff_s": 0.05, "max_backoff_s": 0.2, "max_attempts": 100}
 

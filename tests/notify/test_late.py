@@ -17,10 +17,10 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from feeder import Feeder, ns
 
-from hamaster.events import Event, StoredEvent, vrrp_tag
+from hamaster.core.events import Event, StoredEvent, vrrp_tag
 from hamaster.master import store
-from hamaster.master.correlator import Correlator
-from hamaster.master.vrrp_group import SNAPSHOT_EVERY, Group, Op, Transition
+from hamaster.master.correlate.correlator import Correlator
+from hamaster.master.correlate.vrrp_group import SNAPSHOT_EVERY, Group, Op, Transition
 
 NODES = ("node1", "node2", "node3")
 

@@ -7,14 +7,14 @@ from typing import Any
 
 import pytest
 
-from hamaster.errors import ConfigError
-from hamaster.master import incidents
-from hamaster.master.incidents import Incident
+from hamaster.core.errors import ConfigError
+from hamaster.core.incidents import Incident
+from hamaster.core.timeutil import now_ns
+from hamaster.master.store import incidents
 from hamaster.notify import config
 from hamaster.notify.outbox import Outbox
 from hamaster.notify.reactor import Reactor
 from hamaster.notify.render import Renderer
-from hamaster.timeutil import now_ns
 
 CHAT = "json://127.0.0.1:9/hook"
 

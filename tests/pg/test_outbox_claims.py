@@ -6,13 +6,14 @@ from typing import Any
 
 import pytest
 
-from hamaster.master import incidents, store
-from hamaster.master.incidents import Incident
+from hamaster.core.incidents import Incident
+from hamaster.core.timeutil import now_ns
+from hamaster.master import store
+from hamaster.master.store import incidents
 from hamaster.notify import config
 from hamaster.notify.outbox import CLAIM_TIMEOUT_S, Outbox
 from hamaster.notify.reactor import Reactor
 from hamaster.notify.render import Renderer
-from hamaster.timeutil import now_ns
 
 S = 1_000_000_000
 

@@ -6,12 +6,13 @@ from typing import Any
 
 import pytest
 
-from hamaster.errors import StoreError
-from hamaster.events import Event
-from hamaster.master import incidents, store
-from hamaster.master.incidents import Incident
-from hamaster.master.pgstore import translate
-from hamaster.master.timeline import Query, timeline
+from hamaster.core.errors import StoreError
+from hamaster.core.events import Event
+from hamaster.core.incidents import Incident
+from hamaster.master import store
+from hamaster.master.store import incidents
+from hamaster.master.store.pgstore import translate
+from hamaster.master.timeline.rows import Query, timeline
 
 S = 1_000_000_000
 T0 = 1_700_000_000 * S

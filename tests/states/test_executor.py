@@ -2,9 +2,10 @@
 
 from pathlib import Path
 
-from hamaster.master.compiler import compile_states
-from hamaster.master.render import render_states
-from hamaster.minion.executor import MASK, run_chunks
+from hamaster.master.states.compiler import compile_states
+from hamaster.master.states.render import render_states
+from hamaster.core.secrets import MASK
+from hamaster.minion.executor import run_chunks
 from hamaster.minion.statemods import Ctx
 
 SERVICE = """

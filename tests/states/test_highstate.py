@@ -6,8 +6,8 @@ from pathlib import Path
 
 from rich.console import Console
 
-from hamaster.master.highstate import as_json, pillar_secrets, print_highstate, print_lints, print_summary
-from hamaster.master.pairlint import Lint
+from hamaster.master.states.highstate import as_json, pillar_secrets, print_highstate, print_lints, print_summary
+from hamaster.master.states.pairlint import Lint
 
 GOLDEN = Path(__file__).parent / "golden" / "highstate.txt"
 

@@ -1,6 +1,6 @@
 """Pair lint on rendered keepalived.conf: what would break the pair is an error, what surprises is a warning."""
 
-from hamaster.master.pairlint import lint, parse_instances
+from hamaster.master.states.pairlint import lint, parse_instances
 
 
 def conf(priority: int = 100, vrid: int = 66, auth: str = "1111", vip: str = "192.168.16.130", weight: int = 2,

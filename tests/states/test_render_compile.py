@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from hamaster.errors import ConfigError
-from hamaster.master.compiler import compile_states
-from hamaster.master.render import render_pillar, render_states
+from hamaster.core.errors import ConfigError
+from hamaster.master.states.compiler import compile_states
+from hamaster.master.states.render import render_pillar, render_states
 
 
 def tree(root: Path, files: dict[str, str]) -> Path:

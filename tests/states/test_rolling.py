@@ -3,9 +3,9 @@ MASTERs go; never both members of a pair at once; stop at the first failure."""
 
 from pathlib import Path
 
-from hamaster.events import Event
+from hamaster.core.events import Event
 from hamaster.master import store
-from hamaster.master.cmd_apply import Plan, Wave, run_waves, wait_backup, waves_for
+from hamaster.master.states.rolling import Plan, Wave, run_waves, wait_backup, waves_for
 from hamaster.minion.executor import run_chunks
 from hamaster.minion.statemods import Ctx
 

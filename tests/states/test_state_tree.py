@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from hamaster.master.cmd_apply import plan_minion
-from hamaster.master.pairlint import lint
+from hamaster.master.states.rolling import plan_minion
+from hamaster.master.states.pairlint import lint
 from hamaster.minion.executor import run_chunks
 from hamaster.minion.statemods import Ctx
 

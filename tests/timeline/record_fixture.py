@@ -37,9 +37,9 @@ from urllib.parse import urlsplit
 import yaml
 from scenario import at
 
-from hamaster.events import Event, vrrp_tag
+from hamaster.core.events import Event, vrrp_tag
+from hamaster.core.timeutil import to_datetime
 from hamaster.master import store
-from hamaster.timeutil import to_datetime
 
 DAY = "2024-05-14"
 HOUR_NS = 3600 * 10**9

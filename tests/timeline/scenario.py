@@ -14,9 +14,9 @@ from typing import Any
 
 import yaml
 
-from hamaster.events import Event, vrrp_tag
+from hamaster.core.events import Event, vrrp_tag
+from hamaster.core.timeutil import from_datetime
 from hamaster.master import store
-from hamaster.timeutil import from_datetime
 
 HERE = Path(__file__).parent
 TRANSIT_NS = 3_000_000

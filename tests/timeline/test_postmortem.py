@@ -5,9 +5,9 @@ import xml.etree.ElementTree as ET
 
 from scenario import at
 
-from hamaster.master import postmortem as pm
-from hamaster.master import timeline as tl
-from hamaster.master import timeline_formats as tf
+from hamaster.master.timeline import formats as tf
+from hamaster.master.timeline import postmortem as pm
+from hamaster.master.timeline import rows as tl
 
 DAY = "2024-05-14"
 SVG = "{http://www.w3.org/2000/svg}"

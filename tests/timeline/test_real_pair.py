@@ -26,8 +26,8 @@ from record_fixture import Shift, load, record
 from scenario import at
 
 from hamaster.master import store
-from hamaster.master import timeline as tl
-from hamaster.master import timeline_formats as tf
+from hamaster.master.timeline import formats as tf
+from hamaster.master.timeline import rows as tl
 
 HERE = Path(__file__).parent
 FIXTURE = HERE / "fixtures" / "real_pair.yaml"

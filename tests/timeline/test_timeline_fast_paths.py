@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from hamaster.events import Event, vrrp_tag
+from hamaster.core.events import Event, vrrp_tag
 from hamaster.master import store
-from hamaster.master import timeline as tl
-from hamaster.master import timeline_formats as tf
+from hamaster.master.timeline import formats as tf
+from hamaster.master.timeline import rows as tl
 
 S = 1_000_000_000
 T0 = 1_715_652_000 * S  # 2024-05-14T02:00:00Z

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from hamaster.master import timeline as tl
-from hamaster.master import timeline_formats as tf
+from hamaster.master.timeline import formats as tf
+from hamaster.master.timeline import rows as tl
 
 GOLDEN = Path(__file__).parent / "golden"
 UPDATE = os.environ.get("HAMASTER_UPDATE_GOLDEN") == "1"

@@ -3,8 +3,8 @@
 import pytest
 from scenario import at
 
-from hamaster.errors import ConfigError
-from hamaster.master import timeline as tl
+from hamaster.core.errors import ConfigError
+from hamaster.master.timeline import rows as tl
 
 DAY = "2024-05-14"
 NOW = at(DAY, "12:00:00")

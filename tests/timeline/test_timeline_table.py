@@ -9,9 +9,9 @@ from rich.cells import cell_len
 from rich.console import Console
 from rich.table import Table
 
-from hamaster.master import timeline as tl
-from hamaster.master import timeline_formats as tf
-from hamaster.master import timeline_table as tt
+from hamaster.master.timeline import formats as tf
+from hamaster.master.timeline import rows as tl
+from hamaster.master.timeline import table as tt
 
 S = 1_000_000_000
 T0 = 1_715_652_000 * S  # 2024-05-14T02:00:00Z

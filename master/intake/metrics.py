@@ -1,0 +1,106 @@
+"""Prometheus metrics of the master (`metrics: {listen: 127.0.0.1:9105}` in master.yaml).
+
+Collected at scrape time: VRRP state and priority per instance and node (as keepalived exporters show them),
+from the store; intake, drops, online minions and spool backlogs, from the daemon's live counters; incidents
+and alert deliveries, from the store. A scrape opens its own read-only connection, so it never waits on intake.
+
+    hamaster_vrrp_state{instance,node,state}      1 for the node's current state (MASTER/BACKUP/FAULT/STOP)
+    hamaster_vrrp_priority{instance,node}         the priority of the last transition
+    hamaster_events_total{node,kind}              events stored
+    hamaster_frames_dropped_total                 frames refused (bad msgpack, version, fields ...)
+    hamaster_minion_online{node}                  1 while heartbeats arrive
+    hamaster_minion_spool_backlog{node}           events waiting in the minion's spool (as of its last hello)
+    hamaster_incidents_total{kind,severity}
+    hamaster_alert_deliveries_total{status}       sent, failed, pending, suppressed
+
+An example alert rule (Prometheus):
+
+    - alert: HaPairNoMaster
+      expr: sum by (instance) (hamaster_vrrp_state{state="MASTER"}) == 0
+      for: 5s
+    - alert: HaPairSplitBrain
+      expr: sum by (instance) (hamaster_vrrp_state{state="MASTER"}) > 1
+      for: 2s
+"""
+
+import logging
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector, CollectorRegistry
+
+from hamaster.core.errors import ConfigError, StoreError
+from hamaster.master import store
+
+log = logging.getLogger("hamaster.metrics")
+STATES = ("MASTER", "BACKUP", "FAULT", "STOP")
+
+
+class MasterCollector(Collector):
+    def __init__(self, store_path: str, live: Callable[[], dict[str, Any]]) -> None:
+        self.store_path = store_path
+        self.live = live  # the daemon's status snapshot (the control socket's `status` answer)
+
+    def collect(self) -> Iterator[Any]:
+        live = self.live()
+        dropped = CounterMetricFamily("hamaster_frames_dropped", "Frames refused by the master")
+        dropped.add_metric([], live["counters"]["dropped"])
+        yield dropped
+        online = GaugeMetricFamily("hamaster_minion_online", "1 while the minion's heartbeats arrive", labels=["node"])
+        backlog = GaugeMetricFamily("hamaster_minion_spool_backlog", "Events waiting in the minion's spool",
+                                    labels=["node"])
+        for node, m in live["minions"].items():
+            online.add_metric([node], 1 if m["online"] else 0)
+            backlog.add_metric([node], m["backlog"])
+        yield online
+        yield backlog
+        try:
+            conn = store.connect(self.store_path, readonly=True)
+        except StoreError as exc:
+            log.warning("metrics: %s", exc)
+            return
+        try:
+            yield from self._from_store(conn)
+        finally:
+            conn.close()
+
+    def _from_store(self, conn: Any) -> Iterator[Any]:
+        state = GaugeMetricFamily("hamaster_vrrp_state", "Current VRRP state of each node per instance",
+                                  labels=["instance", "node", "state"])
+        prio = GaugeMetricFamily("hamaster_vrrp_priority", "Priority at the last transition",
+                                 labels=["instance", "node"])
+        for node, instances in store.current_vrrp_states(conn).items():
+            for instance, (current, priority, _) in instances.items():
+                for s in STATES:
+                    state.add_metric([instance, node, s], 1 if s == current else 0)
+                if priority is not None:
+                    prio.add_metric([instance, node], priority)
+        yield state
+        yield prio
+        events = CounterMetricFamily("hamaster_events", "Events stored", labels=["node", "kind"])
+        for node, kind, n in conn.execute("SELECT minion, kind, COUNT(*) FROM events GROUP BY minion, kind"):
+            events.add_metric([node, kind], n)
+        yield events
+        incidents = CounterMetricFamily("hamaster_incidents", "Incidents derived", labels=["kind", "severity"])
+        for kind, severity, n in conn.execute("SELECT kind, severity, COUNT(*) FROM incidents GROUP BY 1, 2"):
+            incidents.add_metric([kind, severity], n)
+        yield incidents
+        deliveries = CounterMetricFamily("hamaster_alert_deliveries", "Alert deliveries by status", labels=["status"])
+        for status, n in conn.execute("SELECT status, COUNT(*) FROM deliveries GROUP BY status"):
+            deliveries.add_metric([status], n)
+        yield deliveries
+
+
+def serve(listen: str, store_path: str, live: Callable[[], dict[str, Any]], where: str) -> Any:
+    """Start the HTTP endpoint in a thread; returns the server (call .shutdown() to stop it)."""
+    from prometheus_client import start_http_server
+
+    host, sep, port = listen.rpartition(":")
+    if not sep or not port.isdigit():
+        raise ConfigError(f"{where}: metrics.listen must be HOST:PORT, got {listen!r}")
+    registry = CollectorRegistry()
+    registry.register(MasterCollector(store_path, live))
+    server, _thread = start_http_server(int(port), addr=host or "127.0.0.1", registry=registry)
+    log.info("metrics on http://%s/metrics", listen)
+    return server
