@@ -166,7 +166,7 @@ def _migrate(conn: sqlite3.Connection, path: Path) -> None:
 
 
 def _connect_pg(url: str, readonly: bool) -> "PgConnection":
-    from hamaster.master import pgstore  # psycopg is an extra, and costs SQLite users nothing
+    from hamaster.master.store import pgstore  # psycopg is an extra, and costs SQLite users nothing
 
     if not pgstore.is_url(url):
         raise StoreError(f"{describe(url)}: unsupported store URL (expected a path or postgresql://...)")
