@@ -101,13 +101,12 @@ def crossings(importers: str, allowed: tuple[str, ...]) -> list[str]:
 
 
 def test_the_walk_sees_the_whole_tree() -> None:
-    """A contract over no modules cannot fail: the walk must find every package and its imports."""
+    """A contract over no modules cannot fail: the walk must find every package and their imports."""
     names = modules()
-    for package in ("hamaster.core", "hamaster.master.intake.daemon", "hamaster.minion.hook", "hamaster.notify",
-                    "hamaster.lab", "hamaster.master.cli"):
+    for package in ("hamaster.core", "hamaster.master.intake", "hamaster.master.store", "hamaster.minion.hook",
+                    "hamaster.notify", "hamaster.lab", "hamaster.master.cli"):
         assert package in names
-    assert Import("hamaster.master.intake.daemon", "hamaster.core.protocol", 0).imported in {
-        i.imported for i in imports_of("hamaster.master.intake.daemon")}
+    assert len([i for i in all_imports() if i.imported.startswith("hamaster.")]) > 100
 
 
 @cache
