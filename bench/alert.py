@@ -18,9 +18,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from common import HOOK, Site, emit, free_port, percentile, wait_for
+from common import HOOK, Site, emit, free_port, percentile, sized, wait_for
 
-ROUNDS = 60
+ROUNDS = sized(60, 3)
 arrived: dict[str, float] = {}
 
 

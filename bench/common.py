@@ -1,5 +1,7 @@
 """Helpers shared by the benchmarks: a throw-away site, process timing, percentiles, output lines."""
 
+import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -9,6 +11,17 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from sitelib import HAMASTER, HAMINION, HOOK, Site, free_port, wait_for  # noqa: F401
+
+# a group stopped with SIGTERM (CI's timeout, or kill PID) still runs its `finally`: the site it started goes too
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+
+# `bench/run --quick`: every group at small sizes, so CI proves each still runs (its figures mean nothing)
+QUICK = os.environ.get("HAMASTER_BENCH_QUICK") == "1"
+
+
+def sized(full: int, quick: int) -> int:
+    """A size of the benchmark: `full` when measuring, `quick` under `bench/run --quick`."""
+    return quick if QUICK else full
 
 
 def emit(name: str, value: float, unit: str) -> None:

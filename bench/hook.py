@@ -14,9 +14,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import HAMINION, HOOK, Site, emit, median_wall_ms, percentile, wait_for
+from common import HAMINION, HOOK, Site, emit, median_wall_ms, percentile, sized, wait_for
 
-RUNS = 200
+RUNS, LATENCY_ROUNDS = sized(200, 3), sized(100, 5)
 
 
 def main() -> None:
@@ -37,7 +37,7 @@ def main() -> None:
 
             db = sqlite3.connect(f"file:{site.root / 'store.db'}?mode=ro", uri=True)
             latencies = []
-            for i in range(100):
+            for i in range(LATENCY_ROUNDS):
                 t0 = time.perf_counter()
                 subprocess.run([HOOK, "-c", cfg, "INSTANCE", f"LAT_{i}", "MASTER", "100"], check=True)
                 while not db.execute("SELECT 1 FROM events WHERE instance = ?", (f"LAT_{i}",)).fetchone():

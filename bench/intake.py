@@ -14,11 +14,11 @@ from pathlib import Path
 
 import zmq
 import zmq.auth
-from common import Site, emit
+from common import Site, emit, sized
 
 from hamaster.core import protocol
 
-MINIONS, PER_MINION, BATCH, WINDOW = 50, 4000, 1000, 20
+MINIONS, PER_MINION, BATCH, WINDOW = sized(50, 5), sized(4000, 2000), 1000, 20
 
 
 def main() -> None:

@@ -27,11 +27,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from common import HAMASTER, HOOK, Site, emit, free_port, wait_for
+from common import HAMASTER, HOOK, Site, emit, free_port, sized, wait_for
 
 SALT_VERSION = "3007.8"  # installs on Python 3.11 from PyPI (its lock file pins tornado, pyzmq 25 ...)
 CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "hamaster-bench"
-RUNS = 5
+RUNS = sized(5, 1)
 MINIONS = ("node1", "node2")
 SLS = """\
 motd:

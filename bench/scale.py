@@ -21,11 +21,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import HAMASTER, Site, emit, wait_for
+from common import HAMASTER, Site, emit, sized, wait_for
 from loadgen import Fleet, FleetSpec, raise_fd_limit
 
-MINIONS, LOADGEN_PROCS = 1000, 2
-HOLD_S = 10.0
+MINIONS, LOADGEN_PROCS = sized(1000, 20), 2
+HOLD_S = sized(10, 1)
 PER_MINION, BATCH, WINDOW = 200, 50, 4
 TRIVIAL_SLS = """\
 motd:

@@ -1,10 +1,10 @@
 """Benchmark: `hamaster timeline` over one day of a store holding 1,000,000 events.
 
-    /work/venv/bin/python bench/timeline.py [--events N] [--runs N]
+    bench/run timeline        (or .venv/bin/python bench/timeline.py [--events N] [--runs N])
 
 The store (50 minions in 25 pairs, 30 days, VRRP transitions with hook+FIFO second reports, beacons,
 incidents and alerts) is built once and cached under $TMPDIR/hamaster-bench, keyed by schema and
-size. Prints `NAME VALUE UNIT` lines (median of the runs):
+size. Under `bench/run --quick`, 20,000 events and one run. Prints `NAME VALUE UNIT` lines (median of the runs):
 
     timeline_1m_day_ms        the whole CLI process: timeline --since DAY --until DAY+1 --format json -o /dev/null
     timeline_1m_day_table_ms  the same with the default --format table
@@ -18,6 +18,7 @@ import hashlib
 import io
 import json
 import random
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -25,6 +26,8 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+
+from common import sized
 
 from hamaster.master import store
 from hamaster.master.timeline import formats as tf
@@ -95,6 +98,18 @@ def cached_store(n_events: int) -> Path:
     return path
 
 
+def statements_of(conn: sqlite3.Connection, q: tl.Query) -> list[str]:
+    """The SELECTs the timeline runs for `q`, parameters filled in, as SQLite traced them: the plans shown are of
+    the queries the code runs today, whichever module builds them."""
+    seen: list[str] = []
+    conn.set_trace_callback(seen.append)
+    try:
+        tf.write_json(tl.timeline(conn, q), io.StringIO())
+    finally:
+        conn.set_trace_callback(None)
+    return [sql for sql in seen if sql.lstrip().upper().startswith("SELECT")]
+
+
 def wall_ms(argv: list[str]) -> float:
     """Wall time of one run of the process, which must succeed.
 
@@ -122,17 +137,20 @@ def cli_ms(argv: list[str], runs: int) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--events", type=int, default=1_000_000)
-    ap.add_argument("--runs", type=int, default=7)
+    ap.add_argument("--events", type=int, default=sized(1_000_000, 20_000))
+    ap.add_argument("--runs", type=int, default=sized(7, 1))
     args = ap.parse_args()
     db = cached_store(args.events)
     day = START_NS + 14 * DAY_NS
     q = tl.Query(since_ns=day, until_ns=day + DAY_NS)
     conn = store.connect(db, readonly=True)
     try:
-        plan = conn.execute(f"EXPLAIN QUERY PLAN SELECT {tl._COLUMNS} FROM events WHERE node_ns >= ? AND node_ns < ?"
-                            " ORDER BY node_ns, minion, seq", (day, day + DAY_NS)).fetchall()
-        print("# plan: " + "; ".join(r[-1] for r in plan), file=sys.stderr)
+        plans: dict[str, list[str]] = {}  # one line per distinct plan: the same query per minion is one
+        for sql in statements_of(conn, q):
+            plan = "; ".join(r[-1] for r in conn.execute(f"EXPLAIN QUERY PLAN {sql}"))
+            plans.setdefault(plan, []).append(sql)
+        for plan, sqls in plans.items():
+            print(f"# plan of {len(sqls)} x `{sqls[0][:50]}...`: {plan}", file=sys.stderr)
         query_ms, rows = [], 0
         for _ in range(args.runs):
             t0 = time.perf_counter()

@@ -48,7 +48,7 @@ class MailReceiver:
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         message = message_from_bytes(envelope.original_content, policy=policy.default)
         with self._lock:
-            self._messages.append((now_ns(), message))  # type: ignore[arg-type]
+            self._messages.append((now_ns(), message))
         return "250 OK"
 
     def received(self) -> list[Received]:

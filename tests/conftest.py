@@ -1,14 +1,10 @@
 """Shared fixtures: a real site (master and minions as processes on loopback) and real alert receivers
 (HTTP for apprise json://, SMTP for mailto://) on 127.0.0.1, torn down after each test."""
 
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).parent))
-
 from receivers import HttpReceiver, SmtpReceiver
 from sitelib import Site
 

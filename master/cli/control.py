@@ -11,7 +11,7 @@ from hamaster.core.errors import TransportError
 
 def call(cfg: MasterConfig, op: str, timeout: float = 5.0, **args: Any) -> dict[str, Any]:
     """Send one request to the running master and wait up to `timeout` seconds for its answer."""
-    ctx = zmq.Context.instance()
+    ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context.instance()
     sock = ctx.socket(zmq.REQ)
     sock.setsockopt(zmq.LINGER, 0)
     try:

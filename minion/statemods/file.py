@@ -168,7 +168,8 @@ def _apply_attrs(path: Path, want: dict[str, Any], default_mode: int | None = No
     if mode is not None:
         os.chmod(path, mode)
     if "user" in want or "group" in want:
-        shutil.chown(path, want.get("user"), want.get("group"))
+        user: Any = want.get("user")  # None with a group alone: chown leaves the owner as it is
+        shutil.chown(path, user, want.get("group"))
 
 
 def _diff(old: bytes | None, new: bytes, name: str) -> str:
