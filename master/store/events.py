@@ -63,7 +63,7 @@ def insert_events(conn: Connection, minion: str, master_ns: int, events: Iterabl
 def _not_handed_out(conn: Connection, minion: str, new: list[StoredEvent], absorbed: list[Any]) -> list[StoredEvent]:
     """Add, as stored, the absorbed events that another master stored and this connection never handed out."""
     handed = conn.handed_seq.get(minion, 0)
-    later = sorted({e.seq for e in absorbed if e.seq > handed})
+    later = sorted({e.seq for e in absorbed if e.seq > handed} - {se.event.seq for se in new})
     if later:
         w = Where().eq("minion", minion).any_of("seq", later)
         new = sorted([*new, *(row_to_event(r) for r in conn.execute(f"SELECT {COLUMNS} FROM events{w.sql}", w.args))],
