@@ -39,7 +39,7 @@ def test_a_reader_sees_the_writers_commits_and_cannot_write(where: str) -> None:
         assert list(store.query_events(reader)) == []  # not committed yet
         writer.commit()
         assert [se.event.seq for se in store.query_events(reader)] == [1]
-        with pytest.raises(Exception, match="(?i)read.?only"):
+        with pytest.raises(Exception, match=r"(?i)read.?only"):
             store.insert_events(reader, "node1", 5, [Event(2, 3, "minion", "minion/start")])
     finally:
         reader.close()
