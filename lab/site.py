@@ -127,7 +127,7 @@ class LabSite:
         self.start_master()
         for node in self.lab.nodes:
             self.start_minion(node.name)
-        wait_until(lambda: len(self._read(minions.greeted, [])) == len(self.lab.nodes), 20,
+        wait_until(lambda: len(self._read(minions.greeted) or []) == len(self.lab.nodes), 20,
                    "every minion to connect to the master")
 
     def start_master(self) -> None:
@@ -184,9 +184,9 @@ class LabSite:
                         check=check)
 
     # -- what happened --------------------------------------------------------------------------------------
-    def _read(self, reader: Callable[[store.Connection], T], default: T) -> T:
-        """`reader` on the master's store; `default` until the master has made it."""
-        return store.read(self.root / "store.db", reader, default)
+    def _read(self, reader: Callable[[store.Connection], T]) -> T | None:
+        """`reader` on the master's store; None until the master has made it."""
+        return store.read(self.root / "store.db", reader)
 
     def query(self, sql: str, *args: Any) -> list[tuple[Any, ...]]:
         """SQL of a test or benchmark on the master's store ([] until the master has made it)."""
@@ -194,7 +194,7 @@ class LabSite:
 
     def probe_changes(self) -> list[Observation]:
         """What the master's VIP probe saw, from its `@probe` events: who answered, from when."""
-        rows = self._read(lambda conn: events.observations(conn, "@probe"), [])
+        rows = self._read(lambda conn: events.observations(conn, "@probe")) or []
         return [Observation(ts, None if state == "nobody" else state) for ts, state in rows]
 
     def wait_probe(self, node: str | None, timeout: float = 15) -> int:
@@ -211,7 +211,7 @@ class LabSite:
         self.wait_probe(master, timeout)
 
         def quiet() -> bool:
-            latest = self._read(events.last_vrrp_by_minion, {})
+            latest = self._read(events.last_vrrp_by_minion) or {}
             states = {m: s for m, (s, _) in latest.items()}
             last = max((ts for _, ts in latest.values()), default=0)
             return (states.get(master) == "MASTER" and list(states.values()).count("MASTER") == 1
@@ -220,10 +220,10 @@ class LabSite:
 
     def vrrp_states(self) -> list[tuple[str, str, int]]:
         """(minion, state, node_ns) of every VRRP transition stored, in node time."""
-        return [(m, s, ts) for m, s, ts in self._read(events.vrrp_transitions, [])]
+        return [(m, s, ts) for m, s, ts in self._read(events.vrrp_transitions) or []]
 
     def incidents(self, kind: str | None = None) -> list[dict[str, Any]]:
-        found = self._read(lambda conn: incidents.query(conn, kind=kind), [])
+        found = self._read(lambda conn: incidents.query(conn, kind=kind)) or []
         return [{"id": i.id, "kind": i.kind, "severity": i.severity, "started_ns": i.started_ns, "summary": i.summary,
                  "data": i.data, "planned": i.planned} for i in found]
 

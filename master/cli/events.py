@@ -103,12 +103,12 @@ def status(config_path: str | None, as_json: bool) -> None:
     for m, info in out["minions"].items():
         state = "online" if info["online"] else f"offline, last seen {info['last_seen'] or 'never'}"
         click.echo(f"{m}: {state}" + (f"  dropped={info['dropped']}" if info["dropped"] else ""))
-        known = "" if info["online"] else "last known "  # an offline node's word may be stale
+        stale = "" if info["online"] else "last known "  # an offline node's word may be stale
         for inst, st in info["instances"].items():
             prio = st["priority"] if st["priority"] is not None else "?"
-            click.echo(f"  {inst}: {known}{st['state']} (priority {prio})")
+            click.echo(f"  {inst}: {stale}{st['state']} (priority {prio})")
         if info["vips"]:
-            click.echo(f"  {'held' if known else 'holds'} {', '.join(info['vips'])}")
+            click.echo(f"  {'held' if stale else 'holds'} {', '.join(info['vips'])}")
 
 
 def _vips_held(conn: store.Connection) -> dict[str, set[str]]:

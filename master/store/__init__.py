@@ -33,17 +33,17 @@ __all__ = ["SCHEMA", "SCHEMA_VERSION", "Connection", "Cursor", "Event", "StoreEr
 T = TypeVar("T")
 
 
-def read(path: str | Path, reader: Callable[[Connection], T], default: T) -> T:
-    """`reader` on a read-only connection of its own; `default` while there is no store, or no tables yet
-    (a master still starting). For the lab and tools that watch a running master from outside."""
+def read(path: str | Path, reader: Callable[[Connection], T]) -> T | None:
+    """`reader` on a read-only connection of its own; None while there is no store, or no tables yet (a
+    master still starting). For the lab and tools that watch a running master from outside."""
     try:
         conn = connect(path, readonly=True)
     except StoreError:
-        return default
+        return None
     try:
         return reader(conn)
     except (StoreError, sqlite3.OperationalError):  # no such table: the master has not made them yet
-        return default
+        return None
     finally:
         conn.close()
 
@@ -51,4 +51,4 @@ def read(path: str | Path, reader: Callable[[Connection], T], default: T) -> T:
 def adhoc_query(path: str | Path, sql: str, *args: Any) -> list[tuple[Any, ...]]:
     """SQL a person wrote, for tests and benchmarks that check what a running master stored; the product
     itself never calls this ([] while there is no store yet)."""
-    return read(path, lambda conn: [tuple(r) for r in conn.execute(sql, args).fetchall()], [])
+    return read(path, lambda conn: [tuple(r) for r in conn.execute(sql, args).fetchall()]) or []

@@ -51,16 +51,20 @@ def insert_events(conn: Connection, minion: str, master_ns: int, events: Iterabl
         sql = (_INSERT + ",".join([_ROW] * len(chunk))
                + " ON CONFLICT (minion, seq) DO NOTHING RETURNING id, seq")
         stored_id.update((seq, id_) for id_, seq in conn.execute(sql, params))
-    new, absorbed = [], []
+    new: list[StoredEvent] = []
+    absorbed: list[Event] = []
     for e in batch:
         id_ = stored_id.pop(e.seq, None)  # pop: a seq twice in one batch is stored once
-        (absorbed if id_ is None else new).append(e if id_ is None else StoredEvent(id_, minion, master_ns, e))
+        if id_ is None:
+            absorbed.append(e)
+        else:
+            new.append(StoredEvent(id_, minion, master_ns, e))
     if conn.dialect.shared:
         new = _not_handed_out(conn, minion, new, absorbed)
     return new
 
 
-def _not_handed_out(conn: Connection, minion: str, new: list[StoredEvent], absorbed: list[Any]) -> list[StoredEvent]:
+def _not_handed_out(conn: Connection, minion: str, new: list[StoredEvent], absorbed: list[Event]) -> list[StoredEvent]:
     """Add, as stored, the absorbed events that another master stored and this connection never handed out."""
     handed = conn.handed_seq.get(minion, 0)
     later = sorted({e.seq for e in absorbed if e.seq > handed} - {se.event.seq for se in new})

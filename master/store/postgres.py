@@ -82,7 +82,8 @@ class PgConnection:
         return cur
 
     def has_table(self, name: str) -> bool:
-        return self.execute("SELECT to_regclass(?)", (name,)).fetchone()[0] is not None
+        row = self.execute("SELECT to_regclass(?)", (name,)).fetchone()
+        return row is not None and row[0] is not None
 
 
 def connect(url: str, *, readonly: bool) -> PgConnection:

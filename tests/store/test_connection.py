@@ -46,11 +46,11 @@ def test_a_reader_sees_the_writers_commits_and_cannot_write(where: str) -> None:
         writer.close()
 
 
-def test_read_gives_the_default_until_the_master_made_the_store(tmp_path: Path) -> None:
+def test_read_gives_none_until_the_master_made_the_store(tmp_path: Path) -> None:
     path = tmp_path / "store.db"
-    assert store.read(path, store.current_vrrp_states, "none yet") == "none yet"
+    assert store.read(path, store.current_vrrp_states) is None
     store.connect(path).close()
-    assert store.read(path, store.current_vrrp_states, "none yet") == {}
+    assert store.read(path, store.current_vrrp_states) == {}
     assert store.adhoc_query(path, "SELECT COUNT(*) FROM events") == [(0,)]
 
 
