@@ -18,7 +18,6 @@ minions beat every 50 ms and are `node_silent` after 1.5 s; the probe asks every
 import secrets
 import shutil
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -35,7 +34,9 @@ from hamaster.lab import pillar as lab_pillar
 from hamaster.lab.netns import LabError
 from hamaster.lab.pair import Lab
 from hamaster.lab.receivers import ChatReceiver, MailReceiver, free_port
+from hamaster.master import store
 from hamaster.master.intake.probe import Observation
+from hamaster.master.store import events, incidents, minions
 
 BIN = Path(sys.executable).parent
 HAMASTER, HAMINION = str(BIN / "hamaster"), str(BIN / "haminion")
@@ -126,8 +127,8 @@ class LabSite:
         self.start_master()
         for node in self.lab.nodes:
             self.start_minion(node.name)
-        wait_until(lambda: len(self.query("SELECT id FROM minions WHERE grains IS NOT NULL")) == len(self.lab.nodes),
-                   20, "every minion to connect to the master")
+        wait_until(lambda: len(self._read(minions.greeted) or []) == len(self.lab.nodes), 20,
+                   "every minion to connect to the master")
 
     def start_master(self) -> None:
         (self.root / "control.sock").unlink(missing_ok=True)
@@ -183,21 +184,17 @@ class LabSite:
                         check=check)
 
     # -- what happened --------------------------------------------------------------------------------------
+    def _read(self, reader: Callable[[store.Connection], T]) -> T | None:
+        """`reader` on the master's store; None until the master has made it."""
+        return store.read(self.root / "store.db", reader)
+
     def query(self, sql: str, *args: Any) -> list[tuple[Any, ...]]:
-        db = self.root / "store.db"
-        if not db.exists():
-            return []
-        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)
-        try:
-            return conn.execute(sql, args).fetchall()
-        except sqlite3.OperationalError:  # the master has not made its tables yet
-            return []
-        finally:
-            conn.close()
+        """SQL of a test or benchmark on the master's store ([] until the master has made it)."""
+        return store.adhoc_query(self.root / "store.db", sql, *args)
 
     def probe_changes(self) -> list[Observation]:
         """What the master's VIP probe saw, from its `@probe` events: who answered, from when."""
-        rows = self.query("SELECT node_ns, state FROM events WHERE minion = '@probe' ORDER BY seq")
+        rows = self._read(lambda conn: events.observations(conn, "@probe")) or []
         return [Observation(ts, None if state == "nobody" else state) for ts, state in rows]
 
     def wait_probe(self, node: str | None, timeout: float = 15) -> int:
@@ -214,25 +211,21 @@ class LabSite:
         self.wait_probe(master, timeout)
 
         def quiet() -> bool:
-            rows = self.query("SELECT minion, state, MAX(node_ns) FROM events WHERE kind = 'vrrp' GROUP BY minion")
-            states = {m: s for m, s, _ in rows}
-            last = max((ts for *_, ts in rows), default=0)
+            latest = self._read(events.last_vrrp_by_minion) or {}
+            states = {m: s for m, (s, _) in latest.items()}
+            last = max((ts for _, ts in latest.values()), default=0)
             return (states.get(master) == "MASTER" and list(states.values()).count("MASTER") == 1
                     and now_ns() - last > FLAPPING_WINDOW_S * 1e9)
         wait_until(quiet, timeout, f"{master} to be the only MASTER for {FLAPPING_WINDOW_S:g} s", step=0.2)
 
     def vrrp_states(self) -> list[tuple[str, str, int]]:
         """(minion, state, node_ns) of every VRRP transition stored, in node time."""
-        return [(m, s, ts) for m, s, ts in self.query(
-            "SELECT minion, state, node_ns FROM events WHERE kind = 'vrrp' ORDER BY node_ns")]
+        return [(m, s, ts) for m, s, ts in self._read(events.vrrp_transitions) or []]
 
     def incidents(self, kind: str | None = None) -> list[dict[str, Any]]:
-        import json
-
-        rows = self.query("SELECT id, kind, severity, started_ns, summary, data, planned FROM incidents"
-                          + (" WHERE kind = ?" if kind else "") + " ORDER BY started_ns, id", *([kind] if kind else []))
-        return [{"id": i, "kind": k, "severity": sev, "started_ns": ts, "summary": s, "data": json.loads(d or "{}"),
-                 "planned": bool(p)} for i, k, sev, ts, s, d, p in rows]
+        found = self._read(lambda conn: incidents.query(conn, kind=kind)) or []
+        return [{"id": i.id, "kind": i.kind, "severity": i.severity, "started_ns": i.started_ns, "summary": i.summary,
+                 "data": i.data, "planned": i.planned} for i in found]
 
     # -- life cycle -----------------------------------------------------------------------------------------
     def close(self) -> None:

@@ -1,19 +1,21 @@
 """The Notifier: routes incidents into the outbox and delivers them, in its own thread, never in intake's way.
 
-    daemon: Notifier(cfg.notify, cfg.store, cfg.path, cfg.reactor)   raises ConfigError on a bad section
+    daemon: Notifier(cfg.notify, open_store, cfg.path, cfg.reactor)  raises ConfigError on a bad section
             .start()                  routes what a previous run committed but never routed, resumes retries
             .submit([incident ids])   non-blocking: a queue put
             .stop()
 
-The worker thread has its own SQLite connection. Each delivery is sent by apprise for one target at a
-time, in a small pool, so a target that hangs holds up only itself; apprise answers True/False and says
-why in its log, which we catch per thread and store (scrubbed of the URL's secrets) with the attempt.
+The worker thread opens its own connection to the store: `open_store()` gives an OutboxStore (outbox.py),
+which the master makes on its store (hamaster.master.store.outbox.open_outbox): notify imports no master.
+Each delivery is sent by apprise for one target at a time, in a small pool, so a target that hangs holds up
+only itself; apprise answers True/False and says why in its log, which we catch per thread and store
+(scrubbed of the URL's secrets) with the attempt.
 """
 
 import logging
 import queue
-import sqlite3
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -22,11 +24,9 @@ import apprise
 
 from hamaster.core.errors import StoreError
 from hamaster.core.timeutil import now_ns
-from hamaster.master import store
-from hamaster.master.store import incidents
 from hamaster.notify import config
 from hamaster.notify.config import Target
-from hamaster.notify.outbox import Due, Outbox
+from hamaster.notify.outbox import Due, Outbox, OutboxStore
 from hamaster.notify.reactor import Reactor
 from hamaster.notify.render import Renderer
 
@@ -63,13 +63,13 @@ class TargetSender(logging.Handler):
 
 
 class Notifier:
-    def __init__(self, settings: dict[str, Any], store_path: str, config_path: Path,
+    def __init__(self, settings: dict[str, Any], open_store: Callable[[], OutboxStore], config_path: Path,
                  reactor: list[Any] | None = None) -> None:
         where = str(config_path)
         self.cfg = config.load(settings or {}, where, Path(config_path).parent)
         self.renderer = Renderer(self.cfg.templates, where)
         self.reactor = Reactor(reactor or [], {r.name for r in self.cfg.routes}, where)
-        self.store_path = store_path
+        self.open_store = open_store
         self._submitted: queue.SimpleQueue[list[int]] = queue.SimpleQueue()
         self._results: queue.SimpleQueue[tuple[int, bool, str | None]] = queue.SimpleQueue()
         self._held: dict[int, int] = {}  # incident id -> when to route it (see Outbox.hold_until)
@@ -102,9 +102,9 @@ class Notifier:
 
     # -- the worker thread ---------------------------------------------------------------------------
     def _run(self) -> None:
-        conn = store.connect(self.store_path)
+        db = self.open_store()
         try:
-            outbox = Outbox(conn, self.cfg, self.renderer, self.reactor)
+            outbox = Outbox(db, self.cfg, self.renderer, self.reactor)
             leftovers = outbox.unrouted(now_ns() - REROUTE_MAX_AGE_S * 1_000_000_000)
             if leftovers:
                 log.info("routing %d incidents left unrouted by the previous run", len(leftovers))
@@ -113,7 +113,7 @@ class Notifier:
             while not self._stopping.is_set():
                 try:
                     self._round(outbox, busy)
-                except (sqlite3.Error, StoreError) as exc:  # store busy or broken: log, wait, try again
+                except StoreError as exc:  # store busy or broken: log, wait, try again
                     log.error("notify: store error: %s", exc)
                     self._stopping.wait(1.0)
                 next_ns = min(filter(None, [outbox.next_due_ns(), *self._held.values()]), default=None)
@@ -121,7 +121,7 @@ class Notifier:
                 self._wake.wait(wait)
                 self._wake.clear()
         finally:
-            conn.close()
+            db.close()
 
     def _round(self, outbox: Outbox, busy: set[int]) -> None:
         while True:
@@ -130,7 +130,7 @@ class Notifier:
             except queue.Empty:
                 break
             for incident_id in ids:
-                inc = incidents.get(outbox.conn, incident_id)
+                inc = outbox.db.incident(incident_id)
                 until = outbox.hold_until(inc, now_ns()) if inc is not None else None
                 if until is None:
                     outbox.route(incident_id, now_ns())

@@ -12,25 +12,85 @@ every attempt in `delivery_attempts` and backs off exponentially until `retry.ma
 Several masters may share one store (PostgreSQL): routing claims the incident (`routed_ns` from NULL) and
 sending claims the delivery (`pending` -> `sending`), each with one UPDATE that only one of them can win, so
 an alert goes out once. A claim whose sender died is given back after CLAIM_TIMEOUT_S.
+
+The outbox holds no SQL: it asks the store through `OutboxStore`, which the master implements on its store
+(hamaster.master.store.outbox) and hands to the Notifier.
 """
 
 import fnmatch
-import json
-import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 from hamaster.core.incidents import Incident
 from hamaster.core.timeutil import to_datetime
-from hamaster.master.store import incidents
 from hamaster.notify.config import NotifyConfig, Route, Target
 from hamaster.notify.reactor import Reactor
 from hamaster.notify.render import Renderer
 
 S = 1_000_000_000
 CLAIM_TIMEOUT_S = 60  # a delivery `sending` this long lost its sender (crash, kill): send it again
-# the oldest unfinished delivery of each target; while it is in flight (`sending`) the target waits
-_HEADS = "SELECT MIN(id) FROM deliveries WHERE status IN ('pending', 'sending') GROUP BY target"
 PER_INSTANCE = ("no_master", "split_brain", "flapping", "failover", "recovered")
+
+# (incident id, route, target (masked), status, reason, title, body, created_ns, updated_ns, next_ns)
+NewDelivery = tuple[int, str, str, str, str | None, str | None, str | None, int, int, int | None]
+# (id, instance glob, node, ends_ns, comment)
+ActiveSilence = tuple[int, str | None, str | None, int, str | None]
+# (delivery id, incident id, target (masked), title, body, attempts, incident severity)
+PendingDelivery = tuple[int, int, str, str | None, str | None, int, str]
+
+
+class OutboxStore(Protocol):
+    """What the outbox needs of the store. Errors are StoreError; the methods that write say when they commit."""
+
+    def incident(self, incident_id: int) -> Incident | None: ...
+
+    def routes_delivered(self, incident_id: int) -> set[str]:
+        """The routes of the incident's deliveries that were not suppressed."""
+
+    def silences_in_force(self, now: int) -> list[ActiveSilence]: ...
+
+    def open_flapping(self, instance: str, other_than: int | None) -> int | None:
+        """The id of a flapping incident of the instance still open, other than `other_than`."""
+
+    def incidents_alerted_since(self, route: str, since_ns: int) -> int:
+        """How many incidents have a delivery on `route` created after `since_ns`, not suppressed."""
+
+    def failovers_since(self, since_ns: int) -> list[tuple[int, dict[str, Any]]]:
+        """(id, data) of the failovers started since `since_ns`, by id."""
+
+    def last_liveness(self, node: str) -> str | None:
+        """The kind of the node's latest node_silent or node_back incident (None if neither)."""
+
+    def claim_routing(self, incident_id: int, now: int) -> bool:
+        """Mark the incident routed, if nobody has yet; opens the transaction add_deliveries commits."""
+
+    def add_deliveries(self, rows: list[NewDelivery]) -> None:
+        """Store the deliveries of the incident just claimed, and commit with the claim."""
+
+    def abandon(self) -> None:
+        """Roll back what was not committed (a lost claim)."""
+
+    def take_unrouted(self, older_ns: int) -> list[int]:
+        """Mark the unrouted incidents started before `older_ns` routed (commit); -> ids still unrouted."""
+
+    def requeue_claimed_before(self, before_ns: int) -> None:
+        """Give back deliveries claimed (`sending`) before `before_ns`: their sender died (commit)."""
+
+    def due(self, now: int) -> list[PendingDelivery]:
+        """The oldest unfinished delivery of each target, if it is pending and due by `now`."""
+
+    def claim_delivery(self, delivery_id: int, now: int) -> bool:
+        """`pending` -> `sending`, if nobody claimed it first (commit)."""
+
+    def next_due_ns(self) -> int | None:
+        """When the next of the targets' oldest pending deliveries is due."""
+
+    def record_attempt(self, delivery_id: int, ok: bool, error: str | None, now: int,
+                       status: Callable[[int], tuple[str, int | None]]) -> str:
+        """Store an attempt; `status(attempts)` gives the delivery's new (status, next_ns) (commit)."""
+
+    def close(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -45,17 +105,15 @@ class Due:
 
 
 class Outbox:
-    def __init__(self, conn: sqlite3.Connection, cfg: NotifyConfig, renderer: Renderer, reactor: Reactor) -> None:
-        self.conn, self.cfg, self.renderer, self.reactor = conn, cfg, renderer, reactor
+    def __init__(self, db: OutboxStore, cfg: NotifyConfig, renderer: Renderer, reactor: Reactor) -> None:
+        self.db, self.cfg, self.renderer, self.reactor = db, cfg, renderer, reactor
         self.by_masked = {t.masked: t for t in cfg.targets}
 
     # -- routing -------------------------------------------------------------------------------------
     def routes_for(self, inc: Incident) -> list[Route]:
         wanted = self.reactor.routes_for(inc)
         if inc.data.get("closes"):  # recovered, node_back: go wherever what they close went
-            wanted |= {r for (r,) in self.conn.execute(
-                "SELECT DISTINCT route FROM deliveries WHERE incident_id = ? AND status != 'suppressed'",
-                (inc.data["closes"],))}
+            wanted |= self.db.routes_delivered(inc.data["closes"])
         return [r for r in self.cfg.routes if r.name in wanted or self._matches(r, inc)]
 
     @staticmethod
@@ -68,10 +126,7 @@ class Outbox:
         """The reason this incident is not sent on this route, or None to send it."""
         if inc.planned and not route.planned:
             return f"planned: caused by apply job {inc.job_id}"
-        for sid, instance, node, ends, comment in self.conn.execute(
-            "SELECT id, instance, node, ends_ns, comment FROM silences WHERE starts_ns <= ? AND ends_ns > ?",
-            (now, now),
-        ):
+        for sid, instance, node, ends, comment in self.db.silences_in_force(now):
             if (instance and inc.instance and fnmatch.fnmatchcase(inc.instance, instance)) or node in inc.nodes:
                 until = f"{to_datetime(ends):%Y-%m-%d %H:%M} UTC"
                 return f"silenced by #{sid} until {until}" + (f" ({comment})" if comment else "")
@@ -83,27 +138,19 @@ class Outbox:
             silent = [n for n in inc.nodes if self._silent(n)]
             if inc.kind not in ("failover", "recovered") and silent and len(silent) == len(inc.nodes):
                 return f"inhibited: {', '.join(silent)} silent"
-            flap = self.conn.execute(
-                "SELECT id FROM incidents WHERE kind = 'flapping' AND instance = ? AND ended_ns IS NULL"
-                " AND id != ?", (inc.instance, inc.id)).fetchone()
-            if flap and inc.data.get("closes") != flap[0]:
-                return f"flapping (#{flap[0]}): a summary follows when it calms"
-        if route.rate_max is not None:
-            (count,) = self.conn.execute(
-                "SELECT COUNT(DISTINCT incident_id) FROM deliveries WHERE route = ? AND created_ns > ?"
-                " AND status != 'suppressed'", (route.name, now - int(route.rate_per_s * S))).fetchone()
-            if count >= route.rate_max:
-                return f"rate limit: {route.rate_max} per {route.rate_per_s:g} s on route {route.name}"
+            flap = self.db.open_flapping(inc.instance, inc.id)
+            if flap is not None and inc.data.get("closes") != flap:
+                return f"flapping (#{flap}): a summary follows when it calms"
+        since = now - int(route.rate_per_s * S)
+        if route.rate_max is not None and self.db.incidents_alerted_since(route.name, since) >= route.rate_max:
+            return f"rate limit: {route.rate_max} per {route.rate_per_s:g} s on route {route.name}"
         return None
 
     def _failover_naming(self, silent: Incident) -> int | None:
         """A failover away from this silent node, derived since shortly before it went silent."""
         node = silent.nodes[0] if silent.nodes else ""
-        for fid, data in self.conn.execute(
-            "SELECT id, data FROM incidents WHERE kind = 'failover' AND started_ns >= ? ORDER BY id",
-            (silent.started_ns - int(self.cfg.group_wait_s * S),),
-        ):
-            if json.loads(data or "{}").get("old_holder") == node:
+        for fid, data in self.db.failovers_since(silent.started_ns - int(self.cfg.group_wait_s * S)):
+            if data.get("old_holder") == node:
                 return fid
         return None
 
@@ -112,22 +159,17 @@ class Outbox:
         return now + int(self.cfg.group_wait_s * S) if inc.kind == "node_silent" and inc.routed_ns is None else None
 
     def _silent(self, node: str) -> bool:
-        row = self.conn.execute(
-            "SELECT kind FROM incidents WHERE kind IN ('node_silent', 'node_back') AND nodes = ?"
-            " ORDER BY started_ns DESC, id DESC LIMIT 1", (json.dumps([node]),)).fetchone()
-        return row is not None and row[0] == "node_silent"
+        return self.db.last_liveness(node) == "node_silent"
 
     def route(self, incident_id: int, now: int) -> int:
         """Create the deliveries of one incident (once: a routed incident is skipped). -> rows made."""
-        inc = incidents.get(self.conn, incident_id)
-        if inc is None or inc.routed_ns is not None:
+        inc = self.db.incident(incident_id)
+        if inc is None or inc.id is None or inc.routed_ns is not None:
             return 0
-        claim = self.conn.execute("UPDATE incidents SET routed_ns = ? WHERE id = ? AND routed_ns IS NULL",
-                                  (now, inc.id))
-        if claim.rowcount != 1:  # another master routed it since we read it
-            self.conn.rollback()
+        if not self.db.claim_routing(inc.id, now):  # another master routed it since we read it
+            self.db.abandon()
             return 0
-        rows = []
+        rows: list[NewDelivery] = []
         title = body = ""
         for route in self.routes_for(inc):
             quiet = self.why_quiet(route, inc, now)
@@ -137,35 +179,23 @@ class Outbox:
                 rows.append((inc.id, route.name, target.masked, "suppressed" if quiet else "pending", quiet,
                              title if not quiet else None, body if not quiet else None, now, now,
                              None if quiet else now))
-        self.conn.executemany(
-            "INSERT INTO deliveries (incident_id, route, target, status, last_error, title, body, created_ns,"
-            " updated_ns, next_ns) VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
-        self.conn.commit()
+        self.db.add_deliveries(rows)
         return len(rows)
 
     def unrouted(self, since_ns: int) -> list[int]:
         """Incidents committed but never routed (the master died in between); older ones are marked routed."""
-        self.conn.execute("UPDATE incidents SET routed_ns = started_ns WHERE routed_ns IS NULL AND started_ns < ?",
-                          (since_ns,))
-        self.conn.commit()
-        return [i for (i,) in self.conn.execute("SELECT id FROM incidents WHERE routed_ns IS NULL ORDER BY id")]
+        return self.db.take_unrouted(since_ns)
 
     # -- sending -------------------------------------------------------------------------------------
     def due(self, now: int, busy: set[int]) -> list[Due]:
         """The oldest pending delivery of each target, if its time has come: a target gets its alerts in
         order (never `recovered` before what it closes), and a dead or slow target delays only itself.
         Each is claimed (`sending`) before it is returned: what another master claimed is not ours to send."""
-        self.conn.execute("UPDATE deliveries SET status = 'pending' WHERE status = 'sending' AND updated_ns < ?",
-                          (now - CLAIM_TIMEOUT_S * S,))
-        self.conn.commit()
+        self.db.requeue_claimed_before(now - CLAIM_TIMEOUT_S * S)
         out = []
-        for did, iid, target, title, body, attempts, severity in self.conn.execute(
-            "SELECT d.id, d.incident_id, d.target, d.title, d.body, d.attempts, i.severity FROM deliveries d"
-            f" JOIN incidents i ON i.id = d.incident_id WHERE d.id IN ({_HEADS}) AND d.status = 'pending'"
-            " AND d.next_ns <= ?", (now,)
-        ).fetchall():
+        for did, iid, target, title, body, attempts, severity in self.db.due(now):
             t = self.by_masked.get(target)
-            if did in busy or not self._claim(did, now):
+            if did in busy or not self.db.claim_delivery(did, now):
                 continue
             if t is None:  # the target was removed from the config since
                 self.record(did, False, "target no longer configured", now, final=True)
@@ -173,30 +203,16 @@ class Outbox:
             out.append(Due(did, iid, t, title or "", body or "", attempts, severity))
         return out
 
-    def _claim(self, delivery_id: int, now: int) -> bool:
-        cur = self.conn.execute("UPDATE deliveries SET status = 'sending', updated_ns = ? WHERE id = ?"
-                                " AND status = 'pending'", (now, delivery_id))
-        self.conn.commit()
-        return cur.rowcount == 1
-
     def next_due_ns(self) -> int | None:
-        (ns,) = self.conn.execute(f"SELECT MIN(next_ns) FROM deliveries WHERE id IN ({_HEADS})"
-                                  " AND status = 'pending'").fetchone()
-        return ns
+        return self.db.next_due_ns()
 
     def record(self, delivery_id: int, ok: bool, error: str | None, now: int, *, final: bool = False) -> str:
         """Store one attempt; -> the delivery's new status (sent, pending again, or failed)."""
-        (attempts,) = self.conn.execute("SELECT attempts FROM deliveries WHERE id = ?", (delivery_id,)).fetchone()
-        attempts += 1
-        if ok:
-            status, next_ns = "sent", None
-        elif final or attempts >= self.cfg.retry.max_attempts:
-            status, next_ns = "failed", None
-        else:
-            status, next_ns = "pending", now + int(self.cfg.retry.delay_s(attempts) * S)
-        self.conn.execute("INSERT INTO delivery_attempts (delivery_id, at_ns, ok, error) VALUES (?,?,?,?)",
-                          (delivery_id, now, int(ok), error))
-        self.conn.execute("UPDATE deliveries SET status = ?, attempts = ?, last_error = ?, updated_ns = ?,"
-                          " next_ns = ? WHERE id = ?", (status, attempts, error, now, next_ns, delivery_id))
-        self.conn.commit()
-        return status
+        def status(attempts: int) -> tuple[str, int | None]:
+            if ok:
+                return "sent", None
+            if final or attempts >= self.cfg.retry.max_attempts:
+                return "failed", None
+            return "pending", now + int(self.cfg.retry.delay_s(attempts) * S)
+
+        return self.db.record_attempt(delivery_id, ok, error, now, status)

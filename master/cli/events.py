@@ -13,6 +13,8 @@ from hamaster.core.errors import TransportError
 from hamaster.core.timeutil import now_ns, to_datetime
 from hamaster.master import store
 from hamaster.master.cli import config_option
+from hamaster.master.store import events as stored_events
+from hamaster.master.store import minions as stored_minions
 
 
 def event_json(se: store.StoredEvent) -> dict[str, Any]:
@@ -47,7 +49,7 @@ def events(config_path: str | None, tag_glob: str, since_s: float, follow: bool,
             _print(se, tag_glob, as_json)
         if not follow:
             return
-        last_id = max(last_id, conn.execute("SELECT COALESCE(MAX(id), 0) FROM events").fetchone()[0])
+        last_id = max(last_id, stored_events.last_id(conn))
         while True:
             for se in store.query_events(conn, after_id=last_id, limit=10_000):
                 last_id = se.id
@@ -74,8 +76,7 @@ def status(config_path: str | None, as_json: bool) -> None:
     conn = store.connect(cfg.store, readonly=True)
     try:
         vrrp = store.current_vrrp_states(conn)
-        rows = conn.execute("SELECT id, last_seen_ns, dropped FROM minions")
-        known = {m: (seen, dropped) for m, seen, dropped in rows}
+        known = stored_minions.liveness(conn)
         vips = _vips_held(conn)
     finally:
         conn.close()
@@ -102,20 +103,18 @@ def status(config_path: str | None, as_json: bool) -> None:
     for m, info in out["minions"].items():
         state = "online" if info["online"] else f"offline, last seen {info['last_seen'] or 'never'}"
         click.echo(f"{m}: {state}" + (f"  dropped={info['dropped']}" if info["dropped"] else ""))
-        known = "" if info["online"] else "last known "  # an offline node's word may be stale
+        stale = "" if info["online"] else "last known "  # an offline node's word may be stale
         for inst, st in info["instances"].items():
             prio = st["priority"] if st["priority"] is not None else "?"
-            click.echo(f"  {inst}: {known}{st['state']} (priority {prio})")
+            click.echo(f"  {inst}: {stale}{st['state']} (priority {prio})")
         if info["vips"]:
-            click.echo(f"  {'held' if known else 'holds'} {', '.join(info['vips'])}")
+            click.echo(f"  {'held' if stale else 'holds'} {', '.join(info['vips'])}")
 
 
-def _vips_held(conn: Any) -> dict[str, set[str]]:
+def _vips_held(conn: store.Connection) -> dict[str, set[str]]:
     """From the vip beacon's events (beacon/vip/<address>/held|lost), the last word per minion and address."""
     held: dict[str, set[str]] = {}
-    for minion, tag in conn.execute(
-        "SELECT minion, tag FROM events WHERE kind = 'beacon' AND tag LIKE 'beacon/vip/%' ORDER BY node_ns"
-    ):
+    for minion, tag in stored_events.vip_beacons(conn):
         _, _, addr, what = [*tag.split("/"), "", "", "", ""][:4]
         (held.setdefault(minion, set()).add if what == "held" else held.setdefault(minion, set()).discard)(addr)
     return held

@@ -12,6 +12,7 @@ from hamaster.core.errors import ConfigError
 from hamaster.core.timeutil import now_ns, to_datetime
 from hamaster.master import store
 from hamaster.master.cli import config_option
+from hamaster.master.store import silences
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -47,10 +48,8 @@ def add(config_path: str | None, instance: str | None, node: str | None, duratio
     conn = store.connect(load_master_config(config_path).store)
     try:
         now = now_ns()
-        cur = conn.execute("INSERT INTO silences (instance, node, starts_ns, ends_ns, comment, created_ns)"
-                           " VALUES (?,?,?,?,?,?)", (instance, node, now, now + int(seconds * 1e9), comment, now))
-        conn.commit()
-        click.echo(f"silence #{cur.lastrowid}: {instance or node} until {_when(now + int(seconds * 1e9))}")
+        sid = silences.add(conn, instance, node, now, now + int(seconds * 1e9), comment, now)
+        click.echo(f"silence #{sid}: {instance or node} until {_when(now + int(seconds * 1e9))}")
     finally:
         conn.close()
 
@@ -62,9 +61,7 @@ def list_(config_path: str | None, show_all: bool) -> None:
     """Active silences (all with --all)."""
     conn = store.connect(load_master_config(config_path).store, readonly=True)
     try:
-        rows = conn.execute("SELECT id, instance, node, starts_ns, ends_ns, comment FROM silences"
-                            + ("" if show_all else " WHERE ends_ns > ?") + " ORDER BY id",
-                            () if show_all else (now_ns(),)).fetchall()
+        rows = silences.listed(conn, active_at=None if show_all else now_ns())
     finally:
         conn.close()
     table = Table("id", "instance", "node", "from", "until", "comment")
@@ -81,10 +78,9 @@ def expire(config_path: str | None, silence_id: int) -> None:
     conn = store.connect(load_master_config(config_path).store)
     try:
         now = now_ns()
-        cur = conn.execute("UPDATE silences SET ends_ns = ? WHERE id = ? AND ends_ns > ?", (now, silence_id, now))
-        conn.commit()
+        expired = silences.expire(conn, silence_id, now)
     finally:
         conn.close()
-    if not cur.rowcount:
+    if not expired:
         raise ConfigError(f"no active silence #{silence_id}")
     click.echo(f"silence #{silence_id} expired")

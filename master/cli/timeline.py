@@ -1,6 +1,5 @@
 """`hamaster timeline` and `hamaster postmortem`: read the store (read-only) and tell what happened."""
 
-import sqlite3
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -32,7 +31,7 @@ def _output(path: str | None) -> Iterator[TextIO]:
         yield f
 
 
-def _window(conn: sqlite3.Connection, since: str | None, until: str | None, incident: int | None,
+def _window(conn: store.Connection, since: str | None, until: str | None, incident: int | None,
             context: str) -> tl.Query:
     now = now_ns()
     if incident is not None:

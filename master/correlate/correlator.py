@@ -18,7 +18,6 @@ start) are recorded as an info-level split_brain, never alerted as critical.
 
 import json
 import logging
-import sqlite3
 import sys
 from collections.abc import Iterable
 from typing import Any
@@ -29,7 +28,7 @@ from hamaster.core.timeutil import human_duration, now_ns
 from hamaster.master import store
 from hamaster.master.correlate.settings import Settings
 from hamaster.master.correlate.vrrp_group import Close, Group, Op, S, Transition
-from hamaster.master.store import incidents
+from hamaster.master.store import incidents, jobs
 
 log = logging.getLogger("hamaster.correlator")
 
@@ -37,7 +36,7 @@ log = logging.getLogger("hamaster.correlator")
 class Correlator:
     """The daemon's contract: replay() at start, feed() after each intake commit, tick() every 0.5 s."""
 
-    def __init__(self, conn: sqlite3.Connection, settings: dict[str, Any], silent_after_s: float,
+    def __init__(self, conn: store.Connection, settings: dict[str, Any], silent_after_s: float,
                  where: str = "master.yaml") -> None:
         self.conn, self.s, self.silent_after = conn, Settings.load(settings or {}, where), silent_after_s
         self.groups: dict[str, Group] = {}
@@ -147,10 +146,7 @@ class Correlator:
     def _job_at(self, nodes: list[str], at_ns: int) -> str | None:
         """The `hamaster apply` job (not --test) running on one of `nodes` at `at_ns`, if any."""
         grace = int(self.s.planned_grace_s * S)
-        for jid, targets in self.conn.execute(
-            "SELECT jid, targets FROM jobs WHERE test = 0 AND started_ns <= ?"
-            " AND (finished_ns IS NULL OR finished_ns + ? >= ?) ORDER BY started_ns DESC", (at_ns, grace, at_ns)
-        ):
+        for jid, targets in jobs.running_at(self.conn, at_ns, grace):
             if set(nodes) & set(_json_list(targets)):
                 return str(jid)
         return None
@@ -164,5 +160,5 @@ def _json_list(text: str | None) -> list[str]:
     return [str(v) for v in value] if isinstance(value, list) else []
 
 
-def _stored_vrrp(conn: sqlite3.Connection, since_ns: int) -> Iterable[StoredEvent]:
+def _stored_vrrp(conn: store.Connection, since_ns: int) -> Iterable[StoredEvent]:
     return store.query_events(conn, since_ns=since_ns, kinds=["vrrp"])

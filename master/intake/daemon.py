@@ -2,7 +2,7 @@
 
 One loop in one thread owns the ROUTER socket and the store's write connection:
 
-    minion frames --decode/validate--> batch --INSERT OR IGNORE, commit--> ack --> correlator --> notifier
+    minion frames --decode/validate--> batch --store once per (minion, seq), commit--> ack --> correlator --> notifier
 
 Each round drains up to ROUND frames and commits them in one transaction, so the cost of a commit is
 shared by a whole batch under load, and an ack never leaves before its events are on disk. The ZAP thread
@@ -13,6 +13,7 @@ The control socket (ipc, in the site folder, mode 0600) serves the CLI: status, 
 (jobs.py keeps their books, and runs the reactor's `state:` rules).
 """
 
+import functools
 import json
 import logging
 import os
@@ -36,6 +37,9 @@ from hamaster.master.correlate.correlator import Correlator
 from hamaster.master.intake.jobs import JobBook
 from hamaster.master.intake.keys import ZAP_DOMAIN, KeyRing, MinionAuthenticator
 from hamaster.master.intake.probe import VipProbe
+from hamaster.master.store import events as stored_events
+from hamaster.master.store import minions as stored_minions
+from hamaster.master.store.outbox import open_outbox
 from hamaster.notify.notifier import Notifier
 
 log = logging.getLogger("hamaster")
@@ -58,7 +62,8 @@ class Minion:
 class MasterDaemon:
     def __init__(self, cfg: MasterConfig) -> None:
         self.cfg = cfg
-        self.notifier = Notifier(cfg.notify, cfg.store, cfg.path, cfg.reactor)  # a bad notify section stops us here
+        # a bad notify section stops us here
+        self.notifier = Notifier(cfg.notify, functools.partial(open_outbox, cfg.store), cfg.path, cfg.reactor)
         self.db = store.connect(cfg.store)
         self.keyring = KeyRing(cfg.pki_dir)
         secret_file = cfg.pki_dir / "master.key_secret"
@@ -105,14 +110,12 @@ class MasterDaemon:
         self.correlator.replay(self.started_ns - REPLAY_NS)
         # minions heard before this start: one that never comes back must still go silent (a holder that died
         # while we were down would otherwise stay MASTER beside its successor: a split brain that is not one)
-        self.heard_before: dict[str, int] = dict(self.db.execute(
-            "SELECT id, last_seen_ns FROM minions WHERE last_seen_ns >= ?", (self.started_ns - REPLAY_NS,)))
+        self.heard_before: dict[str, int] = stored_minions.heard_since(self.db, self.started_ns - REPLAY_NS)
         self._last_tick = 0.0
         self.metrics: Any = None  # the Prometheus endpoint, when master.yaml asks for one
         self.probe_changes: queue.SimpleQueue[tuple[str, int, str | None]] = queue.SimpleQueue()
         self.probes = [self._probe(i, p) for i, p in enumerate(cfg.probes)]
-        self._probe_seq = self.db.execute("SELECT COALESCE(MAX(seq), 0) FROM events WHERE minion = ?",
-                                          (PROBE_MINION,)).fetchone()[0]
+        self._probe_seq = stored_events.last_seq(self.db, PROBE_MINION)
 
     # -- intake -------------------------------------------------------------------------------------
     def _drop(self, who: str, why: str) -> None:
@@ -293,10 +296,7 @@ class MasterDaemon:
             self._accepted_checked = now
         self.jobs.expire(now)
         if now - self._last_flush > 2.0:  # last_seen for `hamaster status` when the daemon is down
-            self.db.executemany("UPDATE minions SET last_seen_ns = ?, dropped = ? WHERE id = ?",
-                                [(m.last_seen_ns, m.dropped, m.id) for m in sorted(self.minions.values(),
-                                                                                  key=lambda m: m.id)])
-            self.db.commit()
+            stored_minions.record_liveness(self.db, [(m.id, m.last_seen_ns, m.dropped) for m in self.minions.values()])
             self._last_flush = now
 
     def run(self) -> None:

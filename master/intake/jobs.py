@@ -7,7 +7,6 @@ the connection, so this file holds only the bookkeeping: which job waits for who
 
 import json
 import logging
-import sqlite3
 import time
 import uuid
 from collections.abc import Callable
@@ -19,7 +18,7 @@ from hamaster.core.config import MasterConfig
 from hamaster.core.errors import HamasterError
 from hamaster.core.events import StoredEvent
 from hamaster.core.timeutil import now_ns
-from hamaster.master import store
+from hamaster.master.store import Connection, jobs, minions
 from hamaster.notify.reactor import Reactor
 
 log = logging.getLogger("hamaster.jobs")
@@ -38,7 +37,7 @@ class Job:
 
 
 class JobBook:
-    def __init__(self, db: sqlite3.Connection, send: Callable[[str, bytes], bool],
+    def __init__(self, db: Connection, send: Callable[[str, bytes], bool],
                  reply: Callable[[bytes, dict[str, Any]], None]) -> None:
         self.db, self.send, self.reply = db, send, reply
         self.jobs: dict[str, Job] = {}
@@ -48,9 +47,7 @@ class JobBook:
         jid = time.strftime("%Y%m%d%H%M%S") + "-" + uuid.uuid4().hex[:6]
         job = Job(jid, client, time.monotonic() + timeout, now_ns(), test, set(targets))
         self.jobs[jid] = job
-        self.db.execute("INSERT INTO jobs (jid, started_ns, targets, test) VALUES (?,?,?,?)",
-                        (jid, job.started_ns, json.dumps(sorted(targets)), int(job.test)))
-        self.db.commit()
+        jobs.start(self.db, jid, job.started_ns, list(targets), job.test)
         for who, payload in targets.items():
             if not self.send(who, protocol.encode("job", jid=jid, job=payload)):
                 log.warning("job %s: minion %s is not connected", jid, who)
@@ -77,9 +74,7 @@ class JobBook:
         for who in job.pending:
             job.results[who] = None
         summary = {who: (r or {}).get("summary") for who, r in job.results.items()}
-        self.db.execute("UPDATE jobs SET finished_ns = ?, summary = ? WHERE jid = ?",
-                        (now_ns(), json.dumps(summary), job.jid))
-        self.db.commit()
+        jobs.finish(self.db, job.jid, now_ns(), summary)
         if job.client is not None:
             self.reply(job.client, {"jid": job.jid, "results": job.results})
         else:
@@ -99,7 +94,7 @@ class JobBook:
                 self._reacted[key] = now
                 from hamaster.master.states.rolling import plan_minion  # jinja2 and co only when a rule fires
 
-                grains = store.minion_grains(self.db).get(target, {})
+                grains = minions.grains(self.db).get(target, {})
                 try:
                     plan = plan_minion(cfg.state_root, cfg.pillar_root, target, grains, False, only=[rule.state or ""])
                 except HamasterError as exc:

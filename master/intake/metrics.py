@@ -32,6 +32,9 @@ from prometheus_client.registry import Collector, CollectorRegistry
 
 from hamaster.core.errors import ConfigError, StoreError
 from hamaster.master import store
+from hamaster.master.store import events as stored_events
+from hamaster.master.store import incidents as stored_incidents
+from hamaster.master.store import outbox as stored_outbox
 
 log = logging.getLogger("hamaster.metrics")
 STATES = ("MASTER", "BACKUP", "FAULT", "STOP")
@@ -65,7 +68,7 @@ class MasterCollector(Collector):
         finally:
             conn.close()
 
-    def _from_store(self, conn: Any) -> Iterator[Any]:
+    def _from_store(self, conn: store.Connection) -> Iterator[Any]:
         state = GaugeMetricFamily("hamaster_vrrp_state", "Current VRRP state of each node per instance",
                                   labels=["instance", "node", "state"])
         prio = GaugeMetricFamily("hamaster_vrrp_priority", "Priority at the last transition",
@@ -79,15 +82,15 @@ class MasterCollector(Collector):
         yield state
         yield prio
         events = CounterMetricFamily("hamaster_events", "Events stored", labels=["node", "kind"])
-        for node, kind, n in conn.execute("SELECT minion, kind, COUNT(*) FROM events GROUP BY minion, kind"):
+        for node, kind, n in stored_events.counts(conn):
             events.add_metric([node, kind], n)
         yield events
         incidents = CounterMetricFamily("hamaster_incidents", "Incidents derived", labels=["kind", "severity"])
-        for kind, severity, n in conn.execute("SELECT kind, severity, COUNT(*) FROM incidents GROUP BY 1, 2"):
+        for kind, severity, n in stored_incidents.counts(conn):
             incidents.add_metric([kind, severity], n)
         yield incidents
         deliveries = CounterMetricFamily("hamaster_alert_deliveries", "Alert deliveries by status", labels=["status"])
-        for status, n in conn.execute("SELECT status, COUNT(*) FROM deliveries GROUP BY status"):
+        for status, n in stored_outbox.counts(conn):
             deliveries.add_metric([status], n)
         yield deliveries
 

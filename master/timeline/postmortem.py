@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from itertools import pairwise
 from pathlib import Path
-from sqlite3 import Connection
 from typing import TextIO
 
 from hamaster.core.timeutil import human_duration
+from hamaster.master.store import Connection, events
 from hamaster.master.timeline import formats as tf
 from hamaster.master.timeline import rows as tl
 
@@ -67,7 +67,7 @@ def build_report(conn: Connection, q: tl.Query, incident_id: int | None = None) 
 
 
 def _last_ns(conn: Connection) -> int:
-    return conn.execute("SELECT COALESCE(MAX(node_ns), 0) + 1 FROM events").fetchone()[0]
+    return events.end_ns(conn)
 
 
 def _first_instance(rows: list[tl.Row]) -> str | None:

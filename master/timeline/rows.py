@@ -20,7 +20,6 @@ A busy day is some 40,000 events (bench/timeline.py): the event path reads plain
 import heapq
 import json
 import re
-import sqlite3
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -30,6 +29,7 @@ from typing import Any
 from hamaster.core.errors import ConfigError
 from hamaster.core.timeutil import from_datetime
 from hamaster.master import store
+from hamaster.master.store import events, incidents, jobs, outbox
 
 EVENT_KINDS = ("vrrp", "beacon", "minion", "job")
 DERIVED_KINDS = ("incident", "alert", "apply")
@@ -145,17 +145,16 @@ def parse_kinds(text: str | None) -> tuple[str, ...]:
     return kinds
 
 
-def incident_query(conn: sqlite3.Connection, incident_id: int, context_ns: int) -> Query:
+def incident_query(conn: store.Connection, incident_id: int, context_ns: int) -> Query:
     """The window of an incident, widened by `context_ns` on both sides, on the nodes it involved."""
-    row = conn.execute("SELECT started_ns, ended_ns, nodes FROM incidents WHERE id = ?", (incident_id,)).fetchone()
-    if row is None:
+    inc = incidents.get(conn, incident_id)
+    if inc is None:
         raise ConfigError(f"incident {incident_id}: no such incident in the store")
-    started, ended, nodes = row
-    return Query(since_ns=started - context_ns, until_ns=(ended or started) + context_ns,
-                 nodes=tuple(json.loads(nodes) if nodes else ()))
+    return Query(since_ns=inc.started_ns - context_ns, until_ns=(inc.ended_ns or inc.started_ns) + context_ns,
+                 nodes=tuple(inc.nodes))
 
 
-def timeline(conn: sqlite3.Connection, q: Query) -> Iterator[Row]:
+def timeline(conn: store.Connection, q: Query) -> Iterator[Row]:
     """Every row of the window in time order; derived rows follow the event at the same instant."""
     derived: list[Iterable[Row]] = []
     if "incident" in q.kinds:
@@ -189,33 +188,7 @@ def _in_line(events: Iterator[EventRow], derived: Iterator[Row]) -> Iterator[Row
 # -- raw events ------------------------------------------------------------------------------------------
 
 
-# The event columns, read as plain tuples: building a StoredEvent per row (store.query_events) would cost a
-# third of a one-day window over a million events, and the timeline needs none of it. Last, for a second
-# report, the id of the event it repeats: found by the store on UNIQUE (minion, seq), so Python parses no
-# JSON and keys nothing by (minion, seq).
-_COLUMNS = "id, minion, node_ns, master_ns, kind, tag, instance, state, priority, source, "
-
-
-def _raw_events(conn: sqlite3.Connection, q: Query, kinds: list[str]) -> sqlite3.Cursor:
-    """Same filters and order as store.query_events (indexed on node_ns, (minion, node_ns), (instance, node_ns))."""
-    where, args = _window_sql("node_ns", q)
-    clauses: list[str] = [where.removeprefix(" WHERE ")] if where else []
-    params: list[Any] = list(args)
-    if q.nodes:
-        clauses.append(f"minion IN ({','.join('?' * len(q.nodes))})")
-        params.extend(q.nodes)
-    if q.instance is not None:
-        clauses.append("instance = ?")
-        params.append(q.instance)
-    if len(kinds) < len(EVENT_KINDS):
-        clauses.append(f"kind IN ({','.join('?' * len(kinds))})")
-        params.extend(kinds)
-    columns = _COLUMNS + store.duplicate_of_sql(conn)
-    sql = f"SELECT {columns} FROM events" + (" WHERE " + " AND ".join(clauses) if clauses else "")
-    return conn.execute(sql + " ORDER BY node_ns, minion, seq", params)
-
-
-def _event_rows(conn: sqlite3.Connection, q: Query, kinds: list[str]) -> Iterator[EventRow]:
+def _event_rows(conn: store.Connection, q: Query, kinds: list[str]) -> Iterator[EventRow]:
     """Events as rows, in order, with second reports folded into the first (see the module docstring).
 
     A row is held back until no later event can be its duplicate: rows live in two generations, each
@@ -231,8 +204,10 @@ def _event_rows(conn: sqlite3.Connection, q: Query, kinds: list[str]) -> Iterato
     older_by_id: dict[int, EventRow] = {}
     newer_by_id: dict[int, EventRow] = {}
     newer_since: int | None = None
-    for id_, minion, node_ns, master_ns, kind, tag, instance, state, priority, source, original_id in _raw_events(
-            conn, q, kinds):
+    # plain tuples in index order (events_in_order), each with the id of the event it repeats, if any
+    raw = events.timeline_rows(conn, since_ns=q.since_ns, until_ns=q.until_ns, nodes=q.nodes, instance=q.instance,
+                               kinds=kinds if len(kinds) < len(EVENT_KINDS) else None)
+    for id_, minion, node_ns, master_ns, kind, tag, instance, state, priority, source, original_id in raw:
         if newer_since is None or node_ns - newer_since >= FOLD_NS:
             yield from older  # every one of them is over FOLD_NS before this event, and so before any later one
             older, older_by_id = newer, newer_by_id
@@ -258,47 +233,24 @@ def _event_rows(conn: sqlite3.Connection, q: Query, kinds: list[str]) -> Iterato
     yield from newer
 
 
-def state_before(conn: sqlite3.Connection, minion: str, instance: str, before_ns: int | None) -> str | None:
+def state_before(conn: store.Connection, minion: str, instance: str, before_ns: int | None) -> str | None:
     """The node's last state of the instance before the window opened (None: never seen, or no window)."""
-    if before_ns is None:
-        return None
-    row = conn.execute(
-        "SELECT state FROM events WHERE instance = ? AND node_ns < ? AND minion = ? AND kind = 'vrrp'"
-        " ORDER BY node_ns DESC LIMIT 1", (instance, before_ns, minion)).fetchone()
-    return row[0] if row else None
+    return None if before_ns is None else events.state_before(conn, minion, instance, before_ns)
 
 
-def _clock_offsets(conn: sqlite3.Connection, q: Query) -> dict[str, int]:
+def _clock_offsets(conn: store.Connection, q: Query) -> dict[str, int]:
     """Each node's clock offset, master - node, estimated as the smallest receive delay around the window.
 
     Events that came straight through arrive within milliseconds, so the minimum is the clock offset
     (the way NTP reads it); anything far above it sat in a spool. The window is widened by an hour so a
     short window made only of spooled events still finds some that came straight through.
     """
-    where, args = [], []
-    if q.since_ns is not None:
-        where.append("node_ns >= ?")
-        args.append(q.since_ns - 3600 * 10**9)
-    if q.until_ns is not None:
-        where.append("node_ns < ?")
-        args.append(q.until_ns + 3600 * 10**9)
-    sql = "SELECT minion, MIN(master_ns - node_ns) FROM events"
-    sql += (" WHERE " + " AND ".join(where) if where else "") + " GROUP BY minion"
-    return dict(conn.execute(sql, args))
+    hour = 3600 * 10**9
+    return events.smallest_delays(conn, None if q.since_ns is None else q.since_ns - hour,
+                                  None if q.until_ns is None else q.until_ns + hour)
 
 
 # -- derived rows -----------------------------------------------------------------------------------------
-
-
-def _window_sql(column: str, q: Query, lookback_ns: int = 0) -> tuple[str, list[int]]:
-    where, args = [], []
-    if q.since_ns is not None:
-        where.append(f"{column} >= ?")
-        args.append(q.since_ns - lookback_ns)
-    if q.until_ns is not None:
-        where.append(f"{column} < ?")
-        args.append(q.until_ns)
-    return (" WHERE " + " AND ".join(where)) if where else "", args
 
 
 def _in_window(ns: int, q: Query) -> bool:
@@ -311,11 +263,9 @@ def _touches(nodes: tuple[str, ...], instance: str | None, q: Query) -> bool:
     return q.instance is None or instance == q.instance
 
 
-def _incident_rows(conn: sqlite3.Connection, q: Query) -> Iterator[IncidentRow]:
-    where, args = _window_sql("started_ns", q)
-    sql = ("SELECT id, kind, instance, severity, started_ns, ended_ns, nodes, summary, data, planned"
-           f" FROM incidents{where} ORDER BY started_ns, id")
-    for iid, kind, instance, severity, started, ended, nodes, summary, data, planned in conn.execute(sql, args):
+def _incident_rows(conn: store.Connection, q: Query) -> Iterator[IncidentRow]:
+    rows = incidents.timeline_rows(conn, q.since_ns, q.until_ns)
+    for iid, kind, instance, severity, started, ended, nodes, summary, data, planned in rows:
         node_list = tuple(json.loads(nodes) if nodes else ())
         if not _touches(node_list, instance, q):
             continue
@@ -325,15 +275,12 @@ def _incident_rows(conn: sqlite3.Connection, q: Query) -> Iterator[IncidentRow]:
                           int(gap) if isinstance(gap, int | float) else None, bool(planned), extra)
 
 
-def _alert_rows(conn: sqlite3.Connection, q: Query) -> Iterator[AlertRow]:
+def _alert_rows(conn: store.Connection, q: Query) -> Iterator[AlertRow]:
     # Placed when the delivery ended: a message sent 40 s late after retries shows 40 s late.
-    where, args = _window_sql("d.created_ns", q, _ALERT_LOOKBACK_NS)
-    sql = ("SELECT d.id, d.incident_id, d.route, d.target, d.status, d.attempts, d.last_error, d.title,"
-           " d.created_ns, d.updated_ns, i.nodes, i.instance"
-           f" FROM deliveries d LEFT JOIN incidents i ON i.id = d.incident_id{where}")
+    since = None if q.since_ns is None else q.since_ns - _ALERT_LOOKBACK_NS
     rows = []
-    for did, iid, route, target, status, attempts, error, title, created, updated, nodes, inst in conn.execute(
-            sql, args):
+    for did, iid, route, target, status, attempts, error, title, created, updated, nodes, inst in (
+            outbox.timeline_rows(conn, since, q.until_ns)):
         at = updated if status in ("sent", "failed", "suppressed") else created
         node_list = tuple(json.loads(nodes) if nodes else ())
         if _in_window(at, q) and _touches(node_list, inst, q):
@@ -342,10 +289,8 @@ def _alert_rows(conn: sqlite3.Connection, q: Query) -> Iterator[AlertRow]:
     return iter(rows)
 
 
-def _apply_rows(conn: sqlite3.Connection, q: Query) -> Iterator[ApplyRow]:
-    where, args = _window_sql("started_ns", q)
-    sql = f"SELECT jid, started_ns, finished_ns, targets, test, summary FROM jobs{where} ORDER BY started_ns, jid"
-    for jid, started, finished, targets, test, summary in conn.execute(sql, args):
+def _apply_rows(conn: store.Connection, q: Query) -> Iterator[ApplyRow]:
+    for jid, started, finished, targets, test, summary in jobs.timeline_rows(conn, q.since_ns, q.until_ns):
         target_list = tuple(json.loads(targets) if targets else ())
         if q.nodes and not set(target_list) & set(q.nodes):
             continue  # an apply concerns every instance of its targets: --instance keeps it

@@ -1,6 +1,7 @@
 """Alerts delivered for real: the correlator derives incidents from stored events, the Notifier routes
 them and apprise sends them to receivers listening on 127.0.0.1 (HTTP for json://, aiosmtpd for mailto://)."""
 
+import functools
 import sqlite3
 import time
 from pathlib import Path
@@ -16,6 +17,7 @@ from hamaster.core.timeutil import now_ns
 from hamaster.master import store
 from hamaster.master.correlate.correlator import Correlator
 from hamaster.master.store import incidents
+from hamaster.master.store.outbox import open_outbox
 from hamaster.notify import Notifier
 
 FAST_RETRY = {"backoff_s": 0.05, "max_backoff_s": 0.2, "max_attempts": 100}
@@ -26,7 +28,7 @@ def settings(*urls: str, **extra: Any) -> dict[str, Any]:
 
 
 def notifier(store_path: Path, section: dict[str, Any], tmp_path: Path) -> Notifier:
-    n = Notifier(section, str(store_path), tmp_path / "master.yaml")
+    n = Notifier(section, functools.partial(open_outbox, store_path), tmp_path / "master.yaml")
     n.start()
     return n
 

@@ -11,6 +11,7 @@ from hamaster.core.errors import ConfigError
 from hamaster.core.incidents import Incident
 from hamaster.core.timeutil import now_ns
 from hamaster.master.store import incidents
+from hamaster.master.store.outbox import OutboxStore
 from hamaster.notify import config
 from hamaster.notify.outbox import Outbox
 from hamaster.notify.reactor import Reactor
@@ -25,7 +26,7 @@ def outbox(conn: sqlite3.Connection, routes: list[dict[str, Any]] | None = None,
     if routes:
         section["routes"] = routes
     cfg = config.load(section, "master.yaml", Path("."))
-    return Outbox(conn, cfg, Renderer({}), Reactor(reactor or [], {r.name for r in cfg.routes}))
+    return Outbox(OutboxStore(conn), cfg, Renderer({}), Reactor(reactor or [], {r.name for r in cfg.routes}))
 
 
 def incident(conn: sqlite3.Connection, kind: str = "failover", key: str = "k1", **kw: Any) -> int:

@@ -10,6 +10,7 @@ from hamaster.core.incidents import Incident
 from hamaster.core.timeutil import now_ns
 from hamaster.master import store
 from hamaster.master.store import incidents
+from hamaster.master.store.outbox import OutboxStore
 from hamaster.notify import config
 from hamaster.notify.outbox import CLAIM_TIMEOUT_S, Outbox
 from hamaster.notify.reactor import Reactor
@@ -20,7 +21,7 @@ S = 1_000_000_000
 
 def outbox(conn: Any) -> Outbox:
     cfg = config.load({"targets": [{"url": "json://127.0.0.1:9/hook", "tags": ["chat"]}]}, "master.yaml", Path("."))
-    return Outbox(conn, cfg, Renderer({}), Reactor([], {r.name for r in cfg.routes}))
+    return Outbox(OutboxStore(conn), cfg, Renderer({}), Reactor([], {r.name for r in cfg.routes}))
 
 
 @pytest.fixture

@@ -10,8 +10,8 @@ from hamaster.core.errors import StoreError
 from hamaster.core.events import Event
 from hamaster.core.incidents import Incident
 from hamaster.master import store
-from hamaster.master.store import incidents
-from hamaster.master.store.pgstore import translate
+from hamaster.master.store import incidents, silences
+from hamaster.master.store.dialect import pyformat
 from hamaster.master.timeline.rows import Query, timeline
 
 S = 1_000_000_000
@@ -29,12 +29,11 @@ def conn(pg_url: str) -> Iterator[Any]:
     c.close()
 
 
-def test_the_dialect_is_translated_in_one_place() -> None:
-    assert translate("SELECT id FROM events WHERE minion = ? AND tag LIKE 'vrrp/%'") == (
-        "SELECT id FROM events WHERE minion = %s AND tag LIKE 'vrrp/%%'", False)
-    assert translate("SELECT '?' FROM meta WHERE key = ?") == ("SELECT '?' FROM meta WHERE key = %s", False)
-    assert translate("INSERT OR IGNORE INTO incidents (dedup_key) VALUES (?)", frozenset({"incidents"})) == (
-        "INSERT INTO incidents (dedup_key) VALUES (%s) ON CONFLICT DO NOTHING RETURNING id", True)
+def test_only_the_placeholders_are_mapped() -> None:
+    assert pyformat("SELECT id FROM events WHERE minion = ? AND tag LIKE 'vrrp/%'") == (
+        "SELECT id FROM events WHERE minion = %s AND tag LIKE 'vrrp/%%'")
+    portable = "INSERT INTO incidents (dedup_key) VALUES (?) ON CONFLICT (dedup_key) DO NOTHING RETURNING id"
+    assert pyformat(portable) == portable.replace("?", "%s")
 
 
 def test_a_batch_resent_is_absorbed_and_events_come_back_in_node_time_order(conn: Any) -> None:
@@ -128,8 +127,6 @@ def test_a_failed_statement_rolls_back_and_the_connection_goes_on(conn: Any) -> 
     with pytest.raises(StoreError, match="no_such_table"):
         conn.execute("SELECT * FROM no_such_table")
     assert conn.execute("SELECT COUNT(*) FROM events").fetchone() == (0,)  # the open transaction went with it
-    cur = conn.execute("INSERT INTO silences (node, starts_ns, ends_ns, created_ns) VALUES (?,?,?,?)",
-                       ("node1", T0, T0 + S, T0))
-    conn.commit()
-    assert cur.lastrowid == conn.execute("SELECT id FROM silences").fetchone()[0]
+    sid = silences.add(conn, None, "node1", T0, T0 + S, "", T0)
+    assert sid == conn.execute("SELECT id FROM silences").fetchone()[0]
     assert json.loads(json.dumps(conn.execute("SELECT data FROM events").fetchall())) == []

@@ -1,0 +1,154 @@
+"""notify's outbox on the store: the `deliveries` and `delivery_attempts` tables, and the reads of incidents
+and silences that routing needs. `OutboxStore` implements hamaster.notify.outbox.OutboxStore.
+
+Claims are single conditional UPDATEs that only one of several masters can win (see notify/outbox.py).
+"""
+
+import functools
+import json
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from hamaster.core.errors import StoreError
+from hamaster.core.incidents import Incident
+from hamaster.master.store import incidents, silences
+from hamaster.master.store.connection import Connection, Cursor, connect
+from hamaster.master.store.where import Where
+
+# the oldest unfinished delivery of each target; while it is in flight (`sending`) the target waits
+_HEADS = "SELECT MIN(id) FROM deliveries WHERE status IN ('pending', 'sending') GROUP BY target"
+
+
+def _store_errors(method: Callable[..., Any]) -> Callable[..., Any]:
+    """The notifier knows one error, StoreError; SQLite raises its own (a busy or broken store)."""
+    @functools.wraps(method)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(*args, **kwargs)
+        except sqlite3.Error as exc:
+            raise StoreError(f"store: {exc}") from None
+    return call
+
+
+class OutboxStore:
+    """Every public method raises StoreError, whatever the engine (see _store_errors below the class)."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def incident(self, incident_id: int) -> Incident | None:
+        return incidents.get(self.conn, incident_id)
+
+    def routes_delivered(self, incident_id: int) -> set[str]:
+        return {r for (r,) in self.conn.execute(
+            "SELECT DISTINCT route FROM deliveries WHERE incident_id = ? AND status != 'suppressed'", (incident_id,))}
+
+    def silences_in_force(self, now: int) -> list[tuple[int, str | None, str | None, int, str | None]]:
+        return [(sid, instance, node, ends, comment)
+                for sid, instance, node, _starts, ends, comment in silences.in_force(self.conn, now)]
+
+    def open_flapping(self, instance: str, other_than: int | None) -> int | None:
+        row = self.conn.execute("SELECT id FROM incidents WHERE kind = 'flapping' AND instance = ?"
+                                " AND ended_ns IS NULL AND id != ?", (instance, other_than)).fetchone()
+        return None if row is None else int(row[0])
+
+    def incidents_alerted_since(self, route: str, since_ns: int) -> int:
+        (count,) = self.conn.execute("SELECT COUNT(DISTINCT incident_id) FROM deliveries WHERE route = ?"
+                                     " AND created_ns > ? AND status != 'suppressed'", (route, since_ns)).fetchone()
+        return int(count)
+
+    def failovers_since(self, since_ns: int) -> list[tuple[int, dict[str, Any]]]:
+        return [(fid, json.loads(data or "{}")) for fid, data in self.conn.execute(
+            "SELECT id, data FROM incidents WHERE kind = 'failover' AND started_ns >= ? ORDER BY id", (since_ns,))]
+
+    def last_liveness(self, node: str) -> str | None:
+        row = self.conn.execute(
+            "SELECT kind FROM incidents WHERE kind IN ('node_silent', 'node_back') AND nodes = ?"
+            " ORDER BY started_ns DESC, id DESC LIMIT 1", (json.dumps([node]),)).fetchone()
+        return None if row is None else str(row[0])
+
+    def claim_routing(self, incident_id: int, now: int) -> bool:
+        cur = self.conn.execute("UPDATE incidents SET routed_ns = ? WHERE id = ? AND routed_ns IS NULL",
+                                (now, incident_id))
+        return cur.rowcount == 1
+
+    def add_deliveries(self, rows: list[tuple[Any, ...]]) -> None:
+        self.conn.executemany(
+            "INSERT INTO deliveries (incident_id, route, target, status, last_error, title, body, created_ns,"
+            " updated_ns, next_ns) VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
+        self.conn.commit()
+
+    def abandon(self) -> None:
+        self.conn.rollback()
+
+    def take_unrouted(self, older_ns: int) -> list[int]:
+        self.conn.execute("UPDATE incidents SET routed_ns = started_ns WHERE routed_ns IS NULL AND started_ns < ?",
+                          (older_ns,))
+        self.conn.commit()
+        return [i for (i,) in self.conn.execute("SELECT id FROM incidents WHERE routed_ns IS NULL ORDER BY id")]
+
+    def requeue_claimed_before(self, before_ns: int) -> None:
+        self.conn.execute("UPDATE deliveries SET status = 'pending' WHERE status = 'sending' AND updated_ns < ?",
+                          (before_ns,))
+        self.conn.commit()
+
+    def due(self, now: int) -> list[tuple[int, int, str, str | None, str | None, int, str]]:
+        return self.conn.execute(
+            "SELECT d.id, d.incident_id, d.target, d.title, d.body, d.attempts, i.severity FROM deliveries d"
+            f" JOIN incidents i ON i.id = d.incident_id WHERE d.id IN ({_HEADS}) AND d.status = 'pending'"
+            " AND d.next_ns <= ?", (now,)).fetchall()
+
+    def claim_delivery(self, delivery_id: int, now: int) -> bool:
+        cur = self.conn.execute("UPDATE deliveries SET status = 'sending', updated_ns = ? WHERE id = ?"
+                                " AND status = 'pending'", (now, delivery_id))
+        self.conn.commit()
+        return cur.rowcount == 1
+
+    def next_due_ns(self) -> int | None:
+        (ns,) = self.conn.execute(f"SELECT MIN(next_ns) FROM deliveries WHERE id IN ({_HEADS})"
+                                  " AND status = 'pending'").fetchone()
+        return None if ns is None else int(ns)
+
+    def record_attempt(self, delivery_id: int, ok: bool, error: str | None, now: int,
+                       status: Callable[[int], tuple[str, int | None]]) -> str:
+        (attempts,) = self.conn.execute("SELECT attempts FROM deliveries WHERE id = ?", (delivery_id,)).fetchone()
+        attempts += 1
+        new_status, next_ns = status(attempts)
+        self.conn.execute("INSERT INTO delivery_attempts (delivery_id, at_ns, ok, error) VALUES (?,?,?,?)",
+                          (delivery_id, now, int(ok), error))
+        self.conn.execute("UPDATE deliveries SET status = ?, attempts = ?, last_error = ?, updated_ns = ?,"
+                          " next_ns = ? WHERE id = ?", (new_status, attempts, error, now, next_ns, delivery_id))
+        self.conn.commit()
+        return new_status
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+for _name, _method in list(vars(OutboxStore).items()):
+    if callable(_method) and not _name.startswith("_"):
+        setattr(OutboxStore, _name, _store_errors(_method))
+
+
+def open_outbox(path: str | Path) -> OutboxStore:
+    """The outbox on its own connection to the store (the notifier's worker thread opens one)."""
+    return OutboxStore(connect(path))
+
+
+# -- what the rest of the master reads ------------------------------------------------------------------------
+
+def counts(conn: Connection) -> list[tuple[str, int]]:
+    """(status, deliveries)."""
+    return conn.execute("SELECT status, COUNT(*) FROM deliveries GROUP BY status").fetchall()
+
+
+def timeline_rows(conn: Connection, since_ns: int | None, until_ns: int | None) -> Cursor:
+    """(id, incident_id, route, target, status, attempts, last_error, title, created_ns, updated_ns, nodes,
+    instance) of the deliveries created in the window, with their incident's nodes and instance."""
+    w = Where().ge("d.created_ns", since_ns).lt("d.created_ns", until_ns)
+    return conn.execute(
+        "SELECT d.id, d.incident_id, d.route, d.target, d.status, d.attempts, d.last_error, d.title,"
+        " d.created_ns, d.updated_ns, i.nodes, i.instance"
+        f" FROM deliveries d LEFT JOIN incidents i ON i.id = d.incident_id{w.sql}", w.args)
