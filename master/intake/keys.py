@@ -42,6 +42,18 @@ class KeyEntry:
     mtime: float
 
 
+def master_certificate(pki_dir: Path, where: object) -> tuple[bytes, bytes]:
+    """The master's CURVE key pair (public, secret), or a ConfigError that says which file is wrong."""
+    secret_file = pki_dir / "master.key_secret"
+    try:
+        public, secret = zmq.auth.load_certificate(secret_file)
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{where}: master key {secret_file}: {exc} (run `hamaster init`)") from None
+    if secret is None:
+        raise ConfigError(f"{where}: master key {secret_file}: no secret key in it (run `hamaster init`)")
+    return public, secret
+
+
 def make_certificate(directory: Path, name: str) -> tuple[str, str]:
     """Write name.key and name.key_secret (mode 0600) and return (public, secret) as Z85 text."""
     directory.mkdir(parents=True, exist_ok=True)
