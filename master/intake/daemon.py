@@ -32,6 +32,7 @@ from hamaster.master.intake.intake import Intake
 from hamaster.master.intake.jobs import JobBook
 from hamaster.master.intake.keys import KeyRing, MinionAuthenticator, master_certificate
 from hamaster.master.intake.probes import PROBE_MINION, ProbeBridge
+from hamaster.master.intake.refusals import Refusals
 from hamaster.master.intake.timers import Timers
 from hamaster.notify.notifier import Notifier
 
@@ -45,6 +46,7 @@ class MasterDaemon:
     def __init__(self, cfg: MasterConfig) -> None:
         self.cfg = cfg
         self.counters = {"frames": 0, "events": 0, "duplicates": 0, "dropped": 0, "unknown_sender": 0, "incidents": 0}
+        self.refusals = Refusals()
         self.running = True
         self.started_ns = now_ns()
         self._stack = ExitStack()
@@ -73,10 +75,10 @@ class MasterDaemon:
 
         self.ctx = zmq.Context()
         stack.callback(self.ctx.term)  # last: every socket below is closed before it
-        auth = MinionAuthenticator(self.ctx, self.keyring)
+        auth = MinionAuthenticator(self.ctx, self.keyring, self.refusals.refuse)
         auth.start()
         stack.callback(auth.stop)
-        self.intake = Intake(self.ctx, cfg, self.keyring, self.db, self.counters, self.on_stored)
+        self.intake = Intake(self.ctx, cfg, self.keyring, self.db, self.counters, self.refusals, self.on_stored)
         stack.callback(self.intake.close)
         self.control = ControlServer(self.ctx, cfg.control, str(cfg.path))
         stack.callback(self.control.close)
@@ -117,6 +119,7 @@ class MasterDaemon:
         return {
             "started_ns": self.started_ns,
             "counters": self.counters,
+            "refused": self.refusals.snapshot(),
             "minions": {
                 m.id: {"online": now - m.last_seen < self.cfg.silent_after, "last_seen_ns": m.last_seen_ns,
                        "dropped": m.dropped, "backlog": m.backlog}

@@ -16,11 +16,13 @@ import zmq
 
 from hamaster.core import protocol
 from hamaster.core.config import MasterConfig
-from hamaster.core.errors import ConfigError, ProtocolError
+from hamaster.core.errors import ConfigError
 from hamaster.core.events import Event, StoredEvent
+from hamaster.core.protocol import fingerprint
 from hamaster.core.timeutil import now_ns
 from hamaster.master import store
 from hamaster.master.intake.keys import ZAP_DOMAIN, KeyRing, master_certificate
+from hamaster.master.intake.refusals import Refusals
 
 log = logging.getLogger("hamaster")
 
@@ -39,12 +41,11 @@ class Minion:
 
 class Intake:
     def __init__(self, ctx: zmq.Context, cfg: MasterConfig, keyring: KeyRing, db: Any, counters: dict[str, int],
-                 on_stored: Callable[[list[StoredEvent]], None]) -> None:
+                 refusals: Refusals, on_stored: Callable[[list[StoredEvent]], None]) -> None:
         self.cfg, self.keyring, self.db, self.counters, self.on_stored = cfg, keyring, db, counters, on_stored
+        self.refusals = refusals
         self.on_job_result: Callable[[str, str, dict[str, Any]], None] = lambda who, jid, result: None
         self.minions: dict[str, Minion] = {}
-        self.accepted = keyring.accepted_ids()
-        self._accepted_checked = time.monotonic()
         public, secret = master_certificate(cfg.pki_dir, cfg.path)
         self.router = ctx.socket(zmq.ROUTER)
         try:
@@ -65,22 +66,18 @@ class Intake:
     def close(self) -> None:
         self.router.close(linger=0)
 
-    def _drop(self, who: str, why: str) -> None:
+    def _drop(self, who: str, reason: str, why: str) -> None:
         self.counters["dropped"] += 1
         if who in self.minions:
             self.minions[who].dropped += 1
-        log.warning("dropped frame from %s: %s", who, why)
-
-    def refresh_keys(self, now: float) -> None:
-        if now - self._accepted_checked > 1.0:
-            self.accepted = self.keyring.accepted_ids()
-            self._accepted_checked = now
+        self.refusals.refuse(reason, who, why)
 
     def drain(self) -> None:
         batches: dict[str, list[Event]] = {}
         acks: dict[str, list[int]] = {}
         hellos: dict[str, str] = {}  # minion -> grains (JSON), written with the batch
         now, wall = time.monotonic(), now_ns()
+        accepted = self.keyring.accepted_keys()  # per round: a key rejected or deleted a moment ago is out
         for _ in range(ROUND):
             try:
                 parts = self.router.recv_multipart(zmq.NOBLOCK, copy=False)
@@ -88,12 +85,14 @@ class Intake:
                 break
             self.counters["frames"] += 1
             if len(parts) != 2:
-                self._drop("?", f"{len(parts)} parts, expected 2")
+                self._drop("?", "bad_field", f"{len(parts)} parts, expected 2")
                 continue
             route, frame = parts
-            who = frame.get("User-Id")
-            if who not in self.accepted:  # key deleted or rejected since it connected
+            key = frame.get("User-Id")  # the CURVE key of the connection (keys.py)
+            who = accepted.get(key)
+            if who is None:  # rejected or deleted since it connected, or its id given to another key
                 self.counters["unknown_sender"] += 1
+                self.refusals.refuse("revoked_key", f"key {fingerprint(key)}", "no longer accepted")
                 continue
             m = self.minions.get(who)
             if m is None:
@@ -101,23 +100,20 @@ class Intake:
                 log.info("minion %s connected", who)
             m.route, m.last_seen, m.last_seen_ns = route.bytes, now, wall
             try:
-                msg = protocol.decode(frame.bytes)
-            except ProtocolError as exc:
-                self._drop(who, str(exc))
-                continue
-            kind = msg["t"]
-            if kind == "events":
-                self._take_events(who, msg["events"], batches, acks)
-            elif kind == "ping":
-                self.send(who, protocol.encode("pong", ts=msg["ts"]))
-            elif kind == "hello":
-                m.backlog = msg.get("backlog", 0)
-                hellos[who] = json.dumps(msg["grains"], default=str)
-                log.info("minion %s says hello (backlog %d)", who, m.backlog)
-            elif kind == "job_result":
-                self.on_job_result(who, msg["jid"], msg["result"])
-            else:
-                self._drop(who, f"unexpected {kind} from a minion")
+                msg = protocol.decode_from_minion(frame.buffer)
+                if isinstance(msg, protocol.Events):
+                    self._take_events(who, msg.events, batches, acks)
+                elif isinstance(msg, protocol.Ping):
+                    self.send(who, protocol.encode("pong", ts=msg.ts))
+                elif isinstance(msg, protocol.Hello):
+                    grains = protocol.plain_map(msg.grains, protocol.MAX_GRAINS, "grains")
+                    m.backlog = msg.backlog
+                    hellos[who] = json.dumps(grains, allow_nan=False)
+                    log.info("minion %s says hello (backlog %d)", who, m.backlog)
+                else:
+                    self.on_job_result(who, msg.jid, protocol.plain_map(msg.result, protocol.MAX_RESULT, "result"))
+            except protocol.Refused as exc:
+                self._drop(who, exc.reason, str(exc))
         if not batches and not acks and not hellos:
             return
         new = store.store_intake(self.db, wall, hellos, batches)
@@ -130,19 +126,16 @@ class Intake:
 
     def _take_events(self, who: str, raw: list[Any], batches: dict[str, list[Event]],
                      acks: dict[str, list[int]]) -> None:
-        if len(raw) > protocol.MAX_BATCH:
-            self._drop(who, f"batch of {len(raw)} events exceeds {protocol.MAX_BATCH}")
-            return
         good = batches.setdefault(who, [])
         seqs = acks.setdefault(who, [])
         for item in raw:
             try:
                 ev = protocol.event_from_wire(item)
-            except ProtocolError as exc:
+            except protocol.Refused as exc:
                 # acked all the same: a minion must not resend a poison event forever
-                self._drop(who, f"event: {exc}")
-                seq = item.get("seq") if isinstance(item, dict) else None
-                if type(seq) is int and 0 < seq < 2**63:
+                self._drop(who, exc.reason, str(exc))
+                seq = protocol.seq_of(item)
+                if seq is not None:
                     seqs.append(seq)
                 continue
             good.append(ev)

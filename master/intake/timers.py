@@ -26,7 +26,7 @@ class Timers:
             seen = {**self.heard_before, **{m.id: m.last_seen_ns for m in self.intake.minions.values()}}
             self.on_incidents(self.correlator.tick(now_ns(), seen))
             self._last_tick = now
-        self.intake.refresh_keys(now)
+        self.intake.refusals.flush()
         self.jobs.expire(now)
         if now - self._last_flush > FLUSH_S:
             self.db.executemany("UPDATE minions SET last_seen_ns = ?, dropped = ? WHERE id = ?",
