@@ -14,16 +14,25 @@ minion -> master
 master -> minion
     ack         seqs: [[first, last], ...]            these seq ranges are committed: drop them from the spool
     pong        ts: int                               heartbeat answer (echoes ts)
-    job         jid: str, job: map                    run states (see master/jobs.py)
+    job         jid: str, job: map                    run states (see master/states/rolling.py)
 
-Anything else, or a field of the wrong type, is a ProtocolError: the receiver logs it, counts it and drops
-the frame; it never stops serving. Frames over MAX_FRAME bytes are refused by ZeroMQ itself.
+Validation happens once, here, before anything else touches a frame: msgspec decodes each frame straight
+into the Structs below (exact types: `"v": true` or `1.0` is not version 1, a bool is not an int), and the
+free-form maps (an event's `data`, grains, a job's result) are then checked to hold only what JSON can
+hold: str keys, str / int (64-bit) / finite float / bool / None / list / map values, no NUL in any string,
+at most MAX_DEPTH levels, at most their size limit in bytes. No bytes, no msgpack ExtType, no NaN.
+Anything else is a `Refused` (a ProtocolError with a short `reason` the master counts by); the receiver
+logs it, counts it and drops the frame; it never stops serving. Unknown fields are ignored (newer peers).
+Events are validated one by one, so a poison event is refused (and acked, see intake.py) without its batch.
 """
 
 import hashlib
-from typing import Any
+import math
+from typing import Annotated, Any, Literal
 
 import msgpack
+import msgspec
+from msgspec import Meta, Raw, Struct
 
 from hamaster.core.errors import ProtocolError
 from hamaster.core.events import KINDS, SOURCES, VRRP_STATES, Event
@@ -33,77 +42,198 @@ JOB_VERSION = 1  # the job map inside a `job` frame (see minion/executor.py)
 MAX_FRAME = 8 * 1024 * 1024
 MAX_BATCH = 5000
 MAX_TEXT = 256
+MAX_DATA = 16 * 1024  # an event's `data`, msgpack-encoded
+MAX_GRAINS = 64 * 1024
+MAX_RESULT = 4 * 1024 * 1024  # a job's result (diffs of the files it changed)
+MAX_DEPTH = 32
+REASONS = ("too_large", "not_msgpack", "version", "unknown_type", "bad_field", "bad_value")
 
-_int = int
-# field -> (types, required)
-_SCHEMAS: dict[str, dict[str, tuple[tuple[type, ...], bool]]] = {
-    "hello": {"grains": ((dict,), True), "backlog": ((_int,), False)},
-    "events": {"events": ((list,), True)},
-    "ping": {"ts": ((_int,), True)},
-    "job_result": {"jid": ((str,), True), "result": ((dict,), True)},
-    "ack": {"seqs": ((list,), True)},
-    "pong": {"ts": ((_int,), True)},
-    "job": {"jid": ((str,), True), "job": ((dict,), True)},
-}
+
+class Refused(ProtocolError):
+    """A frame or event that failed validation; `reason` is one of REASONS (what the master counts by)."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+
+
+_NIL = b"\xc0"
+_NO_NUL = "^[^\x00]*$"
+Text = Annotated[str, Meta(max_length=MAX_TEXT, pattern=_NO_NUL)]
+Name = Annotated[str, Meta(min_length=1, max_length=MAX_TEXT, pattern=_NO_NUL)]
+Positive = Annotated[int, Meta(gt=0, le=2**63 - 1)]
+Int64 = Annotated[int, Meta(ge=-(2**63), le=2**63 - 1)]
+
+
+class _Frame(Struct, tag_field="t", kw_only=True):
+    v: Literal[1]
+
+
+class Hello(_Frame, tag="hello"):
+    grains: Raw
+    backlog: Annotated[int, Meta(ge=0, le=2**63 - 1)] = 0
+
+
+class Events(_Frame, tag="events"):
+    events: Annotated[list[Raw], Meta(max_length=MAX_BATCH)]
+
+
+class Ping(_Frame, tag="ping"):
+    ts: Int64
+
+
+class JobResult(_Frame, tag="job_result"):
+    jid: Name
+    result: Raw
+
+
+class Ack(_Frame, tag="ack"):
+    seqs: list[tuple[Positive, Positive]]
+
+
+class Pong(_Frame, tag="pong"):
+    ts: Int64
+
+
+class Job(_Frame, tag="job"):
+    jid: Name
+    job: dict[str, Any]
+
+
+class WireEvent(Struct):
+    seq: Positive
+    node_ns: Positive
+    kind: Literal[KINDS]  # type: ignore[valid-type]
+    tag: Name
+    instance: Name | None = None
+    state: Text | None = None
+    priority: Annotated[int, Meta(ge=0, le=255)] | None = None
+    source: Literal[SOURCES] = "hook"  # type: ignore[valid-type]
+    data: Raw = Raw(b"\x80")  # an empty map; nil is taken as one too
+
+
+class _SeqOnly(Struct):
+    seq: Positive
+
+
+FromMinion = Hello | Events | Ping | JobResult
+_from_minion = msgspec.msgpack.Decoder(FromMinion)
+_any_frame = msgspec.msgpack.Decoder(FromMinion | Ack | Pong | Job)
+_event = msgspec.msgpack.Decoder(WireEvent)
+_seq_only = msgspec.msgpack.Decoder(_SeqOnly)
+_plain_map = msgspec.msgpack.Decoder(dict[str, Any])
 
 
 def encode(kind: str, **fields: Any) -> bytes:
     return msgpack.packb({"v": VERSION, "t": kind, **fields}, use_bin_type=True)
 
 
-def decode(frame: bytes) -> dict[str, Any]:
-    """Parse and validate one frame; raise ProtocolError with the reason for anything off."""
+def _refusal(exc: Exception) -> Refused:
+    text = str(exc)
+    if isinstance(exc, msgspec.ValidationError):
+        if "`$.v`" in text or "field `v`" in text:
+            return Refused("version", f"protocol version: {text} (expected {VERSION})")
+        if "`$.t`" in text or "field `t`" in text:
+            return Refused("unknown_type", f"message type: {text}")
+        if text.startswith("Expected `object`"):
+            return Refused("bad_field", "frame is not a map")
+        return Refused("bad_field", text)
+    return Refused("not_msgpack", f"not msgpack: {text or type(exc).__name__}")
+
+
+def decode_from_minion(frame: bytes | memoryview) -> Hello | Events | Ping | JobResult:
+    """Parse and validate one frame a minion sent; raise Refused with the reason for anything off."""
     if len(frame) > MAX_FRAME:
-        raise ProtocolError(f"frame of {len(frame)} bytes exceeds {MAX_FRAME}")
+        raise Refused("too_large", f"frame of {len(frame)} bytes exceeds {MAX_FRAME}")
     try:
-        msg = msgpack.unpackb(frame, raw=False, strict_map_key=True)
-    except Exception as exc:  # msgpack raises several unrelated types for bad input
-        raise ProtocolError(f"not msgpack: {type(exc).__name__}") from None
-    if not isinstance(msg, dict):
-        raise ProtocolError("frame is not a map")
-    if msg.get("v") != VERSION:
-        raise ProtocolError(f"protocol version {msg.get('v')!r}, expected {VERSION}")
-    kind = msg.get("t")
-    schema = _SCHEMAS.get(kind) if isinstance(kind, str) else None
-    if schema is None:
-        raise ProtocolError(f"unknown message type {kind!r}")
-    for name, (types, required) in schema.items():
-        if name not in msg:
-            if required:
-                raise ProtocolError(f"{kind}: missing field {name!r}")
-            continue
-        value = msg[name]
-        if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
-            raise ProtocolError(f"{kind}: field {name!r} has type {type(value).__name__}")
-    return msg
+        return _from_minion.decode(frame)
+    except (msgspec.DecodeError, ValueError, TypeError) as exc:  # ValidationError is a DecodeError
+        raise _refusal(exc) from None
 
 
-def _check(cond: bool, what: str) -> None:
-    if not cond:
-        raise ProtocolError(what)
+def decode(frame: bytes) -> dict[str, Any]:
+    """Parse and validate any frame of the protocol, as a plain map (what the minion reads from its master)."""
+    if len(frame) > MAX_FRAME:
+        raise Refused("too_large", f"frame of {len(frame)} bytes exceeds {MAX_FRAME}")
+    try:
+        msg = _any_frame.decode(frame)
+    except (msgspec.DecodeError, ValueError, TypeError) as exc:
+        raise _refusal(exc) from None
+    out: dict[str, Any] = {"v": VERSION, "t": msg.__struct_config__.tag}
+    for name in msg.__struct_fields__:
+        value = getattr(msg, name)
+        if isinstance(value, Raw):
+            value = plain_map(value, MAX_RESULT, name)
+        elif name == "events":
+            value = [msgspec.msgpack.decode(r) for r in value]
+        elif name == "seqs":
+            value = [list(r) for r in value]
+        out[name] = value
+    return out
 
 
-def event_from_wire(raw: Any) -> Event:
-    """Validate one event map of an `events` frame."""
-    _check(isinstance(raw, dict), "event is not a map")
-    seq, node_ns = raw.get("seq"), raw.get("node_ns")
-    _check(type(seq) is int and 0 < seq < 2**63, "event seq must be a positive integer")
-    _check(type(node_ns) is int and 0 < node_ns < 2**63, "event node_ns must be a positive integer")
-    kind, tag, source = raw.get("kind"), raw.get("tag"), raw.get("source", "hook")
-    _check(kind in KINDS, f"event kind {kind!r} unknown")
-    _check(isinstance(tag, str) and 0 < len(tag) <= MAX_TEXT, "event tag must be a short string")
-    _check(source in SOURCES, f"event source {source!r} unknown")
-    instance, state, priority = raw.get("instance"), raw.get("state"), raw.get("priority")
-    _check(instance is None or (isinstance(instance, str) and 0 < len(instance) <= MAX_TEXT), "bad instance")
-    _check(priority is None or (type(priority) is int and 0 <= priority <= 255), "priority must be 0..255")
-    if kind == "vrrp":
-        _check(state in VRRP_STATES, f"vrrp state {state!r} unknown")
-        _check(instance is not None, "vrrp event without instance")
-    else:
-        _check(state is None or (isinstance(state, str) and len(state) <= MAX_TEXT), "bad state")
-    data = raw.get("data") or {}
-    _check(isinstance(data, dict), "event data must be a map")
-    return Event(seq, node_ns, kind, tag, instance, state, priority, source, data)
+def plain_map(raw: Raw | bytes, limit: int, what: str) -> dict[str, Any]:
+    """A free-form map (data, grains, result) as JSON can hold it, or Refused."""
+    if len(raw) > limit:
+        raise Refused("bad_value", f"{what}: {len(raw)} bytes exceeds {limit}")
+    try:
+        value = _plain_map.decode(raw)
+    except (msgspec.DecodeError, ValueError, TypeError) as exc:
+        raise Refused("bad_value", f"{what}: {exc}") from None
+    _check_plain(value, 1, what)
+    return value
+
+
+def _check_plain(value: Any, depth: int, where: str) -> None:
+    kind = type(value)
+    if kind is str:
+        if "\x00" in value:
+            raise Refused("bad_value", f"{where}: NUL in a string")
+    elif kind is int:
+        if not -(2**63) <= value < 2**63:
+            raise Refused("bad_value", f"{where}: integer out of 64-bit range")
+    elif kind is float:
+        if not math.isfinite(value):
+            raise Refused("bad_value", f"{where}: {value} is not a finite number")
+    elif value is None or kind is bool:
+        pass
+    elif kind is list or kind is dict:
+        if depth > MAX_DEPTH:
+            raise Refused("bad_value", f"{where}: nested deeper than {MAX_DEPTH} levels")
+        if kind is list:
+            for item in value:
+                _check_plain(item, depth + 1, where)
+        else:
+            for key, item in value.items():
+                if type(key) is not str:
+                    raise Refused("bad_value", f"{where}: a map key of type {type(key).__name__}")
+                _check_plain(key, depth, where)
+                _check_plain(item, depth + 1, where)
+    else:  # bytes, msgspec.msgpack.Ext, ...
+        raise Refused("bad_value", f"{where}: a value of type {kind.__name__}")
+
+
+def event_from_wire(raw: Raw | bytes) -> Event:
+    """Validate one event map of an `events` frame (its msgpack bytes)."""
+    try:
+        w = _event.decode(raw)
+    except (msgspec.DecodeError, ValueError, TypeError) as exc:
+        raise Refused("bad_field", f"event: {exc}") from None
+    if w.kind == "vrrp":
+        if w.state not in VRRP_STATES:
+            raise Refused("bad_field", f"event: vrrp state {w.state!r} unknown")
+        if w.instance is None:
+            raise Refused("bad_field", "event: vrrp event without instance")
+    data = plain_map(w.data, MAX_DATA, "event data") if bytes(w.data) != _NIL else {}
+    return Event(w.seq, w.node_ns, w.kind, w.tag, w.instance, w.state, w.priority, w.source, data)
+
+
+def seq_of(raw: Raw | bytes) -> int | None:
+    """The seq of an event refused for its other fields (so it can be acked), or None."""
+    try:
+        return _seq_only.decode(raw).seq
+    except (msgspec.DecodeError, ValueError, TypeError):
+        return None
 
 
 def ranges(seqs: list[int]) -> list[list[int]]:
@@ -115,6 +245,7 @@ def ranges(seqs: list[int]) -> list[list[int]]:
         else:
             out.append([s, s])
     return out
+
 
 def fingerprint(public_key: bytes | str) -> str:
     """A short, stable name for a Z85 public key (shown by `hamaster key list` and `haminion key`)."""

@@ -1,5 +1,6 @@
 """The CLI's side of the master's control socket (ipc in the site folder; see daemon.py)."""
 
+import os
 from typing import Any
 
 import msgpack
@@ -9,8 +10,17 @@ from hamaster.core.config import MasterConfig
 from hamaster.core.errors import TransportError
 
 
+class Unreachable(TransportError):
+    """The control socket is there but this user may not use it: the master may well be running."""
+
+
 def call(cfg: MasterConfig, op: str, timeout: float = 5.0, **args: Any) -> dict[str, Any]:
     """Send one request to the running master and wait up to `timeout` seconds for its answer."""
+    if cfg.control.startswith("ipc://"):
+        path = cfg.control[len("ipc://"):]
+        if os.path.exists(path) and not os.access(path, os.R_OK | os.W_OK):
+            raise Unreachable(f"cannot reach the master's control socket {path}: permission denied"
+                              " (run as root or as the user that runs `hamaster master`)")
     ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context.instance()
     sock = ctx.socket(zmq.REQ)
     sock.setsockopt(zmq.LINGER, 0)

@@ -83,9 +83,12 @@ def status(config_path: str | None, as_json: bool) -> None:
     try:
         live = control.call(cfg, "status", timeout=2)
         master_up, live_minions, counters = True, live["minions"], live["counters"]
+    except control.Unreachable:
+        raise  # running, maybe, but not ours to ask (permission): not "down"
     except TransportError:
-        master_up, live_minions, counters = False, {}, {}
-    out: dict[str, Any] = {"master": "up" if master_up else "down", "counters": counters, "minions": {}}
+        master_up, live_minions, counters, live = False, {}, {}, {}
+    out: dict[str, Any] = {"master": "up" if master_up else "down", "counters": counters,
+                           "refused": live.get("refused", {}), "minions": {}}
     for m in sorted(set(known) | set(live_minions) | set(vrrp)):
         info = live_minions.get(m, {})
         seen = info.get("last_seen_ns") or known.get(m, (None, 0))[0]
@@ -100,6 +103,8 @@ def status(config_path: str | None, as_json: bool) -> None:
         click.echo(json.dumps(out, indent=2))
         return
     click.echo(f"master: {out['master']}" + (f"  (frames dropped: {counters.get('dropped', 0)})" if counters else ""))
+    if out["refused"]:
+        click.echo("refused: " + ", ".join(f"{reason} {n}" for reason, n in sorted(out["refused"].items())))
     for m, info in out["minions"].items():
         state = "online" if info["online"] else f"offline, last seen {info['last_seen'] or 'never'}"
         click.echo(f"{m}: {state}" + (f"  dropped={info['dropped']}" if info["dropped"] else ""))

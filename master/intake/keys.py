@@ -10,10 +10,17 @@ Layout under the master's pki_dir:
 A CURVE handshake carries no name we could trust before the key is accepted, so a pending key is named by
 its fingerprint and the operator gives it its minion id when accepting it. After that the id comes from
 the key alone: whatever a payload claims is ignored.
+
+The ZeroMQ User-Id of a connection is its public key, so the intake checks every frame against the keyring
+as it is now: a key rejected or deleted while its connection is open is refused from the next frame on.
+Unknown keys leave at most MAX_PENDING files, at most PENDING_BURST at once and PENDING_PER_MIN a minute
+after that; the rest are refused without a file (counted and logged once per interval, see refusals.py).
 """
 
 import os
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,7 +33,16 @@ from hamaster.core.protocol import fingerprint
 
 STATUSES = ("accepted", "pending", "rejected")
 ZAP_DOMAIN = "hamaster"
-
+MAX_PENDING = 100
+PENDING_BURST = 10
+PENDING_PER_MIN = 30
+SETTLE_NS = 1_000_000_000  # a folder changed this recently may change again within its mtime's resolution
+REFUSALS = {  # KeyRing.record_pending's outcome -> (reason counted, what the log says)
+    "known": ("refused_key", "a rejected or pending key"),
+    "pending": ("unknown_key", "unknown key, now pending"),
+    "cap": ("pending_cap", f"unknown key, not kept: {MAX_PENDING} keys are pending"),
+    "rate": ("pending_rate", "unknown key, not kept: too many new keys this minute"),
+}
 
 
 def valid_name(name: str) -> bool:
@@ -40,6 +56,18 @@ class KeyEntry:
     public_key: str
     fingerprint: str
     mtime: float
+
+
+def master_certificate(pki_dir: Path, where: object) -> tuple[bytes, bytes]:
+    """The master's CURVE key pair (public, secret), or a ConfigError that says which file is wrong."""
+    secret_file = pki_dir / "master.key_secret"
+    try:
+        public, secret = zmq.auth.load_certificate(secret_file)
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{where}: master key {secret_file}: {exc} (run `hamaster init`)") from None
+    if secret is None:
+        raise ConfigError(f"{where}: master key {secret_file}: no secret key in it (run `hamaster init`)")
+    return public, secret
 
 
 def make_certificate(directory: Path, name: str) -> tuple[str, str]:
@@ -59,9 +87,13 @@ class KeyRing:
         for status in STATUSES:
             (self.root / status).mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._stamp: tuple[float, ...] = ()
+        self._stamp: tuple[int, ...] = ()
+        self._read_at = 0.0  # monotonic
+        self._unsettled = False
         self._accepted: dict[str, str] = {}  # public key (z85) -> minion id
         self._known: set[str] = set()  # every key in any folder
+        self._pending = 0
+        self._tokens, self._tokens_at = float(PENDING_BURST), time.monotonic()
 
     def _folder(self, status: str) -> Path:
         return self.root / status
@@ -79,15 +111,21 @@ class KeyRing:
         return out
 
     def _refresh(self) -> None:
+        """Re-read the folders when one changed: three stats when nothing did."""
         stamp = tuple(self._folder(s).stat().st_mtime_ns for s in STATUSES)
-        if stamp == self._stamp:
+        now = time.monotonic()
+        if stamp == self._stamp and not (self._unsettled and now - self._read_at >= 0.1):
             return
-        accepted, known = {}, set()
+        accepted, known, pending = {}, set(), 0
         for e in self.entries():
             known.add(e.public_key)
+            pending += e.status == "pending"
             if e.status == "accepted":
                 accepted[e.public_key] = e.name
-        self._accepted, self._known, self._stamp = accepted, known, stamp
+        self._accepted, self._known, self._pending, self._stamp = accepted, known, pending, stamp
+        self._read_at = now
+        # a change in the same clock tick as this read would leave the stamp as it is: look again shortly
+        self._unsettled = time.time_ns() - max(stamp) < SETTLE_NS
 
     def minion_of(self, public_key: str) -> str | None:
         with self._lock:
@@ -99,14 +137,31 @@ class KeyRing:
             self._refresh()
             return set(self._accepted.values())
 
-    def record_pending(self, public_key: str) -> None:
+    def accepted_keys(self) -> dict[str, str]:
+        """Public key (Z85) -> minion id, as the folders say now (the dict is not changed later: keep it)."""
+        with self._lock:
+            self._refresh()
+            return self._accepted
+
+    def record_pending(self, public_key: str) -> str:
+        """Note a refused key: "known" (already in a folder), "pending" (file written), or why not: "cap", "rate"."""
         with self._lock:
             self._refresh()
             if public_key in self._known:
-                return
+                return "known"
+            if self._pending >= MAX_PENDING:
+                return "cap"
+            now = time.monotonic()
+            self._tokens = min(PENDING_BURST, self._tokens + (now - self._tokens_at) * PENDING_PER_MIN / 60)
+            self._tokens_at = now
+            if self._tokens < 1:
+                return "rate"
+            self._tokens -= 1
             path = self._folder("pending") / f"{fingerprint(public_key)}.key"
             path.write_text(f"# pending minion key, seen by the master\ncurve\n    public-key = \"{public_key}\"\n")
-            self._stamp = ()
+            self._known.add(public_key)
+            self._pending += 1
+            return "pending"
 
     # -- operator actions (`hamaster key ...`) ---------------------------------------------------------
     def find(self, name: str) -> KeyEntry:
@@ -146,23 +201,25 @@ class KeyRing:
 
 
 class MinionAuthenticator(ThreadAuthenticator):
-    """pyzmq's ZAP thread, deciding by our KeyRing; the ZeroMQ User-Id of a connection is the minion id."""
+    """pyzmq's ZAP thread, deciding by our KeyRing; the ZeroMQ User-Id of a connection is its public key."""
 
-    def __init__(self, context: zmq.Context, keyring: KeyRing) -> None:
+    def __init__(self, context: zmq.Context, keyring: KeyRing,
+                 refuse: Callable[[str, str, str], None] = lambda reason, who, detail: None) -> None:
         super().__init__(context)
-        self.keyring = keyring
+        self.keyring, self.refuse = keyring, refuse
 
     def callback(self, domain: str, key: bytes) -> bool:
         public = key.decode()
         if self.keyring.minion_of(public) is not None:
             return True
-        self.keyring.record_pending(public)
+        reason, detail = REFUSALS[self.keyring.record_pending(public)]
+        self.refuse(reason, f"key {fingerprint(public)}", detail)
         return False
 
     def curve_user_id(self, client_public_key: bytes) -> str:
         import zmq.utils.z85
 
-        return self.keyring.minion_of(zmq.utils.z85.encode(client_public_key).decode()) or "?"
+        return zmq.utils.z85.encode(client_public_key).decode()
 
     def start(self) -> None:
         self.configure_curve_callback(domain=ZAP_DOMAIN, credentials_provider=self)  # before the thread runs

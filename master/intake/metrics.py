@@ -8,6 +8,7 @@ and alert deliveries, from the store. A scrape opens its own read-only connectio
     hamaster_vrrp_priority{instance,node}         the priority of the last transition
     hamaster_events_total{node,kind}              events stored
     hamaster_frames_dropped_total                 frames refused (bad msgpack, version, fields ...)
+    hamaster_refused_total{reason}                frames, keys, handshakes refused (see intake/refusals.py)
     hamaster_minion_online{node}                  1 while heartbeats arrive
     hamaster_minion_spool_backlog{node}           events waiting in the minion's spool (as of its last hello)
     hamaster_incidents_total{kind,severity}
@@ -50,6 +51,11 @@ class MasterCollector(Collector):
         dropped = CounterMetricFamily("hamaster_frames_dropped", "Frames refused by the master")
         dropped.add_metric([], live["counters"]["dropped"])
         yield dropped
+        refused = CounterMetricFamily("hamaster_refused", "Frames, keys and connections refused, by reason",
+                                      labels=["reason"])
+        for reason, n in sorted(live.get("refused", {}).items()):
+            refused.add_metric([reason], n)
+        yield refused
         online = GaugeMetricFamily("hamaster_minion_online", "1 while the minion's heartbeats arrive", labels=["node"])
         backlog = GaugeMetricFamily("hamaster_minion_spool_backlog", "Events waiting in the minion's spool",
                                     labels=["node"])

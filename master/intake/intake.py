@@ -1,0 +1,152 @@
+"""Intake: minion frames -> validation -> one transaction -> acks -> the correlator.
+
+Each `drain()` takes up to ROUND frames from the ROUTER and commits them in one transaction, so the cost of
+a commit is shared by a whole batch under load, and an ack never leaves before its events are on disk. The
+minion id is the ZAP User-Id (keys.py sets it from the CURVE key), never a field of the payload.
+"""
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import zmq
+
+from hamaster.core import protocol
+from hamaster.core.config import MasterConfig
+from hamaster.core.errors import ConfigError
+from hamaster.core.events import Event, StoredEvent
+from hamaster.core.protocol import fingerprint
+from hamaster.core.timeutil import now_ns
+from hamaster.master import store
+from hamaster.master.intake.keys import ZAP_DOMAIN, KeyRing, master_certificate
+from hamaster.master.intake.refusals import Refusals
+
+log = logging.getLogger("hamaster")
+
+ROUND = 500  # frames drained per commit
+
+
+@dataclass
+class Minion:
+    id: str
+    route: bytes
+    last_seen: float  # monotonic
+    last_seen_ns: int
+    dropped: int = 0
+    backlog: int = 0
+
+
+class Intake:
+    def __init__(self, ctx: zmq.Context, cfg: MasterConfig, keyring: KeyRing, db: Any, counters: dict[str, int],
+                 refusals: Refusals, on_stored: Callable[[list[StoredEvent]], None]) -> None:
+        self.cfg, self.keyring, self.db, self.counters, self.on_stored = cfg, keyring, db, counters, on_stored
+        self.refusals = refusals
+        self.on_job_result: Callable[[str, str, dict[str, Any]], None] = lambda who, jid, result: None
+        self.minions: dict[str, Minion] = {}
+        public, secret = master_certificate(cfg.pki_dir, cfg.path)
+        self.router = ctx.socket(zmq.ROUTER)
+        try:
+            self.router.setsockopt(zmq.LINGER, 0)
+            self.router.setsockopt(zmq.MAXMSGSIZE, protocol.MAX_FRAME)
+            self.router.setsockopt(zmq.ROUTER_MANDATORY, 1)
+            self.router.setsockopt(zmq.SNDHWM, 10_000)
+            self.router.setsockopt(zmq.RCVHWM, 10_000)
+            self.router.curve_server = True
+            self.router.curve_secretkey = secret
+            self.router.curve_publickey = public
+            self.router.zap_domain = ZAP_DOMAIN.encode()
+            self.router.bind(cfg.bind)
+        except zmq.ZMQError as exc:
+            self.router.close(linger=0)
+            raise ConfigError(f"{cfg.path}: bind: cannot listen on {cfg.bind}: {exc}") from None
+
+    def close(self) -> None:
+        self.router.close(linger=0)
+
+    def _drop(self, who: str, reason: str, why: str) -> None:
+        self.counters["dropped"] += 1
+        if who in self.minions:
+            self.minions[who].dropped += 1
+        self.refusals.refuse(reason, who, why)
+
+    def drain(self) -> None:
+        batches: dict[str, list[Event]] = {}
+        acks: dict[str, list[int]] = {}
+        hellos: dict[str, str] = {}  # minion -> grains (JSON), written with the batch
+        now, wall = time.monotonic(), now_ns()
+        accepted = self.keyring.accepted_keys()  # per round: a key rejected or deleted a moment ago is out
+        for _ in range(ROUND):
+            try:
+                parts = self.router.recv_multipart(zmq.NOBLOCK, copy=False)
+            except zmq.Again:
+                break
+            self.counters["frames"] += 1
+            if len(parts) != 2:
+                self._drop("?", "bad_field", f"{len(parts)} parts, expected 2")
+                continue
+            route, frame = parts
+            key = frame.get("User-Id")  # the CURVE key of the connection (keys.py)
+            who = accepted.get(key)
+            if who is None:  # rejected or deleted since it connected, or its id given to another key
+                self.counters["unknown_sender"] += 1
+                self.refusals.refuse("revoked_key", f"key {fingerprint(key)}", "no longer accepted")
+                continue
+            m = self.minions.get(who)
+            if m is None:
+                m = self.minions[who] = Minion(who, route.bytes, now, wall)
+                log.info("minion %s connected", who)
+            m.route, m.last_seen, m.last_seen_ns = route.bytes, now, wall
+            try:
+                msg = protocol.decode_from_minion(frame.buffer)
+                if isinstance(msg, protocol.Events):
+                    self._take_events(who, msg.events, batches, acks)
+                elif isinstance(msg, protocol.Ping):
+                    self.send(who, protocol.encode("pong", ts=msg.ts))
+                elif isinstance(msg, protocol.Hello):
+                    grains = protocol.plain_map(msg.grains, protocol.MAX_GRAINS, "grains")
+                    m.backlog = msg.backlog
+                    hellos[who] = json.dumps(grains, allow_nan=False)
+                    log.info("minion %s says hello (backlog %d)", who, m.backlog)
+                else:
+                    self.on_job_result(who, msg.jid, protocol.plain_map(msg.result, protocol.MAX_RESULT, "result"))
+            except protocol.Refused as exc:
+                self._drop(who, exc.reason, str(exc))
+        if not batches and not acks and not hellos:
+            return
+        new = store.store_intake(self.db, wall, hellos, batches)
+        for who, seqs in acks.items():
+            self.send(who, protocol.encode("ack", seqs=protocol.ranges(sorted(seqs))))
+        self.counters["events"] += len(new)
+        self.counters["duplicates"] += sum(len(s) for s in acks.values()) - len(new)
+        if new:
+            self.on_stored(new)
+
+    def _take_events(self, who: str, raw: list[Any], batches: dict[str, list[Event]],
+                     acks: dict[str, list[int]]) -> None:
+        good = batches.setdefault(who, [])
+        seqs = acks.setdefault(who, [])
+        for item in raw:
+            try:
+                ev = protocol.event_from_wire(item)
+            except protocol.Refused as exc:
+                # acked all the same: a minion must not resend a poison event forever
+                self._drop(who, exc.reason, str(exc))
+                seq = protocol.seq_of(item)
+                if seq is not None:
+                    seqs.append(seq)
+                continue
+            good.append(ev)
+            seqs.append(ev.seq)
+
+    def send(self, who: str, frame: bytes) -> bool:
+        m = self.minions.get(who)
+        if m is None:
+            return False
+        try:
+            self.router.send_multipart([m.route, frame], zmq.NOBLOCK)
+            return True
+        except (zmq.Again, zmq.ZMQError):  # gone (ROUTER_MANDATORY) or its queue is full: it will resend
+            return False
