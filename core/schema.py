@@ -320,7 +320,8 @@ def explain(text: str, data: Any, root: Any) -> tuple[list[str | int], str]:
     value = value_at(data, parts)
     if found := re.match(r"Invalid enum value (.+)", message):
         allowed = [a for t in members(here) if get_origin(t) is Literal for a in get_args(t)]
-        return parts, f"expected one of {', '.join(map(str, allowed))}; got {found[1]}"
+        alternative = " (or a list)" if any(get_origin(t) is list for t in members(here)) else ""
+        return parts, f"expected one of {', '.join(map(str, allowed))}{alternative}; got {found[1]}"
     if found := re.match(r"Expected `([^`]+)`(?:, got `([^`]+)`)?(.*)", message):
         wanted = " or ".join(_HUMAN.get(t.strip(), t.strip()) for t in found[1].split("|"))
         bound = found[3].strip().replace(".0", "") if found[3] else ""
@@ -335,6 +336,8 @@ def shown(value: Any) -> str:
         return "a list"
     if value is None:
         return "nothing"
+    if isinstance(value, bool):
+        return "true" if value else "false"
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
 
