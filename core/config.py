@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from hamaster.core import schema
-from hamaster.core.errors import ConfigError
+from hamaster.core.errors import ConfigFileError
 from hamaster.core.schema import DEFAULT_PORT
 
 __all__ = ["DEFAULT_MASTER_CONFIG", "DEFAULT_MINION_CONFIG", "DEFAULT_PORT", "MasterConfig", "MinionConfig",
@@ -83,9 +83,9 @@ class Document:
             node = nxt
         return line
 
-    def error(self, parts: list[str | int], message: str) -> ConfigError:
+    def error(self, parts: list[str | int], message: str) -> ConfigFileError:
         line = self.line_of(parts)
-        return ConfigError(f"{self.path}{f':{line}' if line else ''}: {schema.dotted(parts)}: {message}")
+        return ConfigFileError(f"{self.path}{f':{line}' if line else ''}: {schema.dotted(parts)}: {message}")
 
 
 def read_yaml(path: Path) -> Document:
@@ -95,13 +95,13 @@ def read_yaml(path: Path) -> Document:
     try:
         text = path.read_text()
     except FileNotFoundError:
-        raise ConfigError(f"{path}: no such file") from None
+        raise ConfigFileError(f"{path}: no such file") from None
     except IsADirectoryError:
-        raise ConfigError(f"{path}: is a directory, expected a YAML file") from None
+        raise ConfigFileError(f"{path}: is a directory, expected a YAML file") from None
     except UnicodeDecodeError:
-        raise ConfigError(f"{path}: not UTF-8 text") from None
+        raise ConfigFileError(f"{path}: not UTF-8 text") from None
     except OSError as exc:
-        raise ConfigError(f"{path}: {exc.strerror}") from None
+        raise ConfigFileError(f"{path}: {exc.strerror}") from None
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)(text)
     try:
         node = loader.get_single_node()
@@ -111,9 +111,9 @@ def read_yaml(path: Path) -> Document:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"{path}:{mark.line + 1}" if mark else str(path)
-        raise ConfigError(f"{where}: {exc.problem or exc.context}") from None
+        raise ConfigFileError(f"{where}: {exc.problem or exc.context}") from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: {exc}") from None
+        raise ConfigFileError(f"{path}: {exc}") from None
     finally:
         loader.dispose()
     return Document(path, data, node)
@@ -127,7 +127,7 @@ def _refuse_duplicate_keys(path: Path, node: Any, trail: str = "") -> None:
             here = f"{trail}.{name}" if trail else str(name)
             if isinstance(name, str):
                 if name in seen:
-                    raise ConfigError(f"{path}:{key.start_mark.line + 1}: {here}: given twice")
+                    raise ConfigFileError(f"{path}:{key.start_mark.line + 1}: {here}: given twice")
                 seen.add(name)
             _refuse_duplicate_keys(path, value, here)
     elif node.id == "sequence":
@@ -151,9 +151,9 @@ def _without_nulls(data: Any) -> Any:
 
 def _checked(doc: Document, type_: Any, what: str) -> Any:
     if doc.data is None:
-        raise ConfigError(f"{doc.path}: the file is empty; expected the settings of {what} (see `hamaster init`)")
+        raise ConfigFileError(f"{doc.path}: the file is empty; expected the settings of {what} (see `hamaster init`)")
     if not isinstance(doc.data, dict):
-        raise ConfigError(f"{doc.path}: expected a mapping of settings at the top, got {schema.shown(doc.data)}")
+        raise ConfigFileError(f"{doc.path}: expected a mapping of settings at the top, got {schema.shown(doc.data)}")
     return schema.convert(_without_nulls(doc.data), type_, str(doc.path), line_of=doc.line_of)
 
 

@@ -19,7 +19,7 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin
 import msgspec
 from msgspec import Meta, Struct, field
 
-from hamaster.core.errors import ConfigError
+from hamaster.core.errors import ConfigFileError
 from hamaster.core.incidents import KINDS, SEVERITIES
 
 DEFAULT_PORT = 4506
@@ -287,14 +287,14 @@ def sub(value: Any, type_: Any, path: str) -> Any:
 
 
 def convert(data: Any, type_: Any, where: str, prefix: str = "", line_of: Any = None) -> Any:
-    """`data` as `type_`, or a ConfigError `WHERE[:LINE]: PREFIX.PATH: what is wrong`."""
+    """`data` as `type_`, or a ConfigFileError `WHERE[:LINE]: PREFIX.PATH: what is wrong`."""
     try:
         return msgspec.convert(data, type_, strict=True)
     except msgspec.ValidationError as exc:
         parts, message = explain(str(exc), data, type_)
     line = line_of(parts) if line_of else None
     path = dotted(([prefix] if prefix else []) + parts)
-    raise ConfigError(f"{where}{f':{line}' if line else ''}: {path or 'the file'}: {message}")
+    raise ConfigFileError(f"{where}{f':{line}' if line else ''}: {path or 'the file'}: {message}")
 
 
 def dotted(parts: list[str | int], lead: str = "") -> str:

@@ -7,7 +7,7 @@ import click
 
 from hamaster.core import __version__
 from hamaster.core.config import load_minion_config
-from hamaster.core.errors import ConfigError, HamasterError
+from hamaster.core.errors import ConfigFileError, HamasterError
 
 config_option = click.option(
     "-c", "--config", "config_path", type=click.Path(dir_okay=False), default=None,
@@ -100,7 +100,7 @@ def main() -> int:
         return exc.exit_code
     except click.exceptions.Abort:
         return 130
-    except ConfigError as exc:
+    except ConfigFileError as exc:  # minion.yaml is wrong: for click, a usage error
         click.echo(f"haminion: error: {one_line(exc)}", err=True)
         return 2
     except HamasterError as exc:

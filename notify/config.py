@@ -31,7 +31,7 @@ from typing import Any
 import apprise
 
 from hamaster.core import schema
-from hamaster.core.errors import ConfigError
+from hamaster.core.errors import ConfigError, ConfigFileError
 from hamaster.core.incidents import KINDS
 
 # info incidents (a start-up overlap of a few ms, a node back) are for the timeline; what they close still follows
@@ -98,14 +98,14 @@ def _target(i: int, raw: schema.Target, where: str, base: Path) -> list[Target]:
         path = Path(raw.config)
         path = path if path.is_absolute() else base / path
         if not path.is_file():
-            raise ConfigError(f"{here}.config: {path}: no such file")
+            raise ConfigFileError(f"{here}.config: {path}: no such file")
         conf = apprise.AppriseConfig()
         conf.add(str(path))
         bundle = apprise.Apprise()
         bundle.add(conf)
         plugins = list(bundle.find())
         if not plugins:
-            raise ConfigError(f"{here}.config: {path}: apprise found no usable URL in it")
+            raise ConfigFileError(f"{here}.config: {path}: apprise found no usable URL in it")
         # apprise gives a file's tags as its own AppriseTag objects: names, as ours are
         return [Target(f"{path.name}#{j}", p, frozenset(str(t) for t in p.tags) | tags, p.url(privacy=True))
                 for j, p in enumerate(plugins)]
@@ -118,7 +118,7 @@ def _target(i: int, raw: schema.Target, where: str, base: Path) -> list[Target]:
         apprise_log.disabled = False
     if plugin is None:
         scheme = url.split("://", 1)[0] if "://" in url else "?"
-        raise ConfigError(f"{here}.url: apprise cannot use this URL (scheme {scheme!r}); see apprise's wiki")
+        raise ConfigFileError(f"{here}.url: apprise cannot use this URL (scheme {scheme!r}); see apprise's wiki")
     masked = plugin.url(privacy=True)
     name = raw.name or f"{plugin.service_name or scheme_of(url)}#{i}"
     return [Target(str(name), plugin, tags, masked, _secrets(url, masked))]
@@ -148,9 +148,12 @@ def load(section: "schema.Notify | dict[str, Any]", where: str, base: Path) -> N
     for i, route in enumerate(routes):
         missing = sorted(route.tags - known_tags - {"all"})
         if missing:
-            raise ConfigError(f"{where}: notify.routes[{i}].tags: no target has tag {missing[0]!r} "
+            raise ConfigFileError(f"{where}: notify.routes[{i}].tags: no target has tag {missing[0]!r} "
                               f"(route {route.name}; targets have: {', '.join(sorted(known_tags)) or 'none'})")
     retry = Retry(section.retry.max_attempts, section.retry.backoff_s, section.retry.max_backoff_s)
     templates = {kind: dict(parts) for kind, parts in section.templates.items()}
-    Renderer(templates, where)
+    try:
+        Renderer(templates, where)
+    except ConfigError as exc:  # a template that does not compile: the file is wrong, as for any field
+        raise ConfigFileError(str(exc)) from None
     return NotifyConfig(targets, routes, templates, retry, section.group_wait_s)

@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from hamaster.core import __version__
-from hamaster.core.errors import ConfigError, HamasterError
+from hamaster.core.errors import ConfigFileError, HamasterError
 
 COMMANDS = {
     "init": "hamaster.master.cli.site:init",
@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> Any:
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
-    except ConfigError as exc:  # the site's files (or an option) are wrong: what a usage error is to click
+    except ConfigFileError as exc:  # master.yaml is wrong: for click, a usage error
         click.echo(f"hamaster: error: {one_line(exc)}", err=True)
         sys.exit(2)
     except HamasterError as exc:

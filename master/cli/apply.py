@@ -14,7 +14,7 @@ from pathlib import Path
 import click
 
 from hamaster.core.config import load_master_config
-from hamaster.core.errors import ConfigError
+from hamaster.core.errors import ConfigError, ConfigFileError
 from hamaster.master import store
 from hamaster.master.cli import config_option
 from hamaster.master.states.pairlint import Lint, lint
@@ -99,5 +99,5 @@ def choose_pillar(configured: Path, state_root: Path, config: Path) -> Path:
     if beside.is_dir():
         click.echo(f"pillar tree: {beside} (pillar_root {configured} of {config} does not exist)", err=True)
         return beside
-    raise ConfigError(f"{configured}: no such pillar tree (pillar_root of {config}), and no {beside}: "
+    raise ConfigFileError(f"{configured}: no such pillar tree (pillar_root of {config}), and no {beside}: "
                       "make one (a folder with top.sls) or give --pillar DIR")

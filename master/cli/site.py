@@ -10,7 +10,7 @@ import click
 import zmq.auth
 
 from hamaster.core.config import DEFAULT_PORT, MasterConfig, load_master_config
-from hamaster.core.errors import ConfigError, HamasterError
+from hamaster.core.errors import ConfigError, ConfigFileError, HamasterError
 from hamaster.master.cli import config_option
 from hamaster.master.intake.keys import KeyRing, make_certificate, valid_name
 
@@ -94,6 +94,10 @@ def master(config_path: str | None, log_level: str | None) -> None:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         run(cfg)
+    except ConfigFileError:
+        raise
+    except ConfigError as exc:  # refused at start (master key, reactor rules, metrics.listen ...): the site is wrong
+        raise ConfigFileError(str(exc)) from None
     except zmq.ZMQError as exc:  # what check_bind_free cannot see (a control socket in a read-only folder ...)
         raise HamasterError(f"{cfg.path}: the master could not start: {exc}") from None
 
@@ -116,4 +120,4 @@ def check_bind_free(cfg: MasterConfig) -> None:
             probe.bind(addr)
         except OSError as exc:
             what = "in use by another process" if exc.errno == errno.EADDRINUSE else exc.strerror
-            raise ConfigError(f"{cfg.path}: bind: {cfg.bind}: {what}") from None
+            raise ConfigFileError(f"{cfg.path}: bind: {cfg.bind}: {what}") from None
