@@ -4,6 +4,8 @@ for every command that reads it; a port in use; an apprise config file with tags
 
 import socket
 import subprocess
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -134,3 +136,36 @@ def test_apply_right_after_init_takes_the_pillar_beside_the_states_and_says_so(s
     note, error = broken.stderr.strip().splitlines()
     assert broken.returncode == 1 and note.startswith(f"pillar tree: {tree}/pillar ")
     assert error.endswith(f"template 'top.sls' not found in the pillar tree {tree}/pillar")
+
+
+def test_a_probe_of_master_yaml_reaches_the_daemon_as_written(site: Site) -> None:
+    """probes: checked by the schema, then built by the daemon: port, path and nodes as the file says."""
+    asked: list[str] = []
+
+    class Page(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            asked.append(self.path)
+            body = b"<h1>node2</h1>"
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Page)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        with open(site.config, "a") as f:
+            f.write(f"probes:\n  - {{vip: 127.0.0.1, port: {server.server_port}, path: /health, interval_ms: 20,"
+                    " nodes: [node1, node2]}\n")
+        site.start_master()
+        wait_for(lambda: site.count("SELECT COUNT(*) FROM events WHERE tag = 'beacon/probe/127.0.0.1/node2'"), 20,
+                 "the probe's first observation")
+        assert set(asked) == {"/health"}
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
