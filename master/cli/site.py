@@ -103,21 +103,22 @@ def master(config_path: str | None, log_level: str | None) -> None:
 
 
 def check_bind_free(cfg: MasterConfig) -> None:
-    """Refuse a `bind:` port that another process listens on, in one line, before the daemon starts anything
-    (ZeroMQ would say it with a traceback, after starting its threads). A host that does not resolve is left
-    to ZeroMQ, which also takes interface names."""
-    if not cfg.bind.startswith("tcp://"):
-        return
-    host, _, port = cfg.bind[len("tcp://"):].rpartition(":")
-    host = "0.0.0.0" if host == "*" else host.strip("[]")
-    try:
-        family, kind, proto, _, addr = socket.getaddrinfo(host, int(port), type=socket.SOCK_STREAM)[0]
-    except (OSError, UnicodeError):
-        return
-    with socket.socket(family, kind, proto) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as ZeroMQ does: TIME_WAIT is no conflict
+    """Refuse a `bind:` or `control:` port that another process listens on, in one line, before the daemon
+    starts anything (ZeroMQ would say it with a traceback, after starting its threads). A host that does not
+    resolve is left to ZeroMQ, which also takes interface names."""
+    for name, address in (("bind", cfg.bind), ("control", cfg.control)):
+        if not address.startswith("tcp://"):
+            continue
+        host, _, port = address[len("tcp://"):].rpartition(":")
+        host = "0.0.0.0" if host == "*" else host.strip("[]")
         try:
-            probe.bind(addr)
-        except OSError as exc:
-            what = "in use by another process" if exc.errno == errno.EADDRINUSE else exc.strerror
-            raise ConfigFileError(f"{cfg.path}: bind: {cfg.bind}: {what}") from None
+            family, kind, proto, _, addr = socket.getaddrinfo(host, int(port), type=socket.SOCK_STREAM)[0]
+        except (OSError, UnicodeError):
+            continue
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as ZeroMQ does: TIME_WAIT is no conflict
+            try:
+                probe.bind(addr)
+            except OSError as exc:
+                what = "in use by another process" if exc.errno == errno.EADDRINUSE else exc.strerror
+                raise ConfigFileError(f"{cfg.path}: {name}: {address}: {what}") from None

@@ -74,14 +74,20 @@ def test_every_haminion_command_says_one_line_and_exits_2(site: Site, command: l
     one_line_exit_2(run(HAMINION, *command, "-c", config), "spool_dri: unknown field, did you mean spool_dir?")
 
 
-def test_a_bind_port_in_use_is_one_line_and_nothing_starts(site: Site) -> None:
+@pytest.mark.parametrize("field", ["bind", "control"])
+def test_a_port_in_use_is_one_line_and_nothing_starts(site: Site, field: str) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        Path(site.config).write_text(Path(site.config).read_text().replace(f":{site.port}", f":{port}"))
+        text = Path(site.config).read_text()
+        if field == "bind":
+            text = text.replace(f":{site.port}", f":{port}")
+        else:
+            text += f"control: tcp://127.0.0.1:{port}\n"
+        Path(site.config).write_text(text)
         one_line_exit_2(run(HAMASTER, "master", "-c", site.config, timeout=30),
-                        f"bind: tcp://127.0.0.1:{port}: in use by another process")
+                        f"{field}: tcp://127.0.0.1:{port}: in use by another process")
     assert not (site.root / "control.sock").exists()
 
 
