@@ -1,8 +1,10 @@
 """Site configuration: master.yaml and minion.yaml, loaded into typed objects.
 
-Relative paths in a config file are relative to the folder holding it, so a site made by `hamaster init`
-can be moved as a whole. Sections owned by other parts (notify, correlator, reactor, probes) are kept as
-raw mappings here and validated by their owners, who name the field when it is wrong.
+The schema (what each file may say, its types and ranges) is core/schema.py; this module reads the YAML,
+refuses what the schema refuses with the file and line, checks what needs the disk (a folder that must exist,
+a path that must not be a directory), and resolves relative paths against the folder holding the file, so a
+site made by `hamaster init` can be moved as a whole. The notify, correlator, reactor and probes sections are
+checked here for shape; their owners check the rest (apprise URLs, templates, route names).
 """
 
 import os
@@ -10,11 +12,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hamaster.core.errors import ConfigError
+from hamaster.core import schema
+from hamaster.core.errors import ConfigFileError
+from hamaster.core.schema import DEFAULT_PORT
+
+__all__ = ["DEFAULT_MASTER_CONFIG", "DEFAULT_MINION_CONFIG", "DEFAULT_PORT", "MasterConfig", "MinionConfig",
+           "load_master_config", "load_minion_config", "load_yaml", "resolve_spool_dir"]
 
 DEFAULT_MASTER_CONFIG = "/etc/hamaster/master.yaml"
 DEFAULT_MINION_CONFIG = "/etc/hamaster/minion.yaml"
-DEFAULT_PORT = 4506
 
 
 @dataclass(frozen=True)
@@ -29,10 +35,10 @@ class MasterConfig:
     heartbeat_interval: float = 2.0
     silent_after: float = 10.0
     log_level: str = "info"
-    notify: dict[str, Any] = field(default_factory=dict)
-    correlator: dict[str, Any] = field(default_factory=dict)
-    reactor: list[Any] = field(default_factory=list)
-    probes: list[Any] = field(default_factory=list)
+    notify: Any = field(default_factory=dict)  # schema.Notify (or a plain mapping): notify/config.py builds it
+    correlator: Any = field(default_factory=dict)  # schema.CorrelatorSettings (or a plain mapping)
+    reactor: list[Any] = field(default_factory=list)  # the rules as written, checked by the schema
+    probes: list[schema.Probe] = field(default_factory=list)
     metrics_listen: str | None = None
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
 
@@ -49,64 +55,106 @@ class MinionConfig:
     heartbeat_interval: float = 2.0
     master_timeout: float = 10.0
     reconcile_interval: float = 30.0
-    beacons: dict[str, Any] = field(default_factory=dict)
+    beacons: dict[str, Any] = field(default_factory=dict)  # as written, checked by the schema
     log_level: str = "info"
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
 
 
-def load_yaml(path: Path) -> Any:
-    """Read a YAML file; errors name the file and line."""
+class Document:
+    """A parsed YAML file that still knows the line of every key (for errors that name a field)."""
+
+    def __init__(self, path: Path, data: Any, node: Any) -> None:
+        self.path, self.data, self.node = path, data, node
+
+    def line_of(self, parts: list[str | int]) -> int | None:
+        """The line of the deepest key or item of `parts` that the file has."""
+        node, line = self.node, None
+        for part in parts:
+            nxt = None
+            if isinstance(part, str) and node is not None and node.id == "mapping":
+                for key, value in node.value:
+                    if key.value == part:
+                        nxt, line = value, key.start_mark.line + 1
+            elif isinstance(part, int) and node is not None and node.id == "sequence" and part < len(node.value):
+                nxt = node.value[part]
+                line = nxt.start_mark.line + 1
+            if nxt is None:
+                break
+            node = nxt
+        return line
+
+    def error(self, parts: list[str | int], message: str) -> ConfigFileError:
+        line = self.line_of(parts)
+        return ConfigFileError(f"{self.path}{f':{line}' if line else ''}: {schema.dotted(parts)}: {message}")
+
+
+def read_yaml(path: Path) -> Document:
+    """Read a YAML file; errors name the file and line. A key given twice is refused (which one would count?)."""
     import yaml  # here, not at the top: PyYAML is a tenth of the start-up of a CLI command that reads the store
 
     try:
         text = path.read_text()
     except FileNotFoundError:
-        raise ConfigError(f"{path}: no such file") from None
+        raise ConfigFileError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise ConfigFileError(f"{path}: is a directory, expected a YAML file") from None
+    except UnicodeDecodeError:
+        raise ConfigFileError(f"{path}: not UTF-8 text") from None
     except OSError as exc:
-        raise ConfigError(f"{path}: {exc.strerror}") from None
+        raise ConfigFileError(f"{path}: {exc.strerror}") from None
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)(text)
     try:
-        return yaml.safe_load(text)
+        node = loader.get_single_node()
+        if node is not None:
+            _refuse_duplicate_keys(path, node)
+        data = loader.construct_document(node) if node is not None else None
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark
+        mark = exc.problem_mark or exc.context_mark
         where = f"{path}:{mark.line + 1}" if mark else str(path)
-        raise ConfigError(f"{where}: {exc.problem}") from None
+        raise ConfigFileError(f"{where}: {exc.problem or exc.context}") from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: {exc}") from None
+        raise ConfigFileError(f"{path}: {exc}") from None
+    finally:
+        loader.dispose()
+    return Document(path, data, node)
 
 
-class _Fields:
-    """Typed access to a config mapping that names file and field in every error."""
-
-    def __init__(self, path: Path, data: Any) -> None:
-        if data is None:
-            data = {}
-        if not isinstance(data, dict):
-            raise ConfigError(f"{path}: expected a mapping at the top, got {type(data).__name__}")
-        self.path, self.data = path, data
-
-    def get(self, key: str, types: type | tuple[type, ...], default: Any = ..., *, required: bool = False) -> Any:
-        if key not in self.data or self.data[key] is None:
-            if required or default is ...:
-                raise ConfigError(f"{self.path}: field '{key}' is required")
-            return default
-        value = self.data[key]
-        if isinstance(value, bool) and bool not in (types if isinstance(types, tuple) else (types,)):
-            raise ConfigError(f"{self.path}: field '{key}' must be {_names(types)}, got a boolean")
-        if float in (types if isinstance(types, tuple) else (types,)) and isinstance(value, int):
-            value = float(value)
-        if not isinstance(value, types):
-            raise ConfigError(f"{self.path}: field '{key}' must be {_names(types)}, got {type(value).__name__}")
-        return value
-
-    def path_of(self, key: str, default: str) -> Path:
-        value = Path(self.get(key, str, default))
-        return value if value.is_absolute() else (self.path.parent / value)
+def _refuse_duplicate_keys(path: Path, node: Any, trail: str = "") -> None:
+    if node.id == "mapping":
+        seen: set[Any] = set()
+        for key, value in node.value:
+            name = getattr(key, "value", None)
+            here = f"{trail}.{name}" if trail else str(name)
+            if isinstance(name, str):
+                if name in seen:
+                    raise ConfigFileError(f"{path}:{key.start_mark.line + 1}: {here}: given twice")
+                seen.add(name)
+            _refuse_duplicate_keys(path, value, here)
+    elif node.id == "sequence":
+        for i, item in enumerate(node.value):
+            _refuse_duplicate_keys(path, item, f"{trail}[{i}]")
 
 
-def _names(types: type | tuple[type, ...]) -> str:
-    ts = types if isinstance(types, tuple) else (types,)
-    return " or ".join({"str": "a string", "int": "an integer", "float": "a number", "dict": "a mapping",
-                        "list": "a list", "bool": "true or false"}.get(t.__name__, t.__name__) for t in ts)
+def load_yaml(path: Path) -> Any:
+    """The data of a YAML file (errors name the file and line)."""
+    return read_yaml(path).data
+
+
+def _without_nulls(data: Any) -> Any:
+    """`heartbeat:` with nothing under it, or `fifo: ~`, means the default, as it always has."""
+    if isinstance(data, dict):
+        return {k: _without_nulls(v) for k, v in data.items() if v is not None}
+    if isinstance(data, list):
+        return [_without_nulls(v) for v in data]
+    return data
+
+
+def _checked(doc: Document, type_: Any, what: str) -> Any:
+    if doc.data is None:
+        raise ConfigFileError(f"{doc.path}: the file is empty; expected the settings of {what} (see `hamaster init`)")
+    if not isinstance(doc.data, dict):
+        raise ConfigFileError(f"{doc.path}: expected a mapping of settings at the top, got {schema.shown(doc.data)}")
+    return schema.convert(_without_nulls(doc.data), type_, str(doc.path), line_of=doc.line_of)
 
 
 def resolve_config_path(path: str | os.PathLike[str] | None, default: str, env: str = "HAMASTER_CONFIG") -> Path:
@@ -115,60 +163,82 @@ def resolve_config_path(path: str | os.PathLike[str] | None, default: str, env: 
     return Path(os.environ.get(env) or default)
 
 
+def _beside(base: Path, value: str) -> Path:
+    p = Path(value)
+    return p if p.is_absolute() else base / p
+
+
+def _ipc_folder_exists(doc: Document, name: str, address: str) -> None:
+    if address.startswith("ipc://"):
+        folder = Path(address[len("ipc://"):]).parent
+        if not folder.is_dir():
+            raise doc.error([name], f"folder {folder} does not exist (the socket is made there)")
+
+
 def load_master_config(path: str | os.PathLike[str] | None = None) -> MasterConfig:
     p = resolve_config_path(path, DEFAULT_MASTER_CONFIG).absolute()
-    f = _Fields(p, load_yaml(p))
-    store = f.get("store", str, "store.db")
-    if "://" not in store and not Path(store).is_absolute():
-        store = str(p.parent / store)
-    hb = _Fields(p, f.get("heartbeat", dict, {}))
+    doc = read_yaml(p)
+    f: schema.MasterFile = _checked(doc, schema.MasterFile, "a master")
+    store = f.store
+    if "://" not in store:
+        store = str(_beside(p.parent, store))
+    control = f.control or f"ipc://{p.parent / 'control.sock'}"
+    if control.startswith("ipc://") and not Path(control[6:]).is_absolute():
+        control = f"ipc://{p.parent / control[6:]}"
+    _ipc_folder_exists(doc, "control", control)
+    _ipc_folder_exists(doc, "bind", f.bind)
     return MasterConfig(
         path=p,
-        bind=f.get("bind", str, f"tcp://0.0.0.0:{DEFAULT_PORT}"),
-        control=f.get("control", str, f"ipc://{p.parent / 'control.sock'}"),
-        pki_dir=f.path_of("pki_dir", "pki"),
+        bind=f.bind,
+        control=control,
+        pki_dir=_beside(p.parent, f.pki_dir),
         store=store,
-        state_root=f.path_of("state_root", "states"),
-        pillar_root=f.path_of("pillar_root", "pillar"),
-        heartbeat_interval=hb.get("interval", float, 2.0),
-        silent_after=hb.get("silent_after", float, 10.0),
-        log_level=f.get("log_level", str, "info"),
-        notify=f.get("notify", dict, {}),
-        correlator=f.get("correlator", dict, {}),
-        reactor=f.get("reactor", list, []),
-        probes=f.get("probes", list, []),
-        metrics_listen=_Fields(p, f.get("metrics", dict, {})).get("listen", str, None),
-        raw=f.data,
+        state_root=_beside(p.parent, f.state_root),
+        pillar_root=_beside(p.parent, f.pillar_root),
+        heartbeat_interval=f.heartbeat.interval,
+        silent_after=f.heartbeat.silent_after,
+        log_level=f.log_level,
+        notify=f.notify,
+        correlator=f.correlator,
+        reactor=list(doc.data.get("reactor") or []),
+        probes=f.probes,
+        metrics_listen=f.metrics.listen,
+        raw=doc.data,
     )
+
+
+def resolve_spool_dir(config_path: str | os.PathLike[str], value: str | None) -> Path:
+    """Where the daemon keeps its spool for `spool_dir: VALUE` in the minion.yaml at `config_path`
+    (None: the key is absent). The hook (minion/hook.py) must arrive at the same folder."""
+    base = Path(config_path).absolute().parent
+    return _beside(base, value) if value else base / "spool"
 
 
 def load_minion_config(path: str | os.PathLike[str] | None = None) -> MinionConfig:
     p = resolve_config_path(path, DEFAULT_MINION_CONFIG, env="HAMINION_CONFIG").absolute()
-    f = _Fields(p, load_yaml(p))
-    masters = f.get("master", (str, list), required=True)
-    masters = [masters] if isinstance(masters, str) else masters
-    if not masters or not all(isinstance(m, str) and "://" in m for m in masters):
-        raise ConfigError(f"{p}: field 'master' must be an address like tcp://10.0.0.1:{DEFAULT_PORT} or a list")
-    minion_id = f.get("id", str, required=True)
-    if not minion_id or "/" in minion_id or minion_id.startswith("."):
-        raise ConfigError(f"{p}: field 'id' must be a plain name, got {minion_id!r}")
-    master_key = f.get("master_key", str, required=True)
-    if len(master_key) != 40:
-        raise ConfigError(f"{p}: field 'master_key' must be the master's 40-character Z85 public key")
-    fifo = f.get("fifo", str, None)
-    hb = _Fields(p, f.get("heartbeat", dict, {}))
+    doc = read_yaml(p)
+    f: schema.MinionFile = _checked(doc, schema.MinionFile, "a minion")
+    spool_dir = resolve_spool_dir(p, f.spool_dir)
+    if spool_dir.exists() and not spool_dir.is_dir():
+        raise doc.error(["spool_dir"], f"{spool_dir} is a file, expected a folder (made if missing)")
+    fifo = _beside(p.parent, f.fifo) if f.fifo else None
+    if fifo is not None:
+        if fifo.is_dir():
+            raise doc.error(["fifo"], f"{fifo} is a folder, expected the path of keepalived's notify_fifo")
+        if not fifo.parent.is_dir():
+            raise doc.error(["fifo"], f"folder {fifo.parent} does not exist")
     return MinionConfig(
         path=p,
-        id=minion_id,
-        masters=masters,
-        master_key=master_key,
-        secret_key_file=f.path_of("key", "minion.key_secret"),
-        spool_dir=f.path_of("spool_dir", "spool"),
-        fifo=(Path(fifo) if Path(fifo).is_absolute() else p.parent / fifo) if fifo else None,
-        heartbeat_interval=hb.get("interval", float, 2.0),
-        master_timeout=hb.get("timeout", float, 10.0),
-        reconcile_interval=f.get("reconcile_interval", float, 30.0),
-        beacons=f.get("beacons", dict, {}),
-        log_level=f.get("log_level", str, "info"),
-        raw=f.data,
+        id=f.id,
+        masters=schema.names(f.master),
+        master_key=f.master_key,
+        secret_key_file=_beside(p.parent, f.key),
+        spool_dir=spool_dir,
+        fifo=fifo,
+        heartbeat_interval=f.heartbeat.interval,
+        master_timeout=f.heartbeat.timeout,
+        reconcile_interval=f.reconcile_interval,
+        beacons=dict(doc.data.get("beacons") or {}),
+        log_level=f.log_level,
+        raw=doc.data,
     )

@@ -2,6 +2,7 @@
 
     HamasterError            anything we raise on purpose; the CLI prints its message on one line
      ├── ConfigError         a config, pillar or state file is wrong (names file, line or field)
+     │    └── ConfigFileError  master.yaml or minion.yaml is wrong: the CLI exits 2, as for a usage error
      ├── StateError          a state run cannot start or went wrong as a whole
      ├── TransportError      the master or a minion cannot be reached, or answered nonsense
      ├── ProtocolError       a frame failed validation (the daemons log and drop it)
@@ -16,6 +17,10 @@ class HamasterError(Exception):
 
 
 class ConfigError(HamasterError):
+    pass
+
+
+class ConfigFileError(ConfigError):
     pass
 
 

@@ -7,7 +7,7 @@ import click
 
 from hamaster.core import __version__
 from hamaster.core.config import load_minion_config
-from hamaster.core.errors import HamasterError
+from hamaster.core.errors import ConfigFileError, HamasterError
 
 config_option = click.option(
     "-c", "--config", "config_path", type=click.Path(dir_okay=False), default=None,
@@ -86,6 +86,12 @@ def doctor(config_path: str | None, keepalived_conf: str) -> None:
         raise HamasterError(f"{failed} problem(s) found")
 
 
+def one_line(exc: BaseException) -> str:
+    """An error as one line of plain text: a newline or a terminal escape in it (from a file's text) is shown
+    escaped, never acted on."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in str(exc))
+
+
 def main() -> int:
     try:
         cli.main(prog_name="haminion", standalone_mode=False)
@@ -94,7 +100,10 @@ def main() -> int:
         return exc.exit_code
     except click.exceptions.Abort:
         return 130
+    except ConfigFileError as exc:  # minion.yaml is wrong: for click, a usage error
+        click.echo(f"haminion: error: {one_line(exc)}", err=True)
+        return 2
     except HamasterError as exc:
-        click.echo(f"haminion: error: {exc}", err=True)
+        click.echo(f"haminion: error: {one_line(exc)}", err=True)
         return 1
     return 0

@@ -1,4 +1,4 @@
-"""The `notify:` section of master.yaml, validated at start (every error names the field):
+"""The `notify:` section of master.yaml (its schema: core/schema.py), built at start (every error names the field):
 
     notify:
       targets:                              # apprise URLs, each with tags; or an apprise config file
@@ -30,8 +30,9 @@ from typing import Any
 
 import apprise
 
-from hamaster.core.errors import ConfigError
-from hamaster.core.incidents import KINDS, SEVERITIES
+from hamaster.core import schema
+from hamaster.core.errors import ConfigError, ConfigFileError
+from hamaster.core.incidents import KINDS
 
 # info incidents (a start-up overlap of a few ms, a node back) are for the timeline; what they close still follows
 DEFAULT_SEVERITIES = ("warning", "critical")
@@ -90,37 +91,25 @@ def _secrets(url: str, masked: str) -> tuple[str, ...]:
     return tuple(sorted(parts, key=len, reverse=True))
 
 
-def _strings(value: Any, where: str) -> list[str]:
-    value = [value] if isinstance(value, str) else value
-    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-        raise ConfigError(f"{where}: expected a name or a list of names")
-    return value
-
-
-def _target(i: int, raw: Any, where: str, base: Path) -> list[Target]:
+def _target(i: int, raw: schema.Target, where: str, base: Path) -> list[Target]:
     here = f"{where}: notify.targets[{i}]"
-    if isinstance(raw, str):
-        raw = {"url": raw}
-    if not isinstance(raw, dict) or ("url" in raw) == ("config" in raw):
-        raise ConfigError(f"{here}: expected a mapping with either 'url' or 'config'")
-    tags = frozenset(_strings(raw.get("tags", []), f"{here}.tags"))
-    if "config" in raw:
-        path = Path(str(raw["config"]))
+    tags = frozenset(raw.tags)
+    if raw.config is not None:
+        path = Path(raw.config)
         path = path if path.is_absolute() else base / path
         if not path.is_file():
-            raise ConfigError(f"{here}.config: {path}: no such file")
+            raise ConfigFileError(f"{here}.config: {path}: no such file")
         conf = apprise.AppriseConfig()
         conf.add(str(path))
         bundle = apprise.Apprise()
         bundle.add(conf)
         plugins = list(bundle.find())
         if not plugins:
-            raise ConfigError(f"{here}.config: {path}: apprise found no usable URL in it")
-        return [Target(f"{path.name}#{j}", p, frozenset(p.tags) | tags, p.url(privacy=True))
+            raise ConfigFileError(f"{here}.config: {path}: apprise found no usable URL in it")
+        # apprise gives a file's tags as its own AppriseTag objects: names, as ours are
+        return [Target(f"{path.name}#{j}", p, frozenset(str(t) for t in p.tags) | tags, p.url(privacy=True))
                 for j, p in enumerate(plugins)]
-    url = raw["url"]
-    if not isinstance(url, str):
-        raise ConfigError(f"{here}.url: expected an apprise URL string")
+    url = str(raw.url)
     apprise_log = logging.getLogger("apprise")
     apprise_log.disabled = True  # it logs a URL it cannot parse verbatim, tokens and all
     try:
@@ -129,9 +118,9 @@ def _target(i: int, raw: Any, where: str, base: Path) -> list[Target]:
         apprise_log.disabled = False
     if plugin is None:
         scheme = url.split("://", 1)[0] if "://" in url else "?"
-        raise ConfigError(f"{here}.url: apprise cannot use this URL (scheme {scheme!r}); see apprise's wiki")
+        raise ConfigFileError(f"{here}.url: apprise cannot use this URL (scheme {scheme!r}); see apprise's wiki")
     masked = plugin.url(privacy=True)
-    name = raw.get("name") or f"{plugin.service_name or scheme_of(url)}#{i}"
+    name = raw.name or f"{plugin.service_name or scheme_of(url)}#{i}"
     return [Target(str(name), plugin, tags, masked, _secrets(url, masked))]
 
 
@@ -139,61 +128,32 @@ def scheme_of(url: str) -> str:
     return url.split("://", 1)[0]
 
 
-def _route(i: int, raw: Any, where: str) -> Route:
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{where}: notify.routes[{i}]: expected a mapping")
-    name = raw.get("name", f"route{i}")
-    here = f"{where}: notify.routes[{i}] ({name})"
-    unknown = set(raw) - {"name", "tags", "kinds", "severities", "instances", "planned", "rate_limit"}
-    if unknown:
-        raise ConfigError(f"{here}: unknown field {sorted(unknown)[0]!r}")
-    kinds = _strings(raw.get("kinds", list(KINDS)), f"{here}.kinds")
-    severities = _strings(raw.get("severities", list(DEFAULT_SEVERITIES)), f"{here}.severities")
-    for value, allowed, key in ((kinds, KINDS, "kinds"), (severities, SEVERITIES, "severities")):
-        bad = [v for v in value if v not in allowed]
-        if bad:
-            raise ConfigError(f"{here}.{key}: {bad[0]!r} is not one of {', '.join(allowed)}")
-    if not isinstance(raw.get("planned", False), bool):
-        raise ConfigError(f"{here}.planned: expected true or false")
-    rate = raw.get("rate_limit") or {}
-    if not isinstance(rate, dict) or not isinstance(rate.get("max", 1), int) \
-            or not isinstance(rate.get("per_s", 60), int | float) or rate.get("max", 1) < 1:
-        raise ConfigError(f"{here}.rate_limit: expected {{max: N, per_s: SECONDS}}")
-    return Route(str(name), frozenset(_strings(raw.get("tags", ["all"]), f"{here}.tags")), frozenset(kinds),
-                 frozenset(severities), tuple(_strings(raw.get("instances", []), f"{here}.instances")),
-                 raw.get("planned", False), rate.get("max"), float(rate.get("per_s", 60)))
+def _route(i: int, raw: schema.Route) -> Route:
+    rate = raw.rate_limit or schema.RateLimit()
+    return Route(raw.name or f"route{i}", frozenset(raw.tags), frozenset(raw.kinds), frozenset(raw.severities),
+                 tuple(raw.instances), raw.planned, rate.max, rate.per_s)
 
 
-def load(section: dict[str, Any], where: str, base: Path) -> NotifyConfig:
-    """Parse and check the notify section; `where` names master.yaml in errors, `base` resolves paths."""
+def load(section: "schema.Notify | dict[str, Any]", where: str, base: Path) -> NotifyConfig:
+    """Build the notify section (checked by the schema; a plain mapping is checked here): apprise must be able to
+    use every URL, every route's tags must name a target, templates must compile. `where` names master.yaml in
+    errors, `base` resolves paths."""
     from hamaster.notify.render import Renderer  # compiles templates: refuse a broken one now
 
-    if not isinstance(section, dict):
-        raise ConfigError(f"{where}: notify: expected a mapping")
-    unknown = set(section) - {"targets", "routes", "templates", "retry", "group_wait_s"}
-    if unknown:
-        raise ConfigError(f"{where}: notify.{sorted(unknown)[0]}: unknown field")
-    raw_targets = section.get("targets") or []
-    if not isinstance(raw_targets, list):
-        raise ConfigError(f"{where}: notify.targets: expected a list")
-    targets = [t for i, raw in enumerate(raw_targets) for t in _target(i, raw, where, base)]
-    raw_routes = section.get("routes") or [{"name": "default", "tags": ["all"]}]
-    if not isinstance(raw_routes, list):
-        raise ConfigError(f"{where}: notify.routes: expected a list")
-    routes = [_route(i, raw, where) for i, raw in enumerate(raw_routes)]
+    if not isinstance(section, schema.Notify):
+        section = schema.convert(section if section is not None else {}, schema.Notify, where, prefix="notify")
+    targets = [t for i, raw in enumerate(section.targets) for t in _target(i, raw, where, base)]
+    routes = [_route(i, raw) for i, raw in enumerate(section.routes or [schema.Route(name="default")])]
     known_tags = {tag for t in targets for tag in t.tags}
     for i, route in enumerate(routes):
         missing = sorted(route.tags - known_tags - {"all"})
         if missing:
-            raise ConfigError(f"{where}: notify.routes[{i}] ({route.name}).tags: no target has tag {missing[0]!r}")
-    retry_raw = section.get("retry") or {}
+            raise ConfigFileError(f"{where}: notify.routes[{i}].tags: no target has tag {missing[0]!r} "
+                              f"(route {route.name}; targets have: {', '.join(sorted(known_tags)) or 'none'})")
+    retry = Retry(section.retry.max_attempts, section.retry.backoff_s, section.retry.max_backoff_s)
+    templates = {kind: dict(parts) for kind, parts in section.templates.items()}
     try:
-        retry = Retry(**{k: (int(v) if k == "max_attempts" else float(v)) for k, v in retry_raw.items()})
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"{where}: notify.retry: {exc}") from None
-    templates = section.get("templates") or {}
-    Renderer(templates, where)
-    group_wait = section.get("group_wait_s", 5.0)
-    if isinstance(group_wait, bool) or not isinstance(group_wait, int | float) or group_wait < 0:
-        raise ConfigError(f"{where}: notify.group_wait_s: expected a number of seconds, got {group_wait!r}")
-    return NotifyConfig(targets, routes, templates, retry, float(group_wait))
+        Renderer(templates, where)
+    except ConfigError as exc:  # a template that does not compile: the file is wrong, as for any field
+        raise ConfigFileError(str(exc)) from None
+    return NotifyConfig(targets, routes, templates, retry, section.group_wait_s)

@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from hamaster.core import __version__
-from hamaster.core.errors import HamasterError
+from hamaster.core.errors import ConfigFileError, HamasterError
 
 COMMANDS = {
     "init": "hamaster.master.cli.site:init",
@@ -56,6 +56,12 @@ config_option = click.option(
 )
 
 
+def one_line(exc: BaseException) -> str:
+    """An error as one line of plain text: a newline or a terminal escape in it (from a file's text) is shown
+    escaped, never acted on."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in str(exc))
+
+
 def main(argv: list[str] | None = None) -> Any:
     try:
         return cli.main(args=argv, prog_name="hamaster", standalone_mode=False)
@@ -65,8 +71,11 @@ def main(argv: list[str] | None = None) -> Any:
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
+    except ConfigFileError as exc:  # master.yaml is wrong: for click, a usage error
+        click.echo(f"hamaster: error: {one_line(exc)}", err=True)
+        sys.exit(2)
     except HamasterError as exc:
-        click.echo(f"hamaster: error: {exc}", err=True)
+        click.echo(f"hamaster: error: {one_line(exc)}", err=True)
         sys.exit(1)
     except KeyboardInterrupt:
         sys.exit(130)

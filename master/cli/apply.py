@@ -14,7 +14,7 @@ from pathlib import Path
 import click
 
 from hamaster.core.config import load_master_config
-from hamaster.core.errors import ConfigError
+from hamaster.core.errors import ConfigError, ConfigFileError
 from hamaster.master import store
 from hamaster.master.cli import config_option
 from hamaster.master.states.pairlint import Lint, lint
@@ -28,7 +28,8 @@ DETAILS_UP_TO = 10  # more minions than this: a summary, not a screen per minion
 @config_option
 @click.option("-t", "--target", default="*", show_default=True, help="minion ids to apply to (glob)")
 @click.option("--test", is_flag=True, help="change nothing; show what would change, with diffs")
-@click.option("--pillar", "pillar_dir", type=click.Path(file_okay=False), help="pillar tree [default: master.yaml]")
+@click.option("--pillar", "pillar_dir", type=click.Path(file_okay=False),
+              help="pillar tree [default: pillar_root of master.yaml, or DIR/pillar when that does not exist]")
 @click.option("--no-rolling", is_flag=True, help="apply to all targets at once, even to an HA pair")
 @click.option("--timeout", type=float, default=60.0, show_default=True,
               help="seconds to wait for each minion's answer, and for a BACKUP to be BACKUP again")
@@ -54,7 +55,9 @@ def apply(state_dir: str | None, config_path: str | None, target: str, test: boo
     if not targets:
         raise ConfigError(f"-t {target!r} matches no known minion (known: {', '.join(sorted(grains)) or 'none'})")
     state_root = Path(state_dir) if state_dir else cfg.state_root
-    pillar_root = Path(pillar_dir) if pillar_dir else cfg.pillar_root
+    if not state_root.is_dir():
+        raise ConfigError(f"{state_root}: no such state tree (a folder with top.sls)")
+    pillar_root = Path(pillar_dir) if pillar_dir else choose_pillar(cfg.pillar_root, state_root, cfg.path)
     plans = {m: plan_minion(state_root, pillar_root, m, grains[m], test) for m in targets}
     secrets = sorted({s for p in plans.values() for s in p.secrets})
     lints: list[Lint] = lint({m: p.keepalived_conf for m, p in plans.items() if p.keepalived_conf})
@@ -85,3 +88,16 @@ def apply(state_dir: str | None, config_path: str | None, target: str, test: boo
     if not all(succeeded(r) for r in results.values()):
         sys.stdout.flush()
         raise click.exceptions.Exit(1)
+
+
+def choose_pillar(configured: Path, state_root: Path, config: Path) -> Path:
+    """The site's pillar_root; when that folder does not exist, the pillar beside the states (DIR/pillar, as in
+    the shipped states/), saying so on stderr. `hamaster init` names a pillar_root the operator fills later."""
+    if configured.is_dir():
+        return configured
+    beside = state_root / "pillar"
+    if beside.is_dir():
+        click.echo(f"pillar tree: {beside} (pillar_root {configured} of {config} does not exist)", err=True)
+        return beside
+    raise ConfigFileError(f"{configured}: no such pillar tree (pillar_root of {config}), and no {beside}: "
+                      "make one (a folder with top.sls) or give --pillar DIR")

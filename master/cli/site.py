@@ -1,14 +1,16 @@
 """`hamaster init` (write a ready site) and `hamaster master` (run the daemon)."""
 
+import errno
 import logging
+import socket
 import sys
 from pathlib import Path
 
 import click
 import zmq.auth
 
-from hamaster.core.config import DEFAULT_PORT, load_master_config
-from hamaster.core.errors import ConfigError
+from hamaster.core.config import DEFAULT_PORT, MasterConfig, load_master_config
+from hamaster.core.errors import ConfigError, ConfigFileError, HamasterError
 from hamaster.master.cli import config_option
 from hamaster.master.intake.keys import KeyRing, make_certificate, valid_name
 
@@ -87,6 +89,36 @@ def master(config_path: str | None, log_level: str | None) -> None:
     from hamaster.master.intake.daemon import run
 
     cfg = load_master_config(config_path)
+    check_bind_free(cfg)
     logging.basicConfig(level=(log_level or cfg.log_level).upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    run(cfg)
+    try:
+        run(cfg)
+    except ConfigFileError:
+        raise
+    except ConfigError as exc:  # refused at start (master key, reactor rules, metrics.listen ...): the site is wrong
+        raise ConfigFileError(str(exc)) from None
+    except zmq.ZMQError as exc:  # what check_bind_free cannot see (a control socket in a read-only folder ...)
+        raise HamasterError(f"{cfg.path}: the master could not start: {exc}") from None
+
+
+def check_bind_free(cfg: MasterConfig) -> None:
+    """Refuse a `bind:` or `control:` port that another process listens on, in one line, before the daemon
+    starts anything (ZeroMQ would say it with a traceback, after starting its threads). A host that does not
+    resolve is left to ZeroMQ, which also takes interface names."""
+    for name, address in (("bind", cfg.bind), ("control", cfg.control)):
+        if not address.startswith("tcp://"):
+            continue
+        host, _, port = address[len("tcp://"):].rpartition(":")
+        host = "0.0.0.0" if host == "*" else host.strip("[]")
+        try:
+            family, kind, proto, _, addr = socket.getaddrinfo(host, int(port), type=socket.SOCK_STREAM)[0]
+        except (OSError, UnicodeError):
+            continue
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as ZeroMQ does: TIME_WAIT is no conflict
+            try:
+                probe.bind(addr)
+            except OSError as exc:
+                what = "in use by another process" if exc.errno == errno.EADDRINUSE else exc.strerror
+                raise ConfigFileError(f"{cfg.path}: {name}: {address}: {what}") from None

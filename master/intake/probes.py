@@ -9,8 +9,8 @@ from collections.abc import Callable
 from typing import Any
 
 from hamaster.core.config import MasterConfig
-from hamaster.core.errors import ConfigError
 from hamaster.core.events import Event, StoredEvent
+from hamaster.core.schema import Probe as ProbeSettings
 from hamaster.core.timeutil import now_ns
 from hamaster.master import store
 from hamaster.master.intake.probe import VipProbe
@@ -23,21 +23,14 @@ class ProbeBridge:
     def __init__(self, cfg: MasterConfig, db: Any, on_stored: Callable[[list[StoredEvent]], None]) -> None:
         self.cfg, self.db, self.on_stored = cfg, db, on_stored
         self.changes: queue.SimpleQueue[tuple[str, int, str | None]] = queue.SimpleQueue()
-        self.probes = [self._probe(i, p) for i, p in enumerate(cfg.probes)]
+        self.probes = [self._probe(p) for p in cfg.probes]
         self._seq = stored_events.last_seq(db, PROBE_MINION)
 
-    def _probe(self, index: int, raw: Any) -> VipProbe:
-        where = f"{self.cfg.path}: probes[{index}]"
-        if not isinstance(raw, dict) or not isinstance(raw.get("vip"), str):
-            raise ConfigError(f"{where}: expected a mapping with 'vip: ADDRESS'")
-        unknown = set(raw) - {"vip", "port", "path", "interval_ms", "timeout_ms", "nodes"}
-        if unknown:
-            raise ConfigError(f"{where}: unknown field {sorted(unknown)[0]!r}")
-        vip = raw["vip"]
-        return VipProbe(vip, port=int(raw.get("port", 80)), path=str(raw.get("path", "/")),
-                        interval=float(raw.get("interval_ms", 50)) / 1000,
-                        timeout=float(raw.get("timeout_ms", 100)) / 1000, nodes=raw.get("nodes"),
-                        on_change=lambda ts, node: self.changes.put((vip, ts, node)))
+    def _probe(self, p: ProbeSettings) -> VipProbe:
+        """A VIP probe as master.yaml's `probes:` describes it (checked by the schema, core/schema.py)."""
+        return VipProbe(p.vip, port=p.port, path=p.path, interval=p.interval_ms / 1000,
+                        timeout=p.timeout_ms / 1000, nodes=p.nodes,
+                        on_change=lambda ts, node: self.changes.put((p.vip, ts, node)))
 
     def start(self) -> None:
         for probe in self.probes:

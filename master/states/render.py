@@ -95,12 +95,12 @@ def load_yaml_text(text: str, path: str) -> Any:
 
 # -- Jinja ---------------------------------------------------------------------------------------------------
 class Tree:
-    """A state or pillar tree on disk, with one sandboxed Jinja environment over it."""
+    """A state or pillar tree on disk, with one sandboxed Jinja environment over it; `kind` names it in errors."""
 
-    def __init__(self, root: Path) -> None:
-        self.root = Path(root)
+    def __init__(self, root: Path, kind: str = "state tree") -> None:
+        self.root, self.kind = Path(root), kind
         if not self.root.is_dir():
-            raise ConfigError(f"{self.root}: no such state tree (a folder with top.sls)")
+            raise ConfigError(f"{self.root}: no such {kind} (a folder with top.sls)")
         self.env = SandboxedEnvironment(
             loader=jinja2.FileSystemLoader(str(self.root)),
             undefined=jinja2.StrictUndefined,
@@ -116,7 +116,7 @@ class Tree:
         try:
             return self.env.get_template(relpath).render(context)
         except jinja2.TemplateNotFound as exc:
-            raise ConfigError(f"{where}: template {exc.name!r} not found in {self.root}") from None
+            raise ConfigError(f"{where}: template {exc.name!r} not found in the {self.kind} {self.root}") from None
         except jinja2.TemplateSyntaxError as exc:
             raise ConfigError(f"{exc.filename or where}:{exc.lineno}: {exc.message}") from None
         except jinja2.TemplateError as exc:
@@ -129,7 +129,7 @@ class Tree:
         for rel in (f"{base}.sls", f"{base}/init.sls"):
             if (self.root / rel).is_file():
                 return rel
-        raise ConfigError(f"{self.root}: SLS {sls!r} not found ({base}.sls or {base}/init.sls)")
+        raise ConfigError(f"{self.root}: SLS {sls!r} not found in this {self.kind} ({base}.sls or {base}/init.sls)")
 
     def render_sls(self, rel: str, context: dict[str, Any]) -> Any:
         return load_yaml_text(self.render_text(rel, context), str(self.root / rel))
@@ -188,7 +188,7 @@ def _target_matches(path: str, target: str, match: str, minion_id: str, grains: 
 
 # -- pillar --------------------------------------------------------------------------------------------------
 def render_pillar(root: Path, minion_id: str, grains: dict[str, Any]) -> dict[str, Any]:
-    tree = Tree(root)
+    tree = Tree(root, "pillar tree")
     context = {"grains": grains, "minion_id": minion_id}
     pillar: dict[str, Any] = {}
     for sls in top_matches(tree, minion_id, grains, context):

@@ -1,5 +1,6 @@
 """Reactor `state:` rules: a matching event makes the master run an SLS on the node, once per cooldown."""
 
+import re
 from pathlib import Path
 
 from sitelib import Site, wait_for
@@ -15,9 +16,10 @@ def test_a_fault_makes_the_master_reapply_a_state_on_that_node(site: Site, tmp_p
                                        "    - contents: \"{{ minion_id }} {{ pillar['word'] }}\"\n")
     (pillar / "top.sls").write_text("base:\n  '*':\n    - common\n")
     (pillar / "common.sls").write_text("word: mended\n")
-    with open(site.config, "a") as f:
-        f.write(f"state_root: {states}\npillar_root: {pillar}\n"
-                "reactor:\n  - match: vrrp/*/FAULT\n    state: repair\n    cooldown_s: 3600\n")
+    config = Path(site.config)  # init's state_root and pillar_root replaced: a key given twice is refused
+    config.write_text(re.sub(r"(?m)^(state_root|pillar_root): .*\n", "", config.read_text())
+                      + f"state_root: {states}\npillar_root: {pillar}\n"
+                      "reactor:\n  - match: vrrp/*/FAULT\n    state: repair\n    cooldown_s: 3600\n")
     with open(site.minion_config("node1"), "a") as f:
         f.write(f"file_root_prefix: {files}\nbeacons: {{enabled: false}}\n")
     site.start_master()

@@ -105,8 +105,9 @@ def test_reactor_sends_on_a_named_route(conn) -> None:
 @pytest.mark.parametrize(("section", "message"), [
     ({"targets": [{"url": "nosuchservice://x/y"}]}, r"notify.targets\[0\].url: apprise cannot use this URL"),
     ({"targets": [{"url": CHAT}], "routes": [{"name": "r", "tags": ["mail"]}]},
-     r"notify.routes\[0\] \(r\).tags: no target has tag 'mail'"),
-    ({"targets": [{"url": CHAT}], "routes": [{"kinds": ["failure"]}]}, r"routes\[0\] \(route0\).kinds: 'failure'"),
+     r"notify.routes\[0\].tags: no target has tag 'mail'"),
+    ({"targets": [{"url": CHAT}], "routes": [{"kinds": ["failure"]}]},
+     r"notify.routes\[0\].kinds\[0\]: expected one of failover.*got 'failure'"),
     ({"targets": [{"url": CHAT}], "templates": {"failover": {"title": "{% if %}"}}},
      r"notify.templates.failover.title: line 1:"),
     ({"targets": [{"url": CHAT}], "retry": {"max_atempts": 3}}, r"notify.retry"),
