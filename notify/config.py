@@ -5,6 +5,11 @@
         - {url: "json://chat.example/hook", tags: [chat]}
         - {url: "mailto://smtp.example?from=ha@example&to=ops@example", tags: [mail]}
         - {config: apprise.yml}             # tags come from the file
+        - url: dingtalk://SECRET@TOKEN      # also wecombot://KEY, feishu://[SECRET@]TOKEN, lark://TOKEN:
+          base_url: https://oapi.dingtalk.com   # our own senders (services/), which read the reply body;
+          keyword: 告警                     # the bot's security keyword, added when a message lacks it
+          at: ["13800000000", all]          # mobiles or user ids to mention; all = everyone
+          tags: [chat]
       routes:                               # incidents -> tags (default: one route to every target)
         - name: oncall
           tags: [chat, mail]
@@ -17,6 +22,8 @@
         failover: {title: "{{ vip or instance }}: {{ old_holder }} -> {{ new_holder }}", body: "..."}
       retry: {max_attempts: 8, backoff_s: 1, max_backoff_s: 300}
       group_wait_s: 5                       # a node_silent alert waits this long for a failover that names it
+      language: zh                          # zh or en (default): titles and bodies of the shipped templates
+      timezone: Asia/Shanghai               # for times in messages; default the master's own
 
 A `recovered` incident also goes wherever the incident it closes went, so what was opened gets closed.
 Targets are only ever shown as apprise prints them with privacy=True: tokens and passwords masked.
@@ -25,25 +32,33 @@ Targets are only ever shown as apprise prints them with privacy=True: tokens and
 import logging
 import re
 from dataclasses import dataclass, field
+from datetime import tzinfo
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import apprise
+from apprise.plugins.base import NotifyBase
 
 from hamaster.core.errors import ConfigError
 from hamaster.core.incidents import KINDS, SEVERITIES
+from hamaster.notify import services
+from hamaster.notify.services.ratelimit import TokenBucket
 
 # info incidents (a start-up overlap of a few ms, a node back) are for the timeline; what they close still follows
 DEFAULT_SEVERITIES = ("warning", "critical")
+LANGUAGES = ("en", "zh")
+MAIL_RATE = (10, 1.0)  # burst, then per second: a failover's mails at once, a storm spread out
 
 
 @dataclass
 class Target:
     name: str
-    plugin: Any  # apprise's NotifyBase for this one URL
+    plugin: Any  # apprise's NotifyBase for this one URL, or our services.ChatService
     tags: frozenset[str]
     masked: str
     secrets: tuple[str, ...] = ()  # parts of the URL that privacy=True hides: scrubbed from error texts
+    bucket: TokenBucket = field(default_factory=lambda: TokenBucket(*MAIL_RATE))
 
     def scrub(self, text: str) -> str:
         for secret in self.secrets:
@@ -80,6 +95,8 @@ class NotifyConfig:
     templates: dict[str, dict[str, str]] = field(default_factory=dict)
     retry: Retry = field(default_factory=Retry)
     group_wait_s: float = 5.0  # how long a node_silent alert waits for the failover that would say it all
+    language: str = "en"
+    timezone: tzinfo | None = None  # None: the master's local time
 
     def targets_for(self, route: Route) -> list[Target]:
         return [t for t in self.targets if "all" in route.tags or t.tags & route.tags]
@@ -116,11 +133,24 @@ def _target(i: int, raw: Any, where: str, base: Path) -> list[Target]:
         plugins = list(bundle.find())
         if not plugins:
             raise ConfigError(f"{here}.config: {path}: apprise found no usable URL in it")
+        for p in plugins:
+            if type(p).request_rate_per_sec == NotifyBase.request_rate_per_sec:
+                p.request_rate_per_sec = 0
         return [Target(f"{path.name}#{j}", p, frozenset(p.tags) | tags, p.url(privacy=True))
                 for j, p in enumerate(plugins)]
     url = raw["url"]
     if not isinstance(url, str):
         raise ConfigError(f"{here}.url: expected an apprise URL string")
+    unknown = set(raw) - {"url", "tags", "name", *services.OPTIONS}
+    if unknown:
+        raise ConfigError(f"{here}: unknown field {sorted(unknown)[0]!r}")
+    service = services.service_for(url, raw, here)
+    if service is not None:
+        name = raw.get("name") or f"{service.scheme}#{i}"
+        return [Target(str(name), service, tags, service.masked(), service.secrets(), TokenBucket(*service.rate))]
+    if set(raw) & set(services.OPTIONS):
+        raise ConfigError(f"{here}: {sorted(set(raw) & set(services.OPTIONS))[0]} is only for"
+                          f" {', '.join(services.SERVICES)} targets")
     apprise_log = logging.getLogger("apprise")
     apprise_log.disabled = True  # it logs a URL it cannot parse verbatim, tokens and all
     try:
@@ -130,6 +160,8 @@ def _target(i: int, raw: Any, where: str, base: Path) -> list[Target]:
     if plugin is None:
         scheme = url.split("://", 1)[0] if "://" in url else "?"
         raise ConfigError(f"{here}.url: apprise cannot use this URL (scheme {scheme!r}); see apprise's wiki")
+    if type(plugin).request_rate_per_sec == NotifyBase.request_rate_per_sec:
+        plugin.request_rate_per_sec = 0  # apprise's blanket 5.5 s between messages: our TokenBucket instead
     masked = plugin.url(privacy=True)
     name = raw.get("name") or f"{plugin.service_name or scheme_of(url)}#{i}"
     return [Target(str(name), plugin, tags, masked, _secrets(url, masked))]
@@ -170,7 +202,7 @@ def load(section: dict[str, Any], where: str, base: Path) -> NotifyConfig:
 
     if not isinstance(section, dict):
         raise ConfigError(f"{where}: notify: expected a mapping")
-    unknown = set(section) - {"targets", "routes", "templates", "retry", "group_wait_s"}
+    unknown = set(section) - {"targets", "routes", "templates", "retry", "group_wait_s", "language", "timezone"}
     if unknown:
         raise ConfigError(f"{where}: notify.{sorted(unknown)[0]}: unknown field")
     raw_targets = section.get("targets") or []
@@ -191,9 +223,23 @@ def load(section: dict[str, Any], where: str, base: Path) -> NotifyConfig:
         retry = Retry(**{k: (int(v) if k == "max_attempts" else float(v)) for k, v in retry_raw.items()})
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{where}: notify.retry: {exc}") from None
+    language = section.get("language", "en")
+    if language not in LANGUAGES:
+        raise ConfigError(f"{where}: notify.language: expected one of {', '.join(LANGUAGES)}, got {language!r}")
+    timezone = _timezone(section.get("timezone"), where)
     templates = section.get("templates") or {}
-    Renderer(templates, where)
+    Renderer(templates, where, language, timezone)
     group_wait = section.get("group_wait_s", 5.0)
     if isinstance(group_wait, bool) or not isinstance(group_wait, int | float) or group_wait < 0:
         raise ConfigError(f"{where}: notify.group_wait_s: expected a number of seconds, got {group_wait!r}")
-    return NotifyConfig(targets, routes, templates, retry, float(group_wait))
+    return NotifyConfig(targets, routes, templates, retry, float(group_wait), language, timezone)
+
+
+def _timezone(name: Any, where: str) -> tzinfo | None:
+    if name is None:
+        return None
+    try:
+        return ZoneInfo(str(name))
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"{where}: notify.timezone: {name!r} is not an IANA time zone"
+                          " (e.g. Asia/Shanghai, UTC)") from None
