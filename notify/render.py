@@ -27,20 +27,23 @@ _PARTS = ("title", "body")
 
 
 SEVERITY_ZH = {"critical": "严重", "warning": "警告", "info": "提示"}
+KIND_ZH = {"failover": "主备切换", "split_brain": "脑裂", "no_master": "没有 MASTER", "flapping": "频繁切换",
+           "node_silent": "节点失联", "node_back": "节点恢复", "recovered": "已恢复", "stale_vip": "VIP 残留",
+           "clock": "时钟偏差"}
 
 
 def duration_zh(seconds: float) -> str:
-    """600毫秒, 3.4秒, 3分12秒, 2小时5分钟: as a Chinese operator writes them."""
+    """600 毫秒, 3.4 秒, 3 分 12 秒, 2 小时 5 分钟 (a space between digits and Chinese, as tech writing has it)."""
     seconds = max(0.0, seconds)
     if seconds < 1:
-        return f"{seconds * 1000:.0f}毫秒"
+        return f"{seconds * 1000:.0f} 毫秒"
     if seconds < 60:
-        return f"{seconds:.1f}秒" if seconds < 10 else f"{seconds:.0f}秒"
+        return f"{seconds:.1f} 秒" if seconds < 10 else f"{seconds:.0f} 秒"
     minutes, sec = divmod(round(seconds), 60)
     if minutes < 60:
-        return f"{minutes}分{sec}秒" if sec else f"{minutes}分钟"
+        return f"{minutes} 分 {sec} 秒" if sec else f"{minutes} 分钟"
     hours, minutes = divmod(minutes, 60)
-    return f"{hours}小时{minutes}分钟" if minutes else f"{hours}小时"
+    return f"{hours} 小时 {minutes} 分钟" if minutes else f"{hours} 小时"
 
 
 def zone_label(offset: timedelta | None) -> str:
@@ -52,16 +55,18 @@ def zone_label(offset: timedelta | None) -> str:
     return f"UTC{sign}{minutes // 60}" + (f":{minutes % 60:02d}" if minutes % 60 else "")
 
 
-def when(ns: int, tz: tzinfo | None, language: str = "en", date: bool = True) -> str:
+def when(ns: int, tz: tzinfo | None, language: str = "en", full: bool = True) -> str:
+    """2025-06-15 23:06:45（UTC+8）, or only 23:06:45 inside a sentence (the footer has the date and zone)."""
     dt = to_datetime(ns).astimezone(tz)  # tz None: the master's local zone
-    text = f"{dt:%Y-%m-%d %H:%M:%S}" if date else f"{dt:%H:%M:%S}"
+    if not full:
+        return f"{dt:%H:%M:%S}"
     zone = zone_label(dt.utcoffset())
-    return f"{text}（{zone}）" if language == "zh" else f"{text} {zone}"
+    return f"{dt:%Y-%m-%d %H:%M:%S}（{zone}）" if language == "zh" else f"{dt:%Y-%m-%d %H:%M:%S} {zone}"
 
 
 # the correlator's causes (Transition.cause() and the failover's BACKUP form) -> Chinese
 _CAUSES_ZH = [
-    (re.compile(r"^(?P<n>\S+) silent \(last heard (?P<t>[\d:]+) UTC\)$"), "{n} 失联（最后一次心跳在 {t} UTC）"),
+    (re.compile(r"^(?P<n>\S+) silent \(last heard (?P<t>[\d:]+) UTC\)$"), "{n} 失联（最后一次心跳：{t}）"),
     (re.compile(r"^(?P<n>\S+) BACKUP \(priority (?P<a>\d+) vs (?P<b>\d+)\)$"),
      "{n} 转为 BACKUP（优先级 {a}，对端 {b}）"),
     (re.compile(r"^(?P<n>\S+) FAULT(?: \(priority (?P<p>\d+)\))?$"), "{n} 进入 FAULT 状态{p}"),
@@ -71,8 +76,9 @@ _CAUSES_ZH = [
 ]
 
 
-def cause_zh(cause: str | None) -> str | None:
-    """A cause in Chinese; one the correlator words differently is kept as it is (English beats a guess)."""
+def cause_zh(cause: str | None, near_ns: int, tz: tzinfo | None) -> str | None:
+    """A cause in Chinese, its UTC time of day in `tz` (the day is the one up to `near_ns`); one the
+    correlator words differently is kept as it is (English beats a guess)."""
     if not cause:
         return cause
     for pattern, text in _CAUSES_ZH:
@@ -81,8 +87,19 @@ def cause_zh(cause: str | None) -> str | None:
             parts = {k: v or "" for k, v in m.groupdict().items()}
             if parts.get("p"):
                 parts["p"] = f"（优先级 {parts['p']}）"
+            if parts.get("t"):
+                parts["t"] = _utc_time_in(parts["t"], near_ns, tz)
             return text.format(**parts)
     return cause
+
+
+def _utc_time_in(hms: str, near_ns: int, tz: tzinfo | None) -> str:
+    near = to_datetime(near_ns)
+    h, m, sec = (int(x) for x in hms.split(":"))
+    at = near.replace(hour=h, minute=m, second=sec, microsecond=0)
+    if at > near:
+        at -= timedelta(days=1)
+    return f"{at.astimezone(tz):%H:%M:%S}"
 
 
 def context(inc: Incident, language: str = "en", tz: tzinfo | None = None) -> dict[str, Any]:
@@ -97,16 +114,18 @@ def context(inc: Incident, language: str = "en", tz: tzinfo | None = None) -> di
         "gap": say(gap / 1e9) if gap else None,
         "duration": say(duration / 1e9) if duration else None,
         "started": when(inc.started_ns, tz, language),
+        "started_time": when(inc.started_ns, tz, language, full=False),
         "timeline": f"hamaster timeline --incident {inc.id}",
         "language": language,
     }
     if d.get("last_seen_ns"):
-        ctx["last_seen"] = when(d["last_seen_ns"], tz, language)
+        ctx["last_seen"] = when(d["last_seen_ns"], tz, language, full=False)
     if d.get("silent_since_ns"):
         ctx["silence"] = say(max(0, inc.started_ns - d["silent_since_ns"]) / 1e9)
     if language == "zh":
         ctx["severity_label"] = SEVERITY_ZH.get(inc.severity, inc.severity)
-        ctx["cause"] = cause_zh(d.get("cause"))
+        ctx["kind_label"] = KIND_ZH.get(inc.kind, inc.kind.replace("_", " "))
+        ctx["cause"] = cause_zh(d.get("cause"), inc.started_ns, tz)
     return ctx
 
 

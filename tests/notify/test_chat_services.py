@@ -393,6 +393,6 @@ def test_chinese_failover_alert_reaches_each_service(conn, store_path, tmp_path,
     (req,) = b.accepted
     text = json.dumps(req["body"], ensure_ascii=False)
     assert "【警告】VI_1 主备切换：node1 → node2" in text
-    assert "VI_1 已从 node1 切换到 node2，其间有 600毫秒 没有节点持有。" in text
+    assert "VI_1 已从 node1 切换到 node2，其间有 600 毫秒没有节点持有。" in text
     assert "原因（node1 一侧）：node1 进入 FAULT 状态（优先级 101）。" in text
     assert "（UTC+8）" in text
