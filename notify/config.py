@@ -133,10 +133,7 @@ def _target(i: int, raw: Any, where: str, base: Path) -> list[Target]:
         plugins = list(bundle.find())
         if not plugins:
             raise ConfigError(f"{here}.config: {path}: apprise found no usable URL in it")
-        for p in plugins:
-            if type(p).request_rate_per_sec == NotifyBase.request_rate_per_sec:
-                p.request_rate_per_sec = 0
-        return [Target(f"{path.name}#{j}", p, frozenset(p.tags) | tags, p.url(privacy=True))
+        return [Target(f"{path.name}#{j}", _unthrottled(p), frozenset(p.tags) | tags, p.url(privacy=True))
                 for j, p in enumerate(plugins)]
     url = raw["url"]
     if not isinstance(url, str):
@@ -160,11 +157,17 @@ def _target(i: int, raw: Any, where: str, base: Path) -> list[Target]:
     if plugin is None:
         scheme = url.split("://", 1)[0] if "://" in url else "?"
         raise ConfigError(f"{here}.url: apprise cannot use this URL (scheme {scheme!r}); see apprise's wiki")
-    if type(plugin).request_rate_per_sec == NotifyBase.request_rate_per_sec:
-        plugin.request_rate_per_sec = 0  # apprise's blanket 5.5 s between messages: our TokenBucket instead
     masked = plugin.url(privacy=True)
     name = raw.get("name") or f"{plugin.service_name or scheme_of(url)}#{i}"
-    return [Target(str(name), plugin, tags, masked, _secrets(url, masked))]
+    return [Target(str(name), _unthrottled(plugin), tags, masked, _secrets(url, masked))]
+
+
+def _unthrottled(plugin: Any) -> Any:
+    """Mail through our own SMTP sender; other plugins without apprise's blanket 5.5 s between messages
+    (those that set a rate of their own keep it). Our TokenBucket per target is the limit instead."""
+    if type(plugin).request_rate_per_sec == NotifyBase.request_rate_per_sec:
+        plugin.request_rate_per_sec = 0
+    return services.own_sender(plugin)
 
 
 def scheme_of(url: str) -> str:

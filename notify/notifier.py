@@ -7,7 +7,7 @@
 
 The worker thread has its own SQLite connection. Each delivery is sent for one target at a time, in a
 small pool, so a target that hangs holds up only itself, after the target's token bucket allows it.
-DingTalk, WeCom and Feishu/Lark go through our senders (services/), which judge the reply body: a
+DingTalk, WeCom, Feishu/Lark and mail go through our senders (services/), which judge the reply: a
 permanent refusal fails the delivery at once, a transient one is retried. Other URLs go through apprise,
 which answers True/False and says why in its log, caught per thread. Reasons are stored with the attempt,
 scrubbed of the URL's secrets.
@@ -27,12 +27,11 @@ from hamaster.core.errors import StoreError
 from hamaster.core.timeutil import now_ns
 from hamaster.master import store
 from hamaster.master.store import incidents
-from hamaster.notify import config
+from hamaster.notify import config, services
 from hamaster.notify.config import Target
 from hamaster.notify.outbox import Due, Outbox
 from hamaster.notify.reactor import Reactor
 from hamaster.notify.render import Renderer
-from hamaster.notify.services import ChatService
 
 log = logging.getLogger("hamaster.notify")
 SENDERS = 4
@@ -56,7 +55,7 @@ class TargetSender(logging.Handler):
     def send(self, target: Target, title: str, body: str, severity: str) -> tuple[bool, str | None, bool]:
         """-> (delivered, reason, final: a permanent refusal, not worth another attempt)."""
         target.bucket.wait()
-        if isinstance(target.plugin, ChatService):
+        if isinstance(target.plugin, services.OWN):
             try:
                 outcome = target.plugin.send(title, body, severity)
             except Exception as exc:  # a bug in our sender costs one attempt, not the worker

@@ -30,7 +30,7 @@ from hamaster.core.errors import ConfigError
 from hamaster.core.timeutil import now_ns
 from hamaster.master.correlate.correlator import Correlator
 from hamaster.notify import Notifier, config
-from hamaster.notify.services import Outcome, service_for
+from hamaster.notify.services import Mail, Outcome, service_for
 from hamaster.notify.services.ratelimit import TokenBucket
 
 TOKEN = "b7e1c0ffee0123456789abcdef0123456789abcdef0123456789abcdef012345"
@@ -323,7 +323,8 @@ def test_chat_target_is_masked_in_logs_and_outbox(tmp_path) -> None:
 def test_apprise_mail_is_not_throttled_and_our_bucket_takes_a_burst(tmp_path) -> None:
     cfg = config.load({"targets": ["mailto://127.0.0.1:2525?from=ha@example.com&to=ops@example.com"]}, "m.yaml",
                       tmp_path)
-    assert cfg.targets[0].plugin.request_rate_per_sec == 0  # apprise's default would sleep 5.5 s per mail
+    mail = cfg.targets[0].plugin
+    assert isinstance(mail, Mail) and mail.plugin.request_rate_per_sec == 0  # apprise's would sleep 5.5 s a mail
     bucket = TokenBucket(3, 0.001)  # refills one per 1000 s: nothing comes back within this test
     assert [bucket.take() for _ in range(3)] == [0.0, 0.0, 0.0]
     assert bucket.take() > 900
@@ -396,3 +397,78 @@ def test_chinese_failover_alert_reaches_each_service(conn, store_path, tmp_path,
     assert "VI_1 已从 node1 切换到 node2，其间有 600 毫秒没有节点持有。" in text
     assert "原因（node1 一侧）：node1 进入 FAULT 状态（优先级 101）。" in text
     assert "（UTC+8）" in text
+
+
+# -- mail: the SMTP server's reply decides, as for the chat services ------------------------------------
+class Smtp:
+    """aiosmtpd on 127.0.0.1 that answers RCPT with `rcpt_replies` first (then 250), keeping what it got."""
+
+    def __init__(self, *rcpt_replies: str) -> None:
+        from aiosmtpd.controller import Controller
+
+        self.rcpt_replies = list(rcpt_replies)
+        self.mails: list[str] = []
+        self.port = free_port()
+        self.controller = Controller(self, hostname="127.0.0.1", port=self.port, ready_timeout=10)
+        self.controller.start()
+
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
+        if self.rcpt_replies:
+            return self.rcpt_replies.pop(0)
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.mails.append(envelope.original_content.decode())
+        return "250 OK"
+
+    @property
+    def url(self) -> str:
+        return f"mailto://127.0.0.1:{self.port}?from=hamaster@example.com&to=ops@example.com"
+
+
+@pytest.fixture
+def smtps() -> Iterator[list[Smtp]]:
+    made: list[Smtp] = []
+    yield made
+    for s in made:
+        s.controller.stop()
+
+
+@pytest.mark.parametrize(("replies", "outcome"), [
+    ((), ("sent", 1, None)),
+    (("451 4.7.1 Greylisted, try again later",), ("sent", 2, None)),
+    (("550 5.1.1 <ops@example.com>: Recipient address rejected: User unknown",),
+     ("failed", 1, "mail: the server said ops@example.com: 550 5.1.1 <ops@example.com>: Recipient address"
+                   " rejected: User unknown")),
+])
+def test_mail_is_retried_on_4xx_and_given_up_on_5xx(conn, store_path, tmp_path, smtps, replies, outcome) -> None:
+    smtp = Smtp(*replies)
+    smtps.append(smtp)
+    n = notifier(store_path, tmp_path, [{"url": smtp.url}])
+    try:
+        play(conn, n, "fault_on_node1_then_master_on_node2")
+        wait_for(lambda: finished(conn), what="the delivery to finish")
+    finally:
+        n.stop()
+    assert finished(conn) == [outcome]
+    assert len(smtp.mails) == (outcome[0] == "sent")
+    if smtp.mails:
+        assert "Subject: [warning] VI_1 failover: node1 -> node2" in smtp.mails[0]
+
+
+def test_a_burst_of_mails_all_go_out(conn, store_path, tmp_path, smtps) -> None:
+    """Three incidents in a row, one mail target: three mails, in order (bench/alert.py times them)."""
+    smtp = Smtp()
+    smtps.append(smtp)
+    n = notifier(store_path, tmp_path, [{"url": smtp.url}])
+    try:
+        play(conn, n, "no_master_over_the_threshold_then_recovered")
+        wait_for(lambda: len(finished(conn)) == 3, what="three deliveries")
+    finally:
+        n.stop()
+    assert [s for s, _, _ in finished(conn)] == ["sent"] * 3
+    subjects = [line for m in smtp.mails for line in m.splitlines() if line.startswith("Subject:")]
+    assert subjects == ["Subject: [critical] VI_1 has no MASTER",
+                        "Subject: [resolved] VI_1: back to one MASTER (node2)",
+                        "Subject: [warning] VI_1 failover: node1 -> node2"]
