@@ -88,8 +88,10 @@ class Notifier:
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
-        self._pool = ThreadPoolExecutor(SENDERS, thread_name_prefix="notify-send")
         self._errors = TargetSender()
+        # a target has one delivery in flight at a time, and may wait for its token bucket: a thread per
+        # target, so one target's storm never holds up another's alerts
+        self._pool = ThreadPoolExecutor(max(SENDERS, len(self.cfg.targets)), thread_name_prefix="notify-send")
         for t in self.cfg.targets:
             log.info("notify target %s: %s (tags %s)", t.name, t.masked, ", ".join(sorted(t.tags)) or "-")
 

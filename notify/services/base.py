@@ -41,7 +41,9 @@ class ChatService:
     title: ClassVar[str]  # the service's name in reasons
     default_base: ClassVar[str]
     signs: ClassVar[bool] = False  # whether `scheme://SECRET@TOKEN` is a form of this service
-    rate: ClassVar[tuple[int, float]] = (20, 20 / 60)  # (burst, per second): the bots' documented limits
+    # (burst, per second) of our TokenBucket: burst + rate x 60 s stays within 20 a minute, the limit of
+    # DingTalk's and WeCom's bots (DingTalk then blocks the robot for 10 minutes)
+    rate: ClassVar[tuple[int, float]] = (10, 10 / 60)
 
     def __init__(self, token: str, secret: str | None = None, targets: tuple[str, ...] = (),
                  base_url: str | None = None, keyword: str | None = None, at: tuple[str, ...] = (),

@@ -30,7 +30,7 @@ from hamaster.core.errors import ConfigError
 from hamaster.core.timeutil import now_ns
 from hamaster.master.correlate.correlator import Correlator
 from hamaster.notify import Notifier, config
-from hamaster.notify.services import Mail, Outcome, service_for
+from hamaster.notify.services import SERVICES, Mail, Outcome, service_for
 from hamaster.notify.services.ratelimit import TokenBucket
 
 TOKEN = "b7e1c0ffee0123456789abcdef0123456789abcdef0123456789abcdef012345"
@@ -328,6 +328,15 @@ def test_apprise_mail_is_not_throttled_and_our_bucket_takes_a_burst(tmp_path) ->
     bucket = TokenBucket(3, 0.001)  # refills one per 1000 s: nothing comes back within this test
     assert [bucket.take() for _ in range(3)] == [0.0, 0.0, 0.0]
     assert bucket.take() > 900
+
+
+@pytest.mark.parametrize(("scheme", "per_minute", "per_second"), [
+    ("dingtalk", 20, None), ("wecombot", 20, None), ("feishu", 100, 5), ("lark", 100, 5)])
+def test_our_bucket_never_lets_more_through_than_the_service_takes(scheme, per_minute, per_second) -> None:
+    """A token bucket lets `burst + rate x T` through in any window T: within the documented limits."""
+    burst, rate = SERVICES[scheme].rate
+    assert burst + rate * 60 <= per_minute
+    assert per_second is None or burst + rate * 1 <= per_second
 
 
 # -- through the Notifier and the outbox -------------------------------------------------------------
