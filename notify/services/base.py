@@ -57,7 +57,10 @@ class ChatService:
     # -- configuration -------------------------------------------------------------------------------
     @classmethod
     def from_url(cls, url: str, options: dict[str, Any], where: str) -> "ChatService":
-        rest = url.split("://", 1)[1].split("?", 1)[0]
+        rest, _, query = url.split("://", 1)[1].partition("?")
+        if query:  # apprise's ?options mean nothing here: say so rather than ignore them
+            raise ConfigError(f"{where}.url: no ?options for {cls.scheme}:// targets; use the fields"
+                              f" {', '.join(('base_url', 'keyword', 'at', 'timeout_s'))} beside url")
         auth, _, path = rest.partition("/")
         secret, _, token = auth.rpartition("@")
         if not token or (secret and not cls.signs):

@@ -29,6 +29,8 @@ from sitelib import free_port, wait_for
 from hamaster.core.errors import ConfigError
 from hamaster.core.timeutil import now_ns
 from hamaster.master.correlate.correlator import Correlator
+from hamaster.master.timeline.formats import describe
+from hamaster.master.timeline.rows import AlertRow, Query, timeline
 from hamaster.notify import Notifier, config
 from hamaster.notify.services import SERVICES, Mail, Outcome, service_for
 from hamaster.notify.services.ratelimit import TokenBucket
@@ -298,6 +300,7 @@ def test_network_errors_and_5xx_are_retried_a_proxy_page_too(bots) -> None:
     ({"url": f"feishu://{TOKEN}", "at": {"x": 1}}, "notify.targets[0].at: expected a list"),
     ({"url": "json://127.0.0.1:1/hook", "keyword": "告警"}, "notify.targets[0]: keyword is only for dingtalk,"),
     ({"url": f"dingtalk://{TOKEN}", "keywords": "告警"}, "notify.targets[0]: unknown field 'keywords'"),
+    ({"url": f"dingtalk://{TOKEN}?secret=SECabc"}, "notify.targets[0].url: no ?options for dingtalk:// targets"),
 ])
 def test_bad_chat_targets_are_refused_with_the_field(target, message, tmp_path) -> None:
     with pytest.raises(ConfigError) as err:
@@ -387,6 +390,8 @@ def test_refused_alert_is_given_up_at_once_with_the_reason_kept(conn, store_path
     assert len(b.requests) == 1  # given up: no retry of what cannot succeed
     (ok, error) = conn.execute("SELECT ok, error FROM delivery_attempts").fetchone()
     assert (ok, error) == (0, "Feishu code 19024: Key Words Not Found")
+    (alert,) = [describe(r) for r in timeline(conn, Query()) if isinstance(r, AlertRow)]  # hamaster timeline's words
+    assert alert[2].startswith("alert failed #1: default feishu://") and alert[5] == error
 
 
 @pytest.mark.parametrize("kind", ["dingtalk", "wecombot", "feishu"])
