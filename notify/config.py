@@ -38,7 +38,6 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import apprise
-from apprise.plugins.base import NotifyBase
 
 from hamaster.core.errors import ConfigError
 from hamaster.core.incidents import KINDS, SEVERITIES
@@ -48,17 +47,19 @@ from hamaster.notify.services.ratelimit import TokenBucket
 # info incidents (a start-up overlap of a few ms, a node back) are for the timeline; what they close still follows
 DEFAULT_SEVERITIES = ("warning", "critical")
 LANGUAGES = ("en", "zh")
-MAIL_RATE = (10, 1.0)  # burst, then per second: a failover's mails at once, a storm spread out
+# our TokenBucket per target (burst, then per second): a failover's alerts at once, a storm spread out
+MAIL_RATE = (10, 1.0)
+OTHER_RATE = (20, 5.0)  # apprise targets other than mail (which keep apprise's own pacing as well)
 
 
 @dataclass
 class Target:
     name: str
-    plugin: Any  # apprise's NotifyBase for this one URL, or our services.ChatService
+    plugin: Any  # apprise's NotifyBase for this one URL, or our own sender (services.OWN)
     tags: frozenset[str]
     masked: str
     secrets: tuple[str, ...] = ()  # parts of the URL that privacy=True hides: scrubbed from error texts
-    bucket: TokenBucket = field(default_factory=lambda: TokenBucket(*MAIL_RATE))
+    bucket: TokenBucket = field(default_factory=lambda: TokenBucket(*OTHER_RATE))
 
     def scrub(self, text: str) -> str:
         for secret in self.secrets:
@@ -133,7 +134,7 @@ def _target(i: int, raw: Any, where: str, base: Path) -> list[Target]:
         plugins = list(bundle.find())
         if not plugins:
             raise ConfigError(f"{here}.config: {path}: apprise found no usable URL in it")
-        return [Target(f"{path.name}#{j}", _unthrottled(p), frozenset(p.tags) | tags, p.url(privacy=True))
+        return [_apprise_target(f"{path.name}#{j}", p, frozenset(p.tags) | tags, p.url(privacy=True), ())
                 for j, p in enumerate(plugins)]
     url = raw["url"]
     if not isinstance(url, str):
@@ -159,15 +160,15 @@ def _target(i: int, raw: Any, where: str, base: Path) -> list[Target]:
         raise ConfigError(f"{here}.url: apprise cannot use this URL (scheme {scheme!r}); see apprise's wiki")
     masked = plugin.url(privacy=True)
     name = raw.get("name") or f"{plugin.service_name or scheme_of(url)}#{i}"
-    return [Target(str(name), _unthrottled(plugin), tags, masked, _secrets(url, masked))]
+    return [_apprise_target(str(name), plugin, tags, masked, _secrets(url, masked))]
 
 
-def _unthrottled(plugin: Any) -> Any:
-    """Mail through our own SMTP sender; other plugins without apprise's blanket 5.5 s between messages
-    (those that set a rate of their own keep it). Our TokenBucket per target is the limit instead."""
-    if type(plugin).request_rate_per_sec == NotifyBase.request_rate_per_sec:
-        plugin.request_rate_per_sec = 0
-    return services.own_sender(plugin)
+def _apprise_target(name: str, plugin: Any, tags: frozenset[str], masked: str, secrets: tuple[str, ...]) -> Target:
+    """Plain SMTP mail is sent by our services.Mail (no 5.5 s throttle, one TLS context, the server's reply
+    read); every other plugin by apprise, at its own pace."""
+    sender = services.own_sender(plugin)
+    rate = MAIL_RATE if isinstance(sender, services.Mail) else OTHER_RATE
+    return Target(name, sender, tags, masked, secrets, TokenBucket(*rate))
 
 
 def scheme_of(url: str) -> str:
