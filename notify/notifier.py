@@ -161,8 +161,10 @@ class Notifier:
                 break
             busy.discard(delivery_id)
             status = outbox.record(delivery_id, ok, error, now_ns(), final=final)
-            if not ok:
-                log.warning("delivery %d: %s (%s)", delivery_id, error, status)
+            if status == "failed":  # given up: nobody got this alert on this target, say it loudly
+                log.error("delivery %d failed for good: %s", delivery_id, error)
+            elif not ok:
+                log.warning("delivery %d: %s (will retry)", delivery_id, error)
         for due in outbox.due(now_ns(), busy):
             busy.add(due.id)
             self._pool.submit(self._send, due).add_done_callback(self._done)

@@ -5,6 +5,7 @@ retries with backoff); or refused for good (bad token, keyword, signature: retry
 delivery fails at once with the service's own reason). Reasons never contain the URL, token or secret.
 """
 
+import hashlib
 import json
 import urllib.error
 import urllib.request
@@ -84,9 +85,13 @@ class ChatService:
         return cls(token, secret or None, targets, base_url, keyword, tuple(str(a) for a in at), float(timeout))
 
     def masked(self) -> str:
-        """The target as logs and the outbox show it: the host, the token's first characters, no secret."""
+        """The target as logs, the outbox and the timeline show it: no secret, the token's first characters
+        and a short digest of it (two bots whose tokens start alike stay two targets), the host if not the
+        service's own."""
         secret = "****@" if self.secret else ""
-        return f"{self.scheme}://{secret}{self.token[:4]}****/ via {self.base_url}"
+        digest = hashlib.sha256(self.token.encode()).hexdigest()[:6]
+        via = "" if self.base_url == self.default_base else f" via {self.base_url}"
+        return f"{self.scheme}://{secret}{self.token[:4]}****{digest}/{via}"
 
     def secrets(self) -> tuple[str, ...]:
         return tuple(s for s in (self.secret, self.token) if s)

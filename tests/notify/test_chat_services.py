@@ -321,6 +321,8 @@ def test_chat_target_is_masked_in_logs_and_outbox(tmp_path) -> None:
     (t,) = cfg.targets
     assert TOKEN not in t.masked and SECRET not in t.masked
     assert t.scrub(f"x {TOKEN} y {SECRET}") == "x **** y ****"
+    alike = config.load({"targets": [f"wecombot://{TOKEN}", f"wecombot://{TOKEN[:8]}ffff"]}, "m.yaml", tmp_path)
+    assert len({t.masked for t in alike.targets}) == 2  # the outbox tells targets apart by this
 
 
 def test_mail_is_ours_not_apprises_throttled_send_and_our_bucket_takes_a_burst(tmp_path) -> None:
@@ -377,7 +379,7 @@ def test_rate_limited_alert_is_retried_until_delivered(conn, store_path, tmp_pat
     assert req["body"]["markdown"]["title"] == "[warning] VI_1 failover: node1 -> node2"
 
 
-def test_refused_alert_is_given_up_at_once_with_the_reason_kept(conn, store_path, tmp_path, bots) -> None:
+def test_refused_alert_is_given_up_at_once_with_the_reason_kept(conn, store_path, tmp_path, bots, caplog) -> None:
     b = bot(bots, "feishu", keyword="告警")  # the bot wants a keyword the target does not know about
     n = notifier(store_path, tmp_path, [{"url": f"feishu://{TOKEN}", "base_url": b.base_url}])
     try:
@@ -391,6 +393,8 @@ def test_refused_alert_is_given_up_at_once_with_the_reason_kept(conn, store_path
     assert (ok, error) == (0, "Feishu code 19024: Key Words Not Found")
     (alert,) = [describe(r) for r in timeline(conn, Query()) if isinstance(r, AlertRow)]  # hamaster timeline's words
     assert alert[2].startswith("alert failed #1: default feishu://") and alert[5] == error
+    assert [(r.levelname, r.getMessage()) for r in caplog.records if r.name == "hamaster.notify"
+            and "delivery" in r.getMessage()] == [("ERROR", f"delivery 1 failed for good: {error}")]
 
 
 @pytest.mark.parametrize("kind", ["dingtalk", "wecombot", "feishu"])
