@@ -52,7 +52,12 @@ class TargetSender(logging.Handler):
         if buf is not None:
             buf.append(record.getMessage())
 
-    def send(self, target: Target, title: str, body: str, severity: str) -> tuple[bool, str | None, bool]:
+    def send(self, target: Target, title: str, body: str, severity: str) -> tuple[bool, str | None]:
+        """-> (delivered, reason): for `hamaster notify test`."""
+        ok, error, _final = self.attempt(target, title, body, severity)
+        return ok, error
+
+    def attempt(self, target: Target, title: str, body: str, severity: str) -> tuple[bool, str | None, bool]:
         """-> (delivered, reason, final: a permanent refusal, not worth another attempt)."""
         target.bucket.wait()
         if isinstance(target.plugin, services.OWN):
@@ -170,7 +175,7 @@ class Notifier:
             self._pool.submit(self._send, due).add_done_callback(self._done)
 
     def _send(self, due: Due) -> tuple[int, bool, str | None, bool]:
-        return due.id, *self._errors.send(due.target, due.title, due.body, due.severity)
+        return due.id, *self._errors.attempt(due.target, due.title, due.body, due.severity)
 
     def _done(self, fut: Future[tuple[int, bool, str | None, bool]]) -> None:
         if not fut.cancelled() and fut.exception() is None:

@@ -489,3 +489,19 @@ def test_a_burst_of_mails_all_go_out(conn, store_path, tmp_path, smtps) -> None:
     assert subjects == ["Subject: [critical] VI_1 has no MASTER",
                         "Subject: [resolved] VI_1: back to one MASTER (node2)",
                         "Subject: [warning] VI_1 failover: node1 -> node2"]
+
+
+def test_hamaster_notify_test_reaches_a_bot_and_names_a_refusal(site, bots) -> None:
+    good, fussy = bot(bots, "dingtalk", secret=SECRET), bot(bots, "feishu", keyword="告警")
+    with open(site.config, "a") as f:
+        f.write(f"\nnotify:\n  targets:\n"
+                f"    - {{url: 'dingtalk://{SECRET}@{TOKEN}', base_url: '{good.base_url}', name: ding}}\n"
+                f"    - {{url: 'feishu://{TOKEN}', base_url: '{fussy.base_url}', name: fei}}\n")
+    out = site.cli("notify", "test", check=False)
+    assert out.returncode == 1, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0].startswith("sent    ding  dingtalk://****@b7e1****")
+    assert lines[1].startswith("FAILED  fei  feishu://b7e1****")
+    assert lines[1].endswith("(Feishu code 19024: Key Words Not Found)")
+    assert good.accepted[0]["body"]["markdown"]["title"] == "hamaster test message"
+    assert TOKEN not in out.stdout + out.stderr and SECRET not in out.stdout + out.stderr
