@@ -72,6 +72,11 @@ class Target(Section):
     config: str | None = None
     tags: list[Name] | Name = []
     name: str | None = None
+    # DingTalk, WeCom, Feishu/Lark only (notify/services/): checked there, against the URL's service
+    base_url: str | None = None
+    keyword: str | None = None
+    at: list[str | int] | str | int | None = None
+    timeout_s: Annotated[float, Meta(gt=0)] | None = None
 
     def __post_init__(self) -> None:
         if (self.url is None) == (self.config is None):
@@ -114,6 +119,8 @@ class Notify(Section):
     templates: dict[str, Any] = {}  # incident kind -> Template
     retry: Retry = field(default_factory=Retry)
     group_wait_s: SecondsOrZero = 5.0  # a node_silent alert waits this long for a failover that names it
+    language: Literal["en", "zh"] = "en"  # of the shipped templates
+    timezone: str | None = None  # IANA name for times in messages; none: the master's own
 
     def __post_init__(self) -> None:
         self.targets = [Target(url=t) if isinstance(t, str) else t for t in self.targets]

@@ -5,6 +5,7 @@
     reactor.py   reactor rules: incident/event patterns -> a route (or a state, run by the master)
     outbox.py    incidents -> deliveries (silences, planned, inhibition, flapping, rate limits) -> attempts
     notifier.py  the worker thread the master daemon starts: Notifier(...).start() / submit() / stop()
+    services/    our own senders where apprise's cannot tell a refusal: DingTalk, WeCom, Feishu/Lark, mail
 """
 
 from hamaster.notify.notifier import Notifier

@@ -5,6 +5,11 @@
         - {url: "json://chat.example/hook", tags: [chat]}
         - {url: "mailto://smtp.example?from=ha@example&to=ops@example", tags: [mail]}
         - {config: apprise.yml}             # tags come from the file
+        - url: dingtalk://SECRET@TOKEN      # also wecombot://KEY, feishu://[SECRET@]TOKEN, lark://TOKEN:
+          base_url: https://oapi.dingtalk.com   # our own senders (services/), which read the reply body;
+          keyword: 告警                     # the bot's security keyword, added when a message lacks it
+          at: ["13800000000", all]          # mobiles or user ids to mention; all = everyone
+          tags: [chat]
       routes:                               # incidents -> tags (default: one route to every target)
         - name: oncall
           tags: [chat, mail]
@@ -17,6 +22,8 @@
         failover: {title: "{{ vip or instance }}: {{ old_holder }} -> {{ new_holder }}", body: "..."}
       retry: {max_attempts: 8, backoff_s: 1, max_backoff_s: 300}
       group_wait_s: 5                       # a node_silent alert waits this long for a failover that names it
+      language: zh                          # zh or en (default): titles and bodies of the shipped templates
+      timezone: Asia/Shanghai               # for times in messages; default the master's own
 
 A `recovered` incident also goes wherever the incident it closes went, so what was opened gets closed.
 Targets are only ever shown as apprise prints them with privacy=True: tokens and passwords masked.
@@ -25,26 +32,34 @@ Targets are only ever shown as apprise prints them with privacy=True: tokens and
 import logging
 import re
 from dataclasses import dataclass, field
+from datetime import tzinfo
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import apprise
 
 from hamaster.core import schema
 from hamaster.core.errors import ConfigError, ConfigFileError
 from hamaster.core.incidents import KINDS
+from hamaster.notify import services
+from hamaster.notify.services.ratelimit import TokenBucket
 
 # info incidents (a start-up overlap of a few ms, a node back) are for the timeline; what they close still follows
 DEFAULT_SEVERITIES = ("warning", "critical")
+# our TokenBucket per target (burst, then per second): a failover's alerts at once, a storm spread out
+MAIL_RATE = (10, 1.0)
+OTHER_RATE = (20, 5.0)  # apprise targets other than mail (which keep apprise's own pacing as well)
 
 
 @dataclass
 class Target:
     name: str
-    plugin: Any  # apprise's NotifyBase for this one URL
+    plugin: Any  # apprise's NotifyBase for this one URL, or our own sender (services.OWN)
     tags: frozenset[str]
     masked: str
     secrets: tuple[str, ...] = ()  # parts of the URL that privacy=True hides: scrubbed from error texts
+    bucket: TokenBucket = field(default_factory=lambda: TokenBucket(*OTHER_RATE))
 
     def scrub(self, text: str) -> str:
         for secret in self.secrets:
@@ -81,6 +96,8 @@ class NotifyConfig:
     templates: dict[str, dict[str, str]] = field(default_factory=dict)
     retry: Retry = field(default_factory=Retry)
     group_wait_s: float = 5.0  # how long a node_silent alert waits for the failover that would say it all
+    language: str = "en"
+    timezone: tzinfo | None = None  # None: the master's local time
 
     def targets_for(self, route: Route) -> list[Target]:
         return [t for t in self.targets if "all" in route.tags or t.tags & route.tags]
@@ -107,9 +124,19 @@ def _target(i: int, raw: schema.Target, where: str, base: Path) -> list[Target]:
         if not plugins:
             raise ConfigFileError(f"{here}.config: {path}: apprise found no usable URL in it")
         # apprise gives a file's tags as its own AppriseTag objects: names, as ours are
-        return [Target(f"{path.name}#{j}", p, frozenset(str(t) for t in p.tags) | tags, p.url(privacy=True))
-                for j, p in enumerate(plugins)]
+        return [_apprise_target(f"{path.name}#{j}", p, frozenset(str(t) for t in p.tags) | tags,
+                                p.url(privacy=True), ()) for j, p in enumerate(plugins)]
     url = str(raw.url)
+    options = {k: v for k in services.OPTIONS if (v := getattr(raw, k)) is not None}
+    try:
+        service = services.service_for(url, options, here)
+    except ConfigError as exc:  # the file is wrong, as for any other field
+        raise ConfigFileError(str(exc)) from None
+    if service is not None:
+        name = raw.name or f"{service.scheme}#{i}"
+        return [Target(str(name), service, tags, service.masked(), service.secrets(), TokenBucket(*service.rate))]
+    if options:
+        raise ConfigFileError(f"{here}: {sorted(options)[0]} is only for {', '.join(services.SERVICES)} targets")
     apprise_log = logging.getLogger("apprise")
     apprise_log.disabled = True  # it logs a URL it cannot parse verbatim, tokens and all
     try:
@@ -121,7 +148,15 @@ def _target(i: int, raw: schema.Target, where: str, base: Path) -> list[Target]:
         raise ConfigFileError(f"{here}.url: apprise cannot use this URL (scheme {scheme!r}); see apprise's wiki")
     masked = plugin.url(privacy=True)
     name = raw.name or f"{plugin.service_name or scheme_of(url)}#{i}"
-    return [Target(str(name), plugin, tags, masked, _secrets(url, masked))]
+    return [_apprise_target(str(name), plugin, tags, masked, _secrets(url, masked))]
+
+
+def _apprise_target(name: str, plugin: Any, tags: frozenset[str], masked: str, secrets: tuple[str, ...]) -> Target:
+    """Plain SMTP mail is sent by our services.Mail (no 5.5 s throttle, one TLS context, the server's reply
+    read); every other plugin by apprise, at its own pace."""
+    sender = services.own_sender(plugin)
+    rate = MAIL_RATE if isinstance(sender, services.Mail) else OTHER_RATE
+    return Target(name, sender, tags, masked, secrets, TokenBucket(*rate))
 
 
 def scheme_of(url: str) -> str:
@@ -152,8 +187,19 @@ def load(section: "schema.Notify | dict[str, Any]", where: str, base: Path) -> N
                               f"(route {route.name}; targets have: {', '.join(sorted(known_tags)) or 'none'})")
     retry = Retry(section.retry.max_attempts, section.retry.backoff_s, section.retry.max_backoff_s)
     templates = {kind: dict(parts) for kind, parts in section.templates.items()}
+    timezone = _timezone(section.timezone, where)
     try:
-        Renderer(templates, where)
+        Renderer(templates, where, section.language, timezone)
     except ConfigError as exc:  # a template that does not compile: the file is wrong, as for any field
         raise ConfigFileError(str(exc)) from None
-    return NotifyConfig(targets, routes, templates, retry, section.group_wait_s)
+    return NotifyConfig(targets, routes, templates, retry, section.group_wait_s, section.language, timezone)
+
+
+def _timezone(name: str | None, where: str) -> tzinfo | None:
+    if name is None:
+        return None
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigFileError(f"{where}: notify.timezone: {name!r} is not an IANA time zone"
+                              " (e.g. Asia/Shanghai, UTC)") from None

@@ -7,9 +7,12 @@
 
 The worker thread opens its own connection to the store: `open_store()` gives an OutboxStore (outbox.py),
 which the master makes on its store (hamaster.master.store.outbox.open_outbox): notify imports no master.
-Each delivery is sent by apprise for one target at a time, in a small pool, so a target that hangs holds up
-only itself; apprise answers True/False and says why in its log, which we catch per thread and store
-(scrubbed of the URL's secrets) with the attempt.
+Each delivery is sent for one target at a time, in a
+small pool, so a target that hangs holds up only itself, after the target's token bucket allows it.
+DingTalk, WeCom, Feishu/Lark and mail go through our senders (services/), which judge the reply: a
+permanent refusal fails the delivery at once, a transient one is retried. Other URLs go through apprise,
+which answers True/False and says why in its log, caught per thread. Reasons are stored with the attempt,
+scrubbed of the URL's secrets.
 """
 
 import logging
@@ -24,7 +27,7 @@ import apprise
 
 from hamaster.core.errors import StoreError
 from hamaster.core.timeutil import now_ns
-from hamaster.notify import config
+from hamaster.notify import config, services
 from hamaster.notify.config import Target
 from hamaster.notify.outbox import Due, Outbox, OutboxStore
 from hamaster.notify.reactor import Reactor
@@ -49,7 +52,21 @@ class TargetSender(logging.Handler):
         if buf is not None:
             buf.append(record.getMessage())
 
-    def send(self, target: Target, title: str, body: str, notify_type: str) -> tuple[bool, str | None]:
+    def send(self, target: Target, title: str, body: str, severity: str) -> tuple[bool, str | None]:
+        """-> (delivered, reason): for `hamaster notify test`."""
+        ok, error, _final = self.attempt(target, title, body, severity)
+        return ok, error
+
+    def attempt(self, target: Target, title: str, body: str, severity: str) -> tuple[bool, str | None, bool]:
+        """-> (delivered, reason, final: a permanent refusal, not worth another attempt)."""
+        target.bucket.wait()
+        if isinstance(target.plugin, services.OWN):
+            try:
+                outcome = target.plugin.send(title, body, severity)
+            except Exception as exc:  # a bug in our sender costs one attempt, not the worker
+                return False, target.scrub(f"{type(exc).__name__}: {exc}")[:500], False
+            return outcome.ok, target.scrub(outcome.error)[:500] if outcome.error else None, outcome.final
+        notify_type = NOTIFY_TYPES.get(severity, apprise.NotifyType.INFO)
         self.local.buf = []
         try:
             ok = bool(target.plugin.notify(body=body, title=title, notify_type=notify_type))
@@ -58,8 +75,8 @@ class TargetSender(logging.Handler):
         finally:
             errors, self.local.buf = self.local.buf, None
         if ok:
-            return True, None
-        return False, target.scrub("; ".join(errors)[:500] or "apprise reported a failure")
+            return True, None, False
+        return False, target.scrub("; ".join(errors)[:500] or "apprise reported a failure"), False
 
 
 class Notifier:
@@ -67,17 +84,19 @@ class Notifier:
                  reactor: list[Any] | None = None) -> None:
         where = str(config_path)
         self.cfg = config.load(settings or {}, where, Path(config_path).parent)
-        self.renderer = Renderer(self.cfg.templates, where)
+        self.renderer = Renderer(self.cfg.templates, where, self.cfg.language, self.cfg.timezone)
         self.reactor = Reactor(reactor or [], {r.name for r in self.cfg.routes}, where)
         self.open_store = open_store
         self._submitted: queue.SimpleQueue[list[int]] = queue.SimpleQueue()
-        self._results: queue.SimpleQueue[tuple[int, bool, str | None]] = queue.SimpleQueue()
+        self._results: queue.SimpleQueue[tuple[int, bool, str | None, bool]] = queue.SimpleQueue()
         self._held: dict[int, int] = {}  # incident id -> when to route it (see Outbox.hold_until)
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
-        self._pool = ThreadPoolExecutor(SENDERS, thread_name_prefix="notify-send")
         self._errors = TargetSender()
+        # a target has one delivery in flight at a time, and may wait for its token bucket: a thread per
+        # target, so one target's storm never holds up another's alerts
+        self._pool = ThreadPoolExecutor(max(SENDERS, len(self.cfg.targets)), thread_name_prefix="notify-send")
         for t in self.cfg.targets:
             log.info("notify target %s: %s (tags %s)", t.name, t.masked, ", ".join(sorted(t.tags)) or "-")
 
@@ -142,22 +161,23 @@ class Notifier:
                 outbox.route(incident_id, now_ns())
         while True:
             try:
-                delivery_id, ok, error = self._results.get_nowait()
+                delivery_id, ok, error, final = self._results.get_nowait()
             except queue.Empty:
                 break
             busy.discard(delivery_id)
-            status = outbox.record(delivery_id, ok, error, now_ns())
-            if not ok:
-                log.warning("delivery %d: %s (%s)", delivery_id, error, status)
+            status = outbox.record(delivery_id, ok, error, now_ns(), final=final)
+            if status == "failed":  # given up: nobody got this alert on this target, say it loudly
+                log.error("delivery %d failed for good: %s", delivery_id, error)
+            elif not ok:
+                log.warning("delivery %d: %s (will retry)", delivery_id, error)
         for due in outbox.due(now_ns(), busy):
             busy.add(due.id)
             self._pool.submit(self._send, due).add_done_callback(self._done)
 
-    def _send(self, due: Due) -> tuple[int, bool, str | None]:
-        ok, error = self._errors.send(due.target, due.title, due.body, NOTIFY_TYPES.get(due.severity, "info"))
-        return due.id, ok, error
+    def _send(self, due: Due) -> tuple[int, bool, str | None, bool]:
+        return due.id, *self._errors.attempt(due.target, due.title, due.body, due.severity)
 
-    def _done(self, fut: Future[tuple[int, bool, str | None]]) -> None:
+    def _done(self, fut: Future[tuple[int, bool, str | None, bool]]) -> None:
         if not fut.cancelled() and fut.exception() is None:
             self._results.put(fut.result())
             self._wake.set()

@@ -1,13 +1,18 @@
 """Title and body of an alert: Jinja2 in a sandbox, per incident kind.
 
-Shipped defaults are templates/<kind>.j2 (default.j2 for the rest), each with a `title` and a `body` block.
-`notify.templates.<kind>: {title: .., body: ..}` in master.yaml overrides either. Templates see the
-incident's fields and data flattened (vip, old_holder, new_holder, gap, cause, old_priority, new_priority,
-duration, nodes, started, timeline ...). A template that fails to compile is refused at start; one that
-fails while rendering falls back to a plain message built from the incident's summary.
+Shipped defaults are templates/<kind>.j2 in English and templates/zh/<kind>.j2 in Chinese
+(`notify.language`), default.j2 for the rest, each with a `title` and a `body` block.
+`notify.templates.<kind>: {title: .., body: ..}` in master.yaml overrides either, in any language.
+Templates see the incident's fields and data flattened (vip, old_holder, new_holder, gap, cause,
+old_priority, new_priority, duration, nodes, started, timeline ...), with durations and times written in
+the language's conventions and times in `notify.timezone` (default the master's). A template that fails
+to compile is refused at start; one that fails while rendering falls back to a plain message built from
+the incident's summary.
 """
 
 import logging
+import re
+from datetime import timedelta, tzinfo
 from typing import Any
 
 import jinja2
@@ -21,23 +26,114 @@ log = logging.getLogger("hamaster.notify")
 _PARTS = ("title", "body")
 
 
-def context(inc: Incident) -> dict[str, Any]:
+SEVERITY_ZH = {"critical": "严重", "warning": "警告", "info": "提示"}
+KIND_ZH = {"failover": "主备切换", "split_brain": "脑裂", "no_master": "没有 MASTER", "flapping": "频繁切换",
+           "node_silent": "节点失联", "node_back": "节点恢复", "recovered": "已恢复", "stale_vip": "VIP 残留",
+           "clock": "时钟偏差"}
+
+
+def duration_zh(seconds: float) -> str:
+    """600 毫秒, 3.4 秒, 3 分 12 秒, 2 小时 5 分钟 (a space between digits and Chinese, as tech writing has it)."""
+    seconds = max(0.0, seconds)
+    if seconds < 1:
+        return f"{seconds * 1000:.0f} 毫秒"
+    if seconds < 60:
+        return f"{seconds:.1f} 秒" if seconds < 10 else f"{seconds:.0f} 秒"
+    minutes, sec = divmod(round(seconds), 60)
+    if minutes < 60:
+        return f"{minutes} 分 {sec} 秒" if sec else f"{minutes} 分钟"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} 小时 {minutes} 分钟" if minutes else f"{hours} 小时"
+
+
+def zone_label(offset: timedelta | None) -> str:
+    """UTC, UTC+8, UTC-3:30: unambiguous where abbreviations are not (CST is China, Cuba and US Central)."""
+    minutes = int((offset or timedelta()).total_seconds() // 60)
+    if minutes == 0:
+        return "UTC"
+    sign, minutes = ("+" if minutes > 0 else "-"), abs(minutes)
+    return f"UTC{sign}{minutes // 60}" + (f":{minutes % 60:02d}" if minutes % 60 else "")
+
+
+def when(ns: int, tz: tzinfo | None, language: str = "en", full: bool = True) -> str:
+    """2025-06-15 23:06:45（UTC+8）, or only 23:06:45 inside a sentence (the footer has the date and zone)."""
+    dt = to_datetime(ns).astimezone(tz)  # tz None: the master's local zone
+    if not full:
+        return f"{dt:%H:%M:%S}"
+    zone = zone_label(dt.utcoffset())
+    return f"{dt:%Y-%m-%d %H:%M:%S}（{zone}）" if language == "zh" else f"{dt:%Y-%m-%d %H:%M:%S} {zone}"
+
+
+# the correlator's causes (Transition.cause() and the failover's BACKUP form) -> Chinese
+_CAUSES_ZH = [
+    (re.compile(r"^(?P<n>\S+) silent \(last heard (?P<t>[\d:]+) UTC\)$"), "{n} 失联（最后一次心跳：{t}）"),
+    (re.compile(r"^(?P<n>\S+) BACKUP \(priority (?P<a>\d+) vs (?P<b>\d+)\)$"),
+     "{n} 转为 BACKUP（优先级 {a}，对端 {b}）"),
+    (re.compile(r"^(?P<n>\S+) FAULT(?: \(priority (?P<p>\d+)\))?$"), "{n} 进入 FAULT 状态{p}"),
+    (re.compile(r"^(?P<n>\S+) BACKUP(?: \(priority (?P<p>\d+)\))?$"), "{n} 转为 BACKUP{p}"),
+    (re.compile(r"^(?P<n>\S+) STOP(?: \(priority (?P<p>\d+)\))?$"), "{n} 上的 keepalived 已停止{p}"),
+    (re.compile(r"^unknown$"), "原因不明"),
+]
+
+
+def cause_zh(cause: str | None, near_ns: int, tz: tzinfo | None) -> str | None:
+    """A cause in Chinese, its UTC time of day in `tz` (the day is the one up to `near_ns`); one the
+    correlator words differently is kept as it is (English beats a guess)."""
+    if not cause:
+        return cause
+    for pattern, text in _CAUSES_ZH:
+        m = pattern.match(cause)
+        if m:
+            parts = {k: v or "" for k, v in m.groupdict().items()}
+            if parts.get("p"):
+                parts["p"] = f"（优先级 {parts['p']}）"
+            if parts.get("t"):
+                parts["t"] = _utc_time_in(parts["t"], near_ns, tz)
+            return text.format(**parts)
+    return cause
+
+
+def _utc_time_in(hms: str, near_ns: int, tz: tzinfo | None) -> str:
+    near = to_datetime(near_ns)
+    h, m, sec = (int(x) for x in hms.split(":"))
+    at = near.replace(hour=h, minute=m, second=sec, microsecond=0)
+    if at > near:
+        at -= timedelta(days=1)
+    return f"{at.astimezone(tz):%H:%M:%S}"
+
+
+def context(inc: Incident, language: str = "en", tz: tzinfo | None = None) -> dict[str, Any]:
     d = inc.data
     gap, duration = d.get("gap_ns"), d.get("duration_ns")
-    return {
+    say = duration_zh if language == "zh" else human_duration
+    ctx = {
         **d,
         "id": inc.id, "kind": inc.kind, "instance": inc.instance, "severity": inc.severity,
         "summary": inc.summary, "nodes": inc.nodes, "planned": inc.planned, "job_id": inc.job_id, "data": d,
         "label": f"VIP {d['vip']}" if d.get("vip") else (inc.instance or ", ".join(inc.nodes)),
-        "gap": human_duration(gap / 1e9) if gap else None,
-        "duration": human_duration(duration / 1e9) if duration else None,
-        "started": f"{to_datetime(inc.started_ns):%Y-%m-%d %H:%M:%S} UTC",
+        "gap": say(gap / 1e9) if gap else None,
+        "duration": say(duration / 1e9) if duration else None,
+        "started": when(inc.started_ns, tz, language),
+        "started_time": when(inc.started_ns, tz, language, full=False),
         "timeline": f"hamaster timeline --incident {inc.id}",
+        "language": language,
     }
+    if d.get("last_seen_ns"):
+        ctx["last_seen"] = when(d["last_seen_ns"], tz, language, full=False)
+    if d.get("silent_since_ns"):
+        ctx["silence"] = say(max(0, inc.started_ns - d["silent_since_ns"]) / 1e9)
+    if language == "zh":
+        ctx["severity_label"] = SEVERITY_ZH.get(inc.severity, inc.severity)
+        ctx["kind_label"] = KIND_ZH.get(inc.kind, inc.kind.replace("_", " "))
+        ctx["cause"] = cause_zh(d.get("cause"), inc.started_ns, tz)
+    return ctx
 
 
 class Renderer:
-    def __init__(self, overrides: dict[str, Any], where: str = "master.yaml") -> None:
+    def __init__(self, overrides: dict[str, Any], where: str = "master.yaml", language: str = "en",
+                 tz: tzinfo | None = None) -> None:
+        self.language, self.tz = language, tz
+        self.prefix = "" if language == "en" else f"{language}/"
         self.env = SandboxedEnvironment(loader=jinja2.PackageLoader("hamaster.notify", "templates"),
                                         undefined=jinja2.ChainableUndefined, keep_trailing_newline=False,
                                         autoescape=False)
@@ -56,13 +152,13 @@ class Renderer:
 
     def _default(self, kind: str) -> jinja2.Template:
         try:
-            return self.env.get_template(f"{kind}.j2")
+            return self.env.get_template(f"{self.prefix}{kind}.j2")
         except jinja2.TemplateNotFound:
-            return self.env.get_template("default.j2")
+            return self.env.get_template(f"{self.prefix}default.j2")
 
     def render(self, inc: Incident) -> tuple[str, str]:
         """-> (title, body); never raises: a broken template gives a plain message (and a log line)."""
-        ctx = context(inc)
+        ctx = context(inc, self.language, self.tz)
         out = []
         for part in _PARTS:
             try:
