@@ -26,7 +26,8 @@
       timezone: Asia/Shanghai               # for times in messages; default the master's own
 
 A `recovered` incident also goes wherever the incident it closes went, so what was opened gets closed.
-Targets are only ever shown as apprise prints them with privacy=True: tokens and passwords masked.
+Targets are only ever shown masked (as apprise prints them with privacy=True, or as services/ masks its
+own): tokens, secrets and passwords never appear.
 """
 
 import logging

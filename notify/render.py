@@ -171,11 +171,14 @@ class Renderer:
             except Exception as exc:  # any template bug: jinja2 and the sandbox raise many types
                 log.error("template %s.%s failed for incident %s: %s: %s; sending a plain message",
                           inc.kind, part, inc.id, type(exc).__name__, exc)
-                text = plain(inc)[_PARTS.index(part)]
+                text = plain(inc, self.language)[_PARTS.index(part)]
             out.append(text.strip())
         return out[0], out[1]
 
 
-def plain(inc: Incident) -> tuple[str, str]:
-    return (f"[{inc.severity}] {inc.kind}: {inc.instance or ', '.join(inc.nodes)}",
-            f"{inc.summary}\nhamaster timeline --incident {inc.id}")
+def plain(inc: Incident, language: str = "en") -> tuple[str, str]:
+    where = inc.instance or ", ".join(inc.nodes)
+    if language == "zh":
+        return (f"【{SEVERITY_ZH.get(inc.severity, inc.severity)}】{KIND_ZH.get(inc.kind, inc.kind)}：{where}",
+                f"{inc.summary}\n查看完整经过：hamaster timeline --incident {inc.id}")
+    return (f"[{inc.severity}] {inc.kind}: {where}", f"{inc.summary}\nhamaster timeline --incident {inc.id}")

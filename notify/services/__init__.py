@@ -14,6 +14,7 @@ apprise's plugins for these post to fixed hosts and judge by the HTTP status, wh
 target of master.yaml, or None for a URL apprise keeps; `own_sender(plugin)` takes over apprise's mail.
 """
 
+import re
 from typing import Any
 
 from hamaster.notify.services.base import ChatService, Outcome
@@ -27,8 +28,21 @@ OPTIONS = ("base_url", "keyword", "at", "timeout_s")
 OWN = (ChatService, Mail)  # senders that answer an Outcome; anything else is an apprise plugin
 
 
+# the webhook URLs the services hand out, pasted as they are: ours too, not apprise's unchecked send
+NATIVE = [(re.compile(r"^(https://oapi\.dingtalk\.com)/robot/send\?access_token=([\w-]+)$"), DingTalk),
+          (re.compile(r"^(https://qyapi\.weixin\.qq\.com)/cgi-bin/webhook/send\?key=([\w-]+)$"), WeCom),
+          (re.compile(r"^(https://open\.feishu\.cn)/open-apis/bot/v2/hook/([\w-]+)$"), Feishu),
+          (re.compile(r"^(https://open\.larksuite\.com)/open-apis/bot/v2/hook/([\w-]+)$"), Lark)]
+
+
 def service_for(url: str, options: dict, where: str) -> ChatService | None:
-    """The sender of a `dingtalk://`, `wecombot://`, `feishu://` or `lark://` URL; None for other schemes."""
+    """The sender of a `dingtalk://`, `wecombot://`, `feishu://` or `lark://` URL, or of the webhook URL
+    such a bot shows (signed DingTalk and Feishu bots need the scheme form, which carries the secret);
+    None for anything else."""
+    for pattern, service in NATIVE:
+        m = pattern.match(url)
+        if m:
+            return service.from_url(f"{service.scheme}://{m.group(2)}", {"base_url": m.group(1), **options}, where)
     cls = SERVICES.get(url.split("://", 1)[0].lower())
     return cls.from_url(url, options, where) if cls else None
 

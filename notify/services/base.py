@@ -71,7 +71,7 @@ class ChatService:
         base_url = options.get("base_url")
         if base_url is not None and (not isinstance(base_url, str)
                                      or not base_url.startswith(("http://", "https://"))):
-            raise ConfigError(f"{where}.base_url: expected an http:// or https:// URL, got {base_url!r}")
+            raise ConfigError(f"{where}.base_url: expected an http:// or https:// URL")
         keyword = options.get("keyword")
         if keyword is not None and (not isinstance(keyword, str) or not keyword):
             raise ConfigError(f"{where}.keyword: expected the bot's keyword (a string)")

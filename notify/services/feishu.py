@@ -39,7 +39,7 @@ class Feishu(ChatService):
     def request(self, title: str, body: str, severity: str) -> tuple[str, dict[str, Any]]:
         url = f"{self.base_url}/open-apis/bot/v2/hook/{self.token}"
         lines = [body, *[f"<at id={a}></at>" for a in self.at]]
-        keyword = self.with_keyword(title, body)
+        keyword = self.with_keyword(body)  # in the card's text itself: whether the header counts is not documented
         if keyword:
             lines.append(keyword)
         payload: dict[str, Any] = {"msg_type": "interactive", "card": {

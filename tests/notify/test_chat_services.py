@@ -286,11 +286,51 @@ def test_lark_posts_the_feishu_shape_to_its_own_default_host(bots) -> None:
     assert service_for(f"feishu://{TOKEN}", {}, "test").base_url == "https://open.feishu.cn"
 
 
+@pytest.mark.parametrize(("native", "scheme", "base"), [
+    (f"https://oapi.dingtalk.com/robot/send?access_token={TOKEN}", "dingtalk", "https://oapi.dingtalk.com"),
+    (f"https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key={TOKEN}", "wecombot", "https://qyapi.weixin.qq.com"),
+    (f"https://open.feishu.cn/open-apis/bot/v2/hook/{TOKEN}", "feishu", "https://open.feishu.cn"),
+    (f"https://open.larksuite.com/open-apis/bot/v2/hook/{TOKEN}", "lark", "https://open.larksuite.com"),
+])
+def test_a_pasted_webhook_url_gets_our_sender_not_apprises(native, scheme, base, tmp_path) -> None:
+    (t,) = config.load({"targets": [native]}, "m.yaml", tmp_path).targets
+    assert t.plugin.scheme == scheme and t.plugin.token == TOKEN and t.plugin.base_url == base
+    assert TOKEN not in t.masked
+
+
 def test_network_errors_and_5xx_are_retried_a_proxy_page_too(bots) -> None:
     port = free_port()  # nobody listens
     s = service_for(f"dingtalk://{TOKEN}", {"base_url": f"http://127.0.0.1:{port}", "timeout_s": 2}, "t")
     out = s.send("t", "b", "info")
     assert not out.ok and not out.final and "Connection refused" in out.error
+    replies = [(502, b"<html>Bad Gateway</html>"), (200, b"<html>proxy login</html>"), (403, b"Forbidden")]
+
+    class Proxy(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            code, page = replies.pop(0)
+            self.send_response(code)
+            self.send_header("Content-Length", str(len(page)))
+            self.end_headers()
+            self.wfile.write(page)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Proxy)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        s = service_for(f"wecombot://{TOKEN}", {"base_url": f"http://127.0.0.1:{server.server_port}"}, "t")
+        outs = [s.send("t", "b", "info") for _ in range(3)]
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+    assert [(o.ok, o.final) for o in outs] == [(False, False), (False, False), (False, True)]
+    assert outs[0].error == "WeCom: HTTP 502 Bad Gateway"
+    assert outs[1].error.startswith("WeCom: reply is not the service's JSON: b'<html>proxy login")
+    assert outs[2].error == "WeCom: HTTP 403 Forbidden"
 
 
 # -- configuration -------------------------------------------------------------------------------------

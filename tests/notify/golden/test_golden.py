@@ -100,3 +100,10 @@ def test_golden_alerts_in_both_languages(tmp_path: Path) -> None:
 @pytest.mark.parametrize("template", sorted(p.name for p in TEMPLATES.glob("*.j2")))
 def test_every_english_template_has_a_chinese_one(template: str) -> None:
     assert (TEMPLATES / "zh" / template).is_file(), f"notify/templates/zh/{template} is missing"
+
+
+def test_a_template_that_fails_falls_back_to_a_plain_message_in_the_language(tmp_path: Path) -> None:
+    inc = cases(tmp_path)["failover-planned-vip"]
+    broken = {"failover": {"title": "{{ data.cause.upper(1, 2) }}"}}
+    assert Renderer(broken, "m.yaml", "zh", LANGUAGES["zh"]).render(inc)[0] == "【警告】主备切换：VI_1"
+    assert Renderer(broken, "m.yaml", "en", LANGUAGES["en"]).render(inc)[0] == "[warning] failover: VI_1"
