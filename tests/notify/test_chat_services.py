@@ -341,7 +341,8 @@ def test_network_errors_and_5xx_are_retried_a_proxy_page_too(bots) -> None:
                                                                         " http:// or https:// URL"),
     ({"url": f"feishu://{TOKEN}", "at": {"x": 1}}, "notify.targets[0].at: expected an integer or a string or a list"),
     ({"url": "json://127.0.0.1:1/hook", "keyword": "告警"}, "notify.targets[0]: keyword is only for dingtalk,"),
-    ({"url": f"dingtalk://{TOKEN}", "keywords": "告警"}, "notify.targets[0].keywords: unknown field, did you mean keyword?"),
+    ({"url": f"dingtalk://{TOKEN}", "keywords": "告警"},
+     "notify.targets[0].keywords: unknown field, did you mean keyword?"),
     ({"url": f"dingtalk://{TOKEN}?secret=SECabc"}, "notify.targets[0].url: no ?options for dingtalk:// targets"),
 ])
 def test_bad_chat_targets_are_refused_with_the_field(target, message, tmp_path) -> None:
