@@ -19,9 +19,11 @@ pki_dir: pki
 store: store.db
 state_root: {state_root}
 pillar_root: {pillar_root}
+# a powered-off node is `node_silent` within 3 s, before VRRP's takeover (3 x advert_int + skew: 3.6 s at
+# advert_int 1): one failover alert, its gap dated by the last heartbeat (so within 0.5 s of the truth)
 heartbeat:
-  interval: 2        # seconds between minion heartbeats
-  silent_after: 10   # a minion not heard from for this long is `node_silent`
+  interval: 0.5      # seconds between minion heartbeats
+  silent_after: 2.5  # a minion not heard from for this long is `node_silent`
 # notify:            # alert targets and routes: see README "Alerts"
 """
 
@@ -34,8 +36,8 @@ key: minion.key_secret
 spool_dir: spool
 fifo: keepalived.fifo
 heartbeat:
-  interval: 2
-  timeout: 10
+  interval: 0.5      # the master's heartbeat.interval
+  timeout: 10        # reconnect when the master is not heard from for this long
 """
 
 
