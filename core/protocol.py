@@ -10,6 +10,7 @@ minion -> master
     hello       grains: map, backlog: int             first frame after (re)connect
     events      events: [event map, ...]              a batch from the spool, in seq order (see events.Event)
     ping        ts: int                               heartbeat; the master answers pong
+                reconcile_skipped: int                keepalived dumps the minion did not use (see beacons)
     job_result  jid: str, result: map                 the answer to a job
 master -> minion
     ack         seqs: [[first, last], ...]            these seq ranges are committed: drop them from the spool
@@ -39,7 +40,7 @@ _int = int
 _SCHEMAS: dict[str, dict[str, tuple[tuple[type, ...], bool]]] = {
     "hello": {"grains": ((dict,), True), "backlog": ((_int,), False)},
     "events": {"events": ((list,), True)},
-    "ping": {"ts": ((_int,), True)},
+    "ping": {"ts": ((_int,), True), "reconcile_skipped": ((_int,), False)},
     "job_result": {"jid": ((str,), True), "result": ((dict,), True)},
     "ack": {"seqs": ((list,), True)},
     "pong": {"ts": ((_int,), True)},

@@ -53,6 +53,7 @@ class Minion:
     last_seen_ns: int
     dropped: int = 0
     backlog: int = 0
+    reconcile_skipped: int = 0  # keepalived dumps the minion could not vouch for
 
 
 class MasterDaemon:
@@ -155,6 +156,7 @@ class MasterDaemon:
                 self._take_events(who, msg["events"], batches, acks)
             elif kind == "ping":
                 self._send(who, protocol.encode("pong", ts=msg["ts"]))
+                m.reconcile_skipped = msg.get("reconcile_skipped", m.reconcile_skipped)
             elif kind == "hello":
                 m.backlog = msg.get("backlog", 0)
                 hellos[who] = json.dumps(msg["grains"], default=str)
@@ -272,7 +274,7 @@ class MasterDaemon:
             "counters": self.counters,
             "minions": {
                 m.id: {"online": now - m.last_seen < self.cfg.silent_after, "last_seen_ns": m.last_seen_ns,
-                       "dropped": m.dropped, "backlog": m.backlog}
+                       "dropped": m.dropped, "backlog": m.backlog, "reconcile_skipped": m.reconcile_skipped}
                 for m in list(self.minions.values())  # a copy: the metrics thread reads this too
             },
         }
