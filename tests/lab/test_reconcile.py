@@ -6,6 +6,8 @@ signalled, with the instances its config has) and newer than the transition it w
 import json
 import os
 import shutil
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -19,6 +21,8 @@ from hamaster.minion import keepalived
 from hamaster.minion.spool import NewEvent, Spool
 
 pytestmark = pytest.mark.lab
+BIN = Path(sys.executable).parent
+HAMASTER, HAMINION = str(BIN / "hamaster"), str(BIN / "haminion")
 
 
 def pid(lab: Lab, node: str) -> int:
@@ -77,11 +81,27 @@ def test_a_dump_from_another_keepalived_in_a_shared_tmpdir_is_not_used(lab: Lab,
             keepalived.take_dump(pid(lab, mine))
         assert caught.value.reason == "shared_tmpdir"
         assert f"with keepalived pid {pid(lab, other)}" in str(caught.value)
+    assert "FIX  keepalived's TMPDIR" in doctor(lab, "node2", tmp_path)
     # what node2 would have read had it signalled its keepalived: node1's dump, node1's MASTER for its own
     os.kill(pid(lab, "node1"), keepalived.json_signal())
     there = node2.run / "tmp" / "keepalived.json"
     wait_until(lambda: there.exists() and there.read_text().rstrip().endswith("]"), 10, "node1's dump")
     assert keepalived.parse_dump(json.loads(there.read_text()))["VI_1"].base_priority == 100  # node2's is 90
+
+
+def doctor(lab: Lab, node: str, tmp_path: Path) -> str:
+    """`haminion doctor` inside `node`, with a minion folder made by `hamaster init`."""
+    site = tmp_path / "site"
+    if not site.exists():
+        subprocess.run([HAMASTER, "init", str(site), "--master-addr", "127.0.0.1:1", "--minion", node], check=True,
+                       capture_output=True, timeout=60)
+    out = lab.run(node, [HAMINION, "doctor", "-c", str(site / "minions" / node / "minion.yaml")], timeout=30)
+    return out.stdout + out.stderr
+
+
+def test_doctor_passes_a_keepalived_with_its_own_tmpdir(pair: Lab, tmp_path: Path) -> None:
+    out = doctor(pair, "node2", tmp_path)
+    assert f"ok   keepalived's TMPDIR {pair.node('node2').run / 'tmp'} is its own" in out
 
 
 def test_a_dump_whose_instances_are_not_this_configs_is_not_used(pair: Lab) -> None:
