@@ -210,13 +210,17 @@ def config_path(pid: int) -> Path:
     return Path(f"/proc/{pid}/root") / conf.lstrip("/")
 
 
-def configured_instances(text: str, root: Path = Path("/"), depth: int = 0) -> dict[str, tuple[int, int]]:
-    """{instance: (virtual_router_id, priority)} of a keepalived.conf, `include` files followed (under `root`)."""
+def configured_instances(text: str, root: Path = Path("/"), here: str = "/etc/keepalived",
+                         depth: int = 0) -> dict[str, tuple[int, int]]:
+    """{instance: (virtual_router_id, priority)} of a keepalived.conf whose folder is `here`, `include` files
+    followed (relative ones from `here`), every path seen under `root` (a process's /proc/<pid>/root)."""
     body = re.sub(r"[#!].*", "", text)
     out: dict[str, tuple[int, int]] = {}
     for pattern in re.findall(r"^\s*include\s+(\S+)", body, re.M) if depth < 5 else []:
-        for inc in sorted(glob.glob(str(root / pattern.lstrip("/")))):
-            out.update(configured_instances(Path(inc).read_text(errors="replace"), root, depth + 1))
+        absolute = os.path.join(here, pattern.strip('"'))
+        for inc in sorted(glob.glob(str(root / absolute.lstrip("/")))):
+            inner = "/" + os.path.dirname(os.path.relpath(inc, root))
+            out.update(configured_instances(Path(inc).read_text(errors="replace"), root, inner, depth + 1))
     for m in re.finditer(r"vrrp_instance\s+(\S+)\s*\{", body):
         level, end = 1, m.end()
         while level and end < len(body):  # the instance's block, nested blocks included
@@ -249,7 +253,8 @@ def parse_dump(raw: list[dict[str, Any]]) -> dict[str, InstanceState]:
 def _check_instances(pid: int, found: dict[str, InstanceState]) -> None:
     conf = config_path(pid)
     try:
-        wanted = configured_instances(conf.read_text(errors="replace"), Path(f"/proc/{pid}/root"))
+        root = Path(f"/proc/{pid}/root")
+        wanted = configured_instances(conf.read_text(errors="replace"), root, "/" + str(conf.parent.relative_to(root)))
     except OSError as exc:
         raise UntrustedDump("config_unreadable", f"{conf}: cannot read it to check the dump ({exc.strerror})") \
             from exc

@@ -129,7 +129,9 @@ def _trusted(lab: Lab, node: str) -> keepalived.Dump | None:
 def test_parsing_a_config_follows_includes_and_ignores_nested_priorities(tmp_path: Path) -> None:
     (tmp_path / "conf.d").mkdir()
     (tmp_path / "conf.d" / "vi2.conf").write_text("vrrp_instance VI_2 {\n virtual_router_id 52\n priority 90\n}\n")
-    text = ("include /conf.d/*.conf\n! a comment: vrrp_instance VI_9 {\n"
+    (tmp_path / "conf.d" / "vi3.conf").write_text("vrrp_instance VI_3 {\n virtual_router_id 53\n}\n")
+    text = ("include /conf.d/vi2.conf\ninclude vi3.conf\n! a comment: vrrp_instance VI_9 {\n"
             "vrrp_instance VI_1 {\n  virtual_router_id 51\n  track_script {\n    chk priority 7\n  }\n"
             "  priority 150\n}\n")
-    assert keepalived.configured_instances(text, tmp_path) == {"VI_1": (51, 150), "VI_2": (52, 90)}
+    assert keepalived.configured_instances(text, tmp_path, "/conf.d") == \
+        {"VI_1": (51, 150), "VI_2": (52, 90), "VI_3": (53, 100)}
