@@ -80,6 +80,8 @@ class Beacons(threading.Thread):
     def look(self) -> None:
         if self.watch_keepalived:
             up = keepalived.keepalived_pid() is not None
+            if up and self.known.get("keepalived") is False:
+                self.reconcile_now.set()  # (re)started: its states and VIPs (vip: auto) are news
             self._changed("keepalived", up, f"beacon/keepalived/{'up' if up else 'down'}")
         if self.nginx_url:
             up = http_up(str(self.nginx_url))
