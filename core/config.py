@@ -17,6 +17,11 @@ DEFAULT_MINION_CONFIG = "/etc/hamaster/minion.yaml"
 DEFAULT_PORT = 4506
 
 
+# the site's timings, what `hamaster init` writes and what a config without them gets: a powered-off node is
+# silent before VRRP's own takeover (3 x advert_int + skew, 3.6 s at advert_int 1)
+HEARTBEAT_S, SILENT_AFTER_S = 0.5, 2.5
+
+
 @dataclass(frozen=True)
 class MasterConfig:
     path: Path
@@ -26,8 +31,8 @@ class MasterConfig:
     store: str
     state_root: Path
     pillar_root: Path
-    heartbeat_interval: float = 2.0
-    silent_after: float = 10.0
+    heartbeat_interval: float = HEARTBEAT_S
+    silent_after: float = SILENT_AFTER_S
     log_level: str = "info"
     notify: dict[str, Any] = field(default_factory=dict)
     correlator: dict[str, Any] = field(default_factory=dict)
@@ -46,7 +51,7 @@ class MinionConfig:
     secret_key_file: Path
     spool_dir: Path
     fifo: Path | None
-    heartbeat_interval: float = 2.0
+    heartbeat_interval: float = HEARTBEAT_S
     master_timeout: float = 10.0
     reconcile_interval: float = 30.0
     beacons: dict[str, Any] = field(default_factory=dict)
@@ -130,8 +135,8 @@ def load_master_config(path: str | os.PathLike[str] | None = None) -> MasterConf
         store=store,
         state_root=f.path_of("state_root", "states"),
         pillar_root=f.path_of("pillar_root", "pillar"),
-        heartbeat_interval=hb.get("interval", float, 2.0),
-        silent_after=hb.get("silent_after", float, 10.0),
+        heartbeat_interval=hb.get("interval", float, HEARTBEAT_S),
+        silent_after=hb.get("silent_after", float, SILENT_AFTER_S),
         log_level=f.get("log_level", str, "info"),
         notify=f.get("notify", dict, {}),
         correlator=f.get("correlator", dict, {}),
@@ -165,7 +170,7 @@ def load_minion_config(path: str | os.PathLike[str] | None = None) -> MinionConf
         secret_key_file=f.path_of("key", "minion.key_secret"),
         spool_dir=f.path_of("spool_dir", "spool"),
         fifo=(Path(fifo) if Path(fifo).is_absolute() else p.parent / fifo) if fifo else None,
-        heartbeat_interval=hb.get("interval", float, 2.0),
+        heartbeat_interval=hb.get("interval", float, HEARTBEAT_S),
         master_timeout=hb.get("timeout", float, 10.0),
         reconcile_interval=f.get("reconcile_interval", float, 30.0),
         beacons=f.get("beacons", dict, {}),
