@@ -14,13 +14,15 @@ from typing import Any
 
 from hamaster.core import schema
 from hamaster.core.errors import ConfigFileError
-from hamaster.core.schema import DEFAULT_PORT
+from hamaster.core.schema import DEFAULT_PORT, HEARTBEAT_S, SILENT_AFTER_S
 
-__all__ = ["DEFAULT_MASTER_CONFIG", "DEFAULT_MINION_CONFIG", "DEFAULT_PORT", "MasterConfig", "MinionConfig",
-           "load_master_config", "load_minion_config", "load_yaml", "resolve_spool_dir"]
+__all__ = ["DEFAULT_MASTER_CONFIG", "DEFAULT_MINION_CONFIG", "DEFAULT_PORT", "HEARTBEAT_S", "SILENT_AFTER_S",
+           "MasterConfig", "MinionConfig", "load_master_config", "load_minion_config", "load_yaml", "resolve_spool_dir"]
 
 DEFAULT_MASTER_CONFIG = "/etc/hamaster/master.yaml"
 DEFAULT_MINION_CONFIG = "/etc/hamaster/minion.yaml"
+
+
 
 
 @dataclass(frozen=True)
@@ -32,8 +34,8 @@ class MasterConfig:
     store: str
     state_root: Path
     pillar_root: Path
-    heartbeat_interval: float = 2.0
-    silent_after: float = 10.0
+    heartbeat_interval: float = HEARTBEAT_S
+    silent_after: float = SILENT_AFTER_S
     log_level: str = "info"
     notify: Any = field(default_factory=dict)  # schema.Notify (or a plain mapping): notify/config.py builds it
     correlator: Any = field(default_factory=dict)  # schema.CorrelatorSettings (or a plain mapping)
@@ -52,7 +54,7 @@ class MinionConfig:
     secret_key_file: Path
     spool_dir: Path
     fifo: Path | None
-    heartbeat_interval: float = 2.0
+    heartbeat_interval: float = HEARTBEAT_S
     master_timeout: float = 10.0
     reconcile_interval: float = 30.0
     beacons: dict[str, Any] = field(default_factory=dict)  # as written, checked by the schema

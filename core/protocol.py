@@ -10,6 +10,7 @@ minion -> master
     hello       grains: map, backlog: int             first frame after (re)connect
     events      events: [event map, ...]              a batch from the spool, in seq order (see events.Event)
     ping        ts: int                               heartbeat; the master answers pong
+                reconcile_skipped: int                keepalived dumps the minion did not use (see beacons)
     job_result  jid: str, result: map                 the answer to a job
 master -> minion
     ack         seqs: [[first, last], ...]            these seq ranges are committed: drop them from the spool
@@ -80,6 +81,7 @@ class Events(_Frame, tag="events"):
 
 class Ping(_Frame, tag="ping"):
     ts: Int64
+    reconcile_skipped: Annotated[int, Meta(ge=0, le=2**63 - 1)] = 0  # keepalived dumps the minion could not vouch for
 
 
 class JobResult(_Frame, tag="job_result"):

@@ -23,6 +23,9 @@ from hamaster.core.errors import ConfigFileError
 from hamaster.core.incidents import KINDS, SEVERITIES
 
 DEFAULT_PORT = 4506
+# the site's timings, what `hamaster init` writes and what a config without them gets: a powered-off node is
+# silent before VRRP's own takeover (3 x advert_int + skew, 3.6 s at advert_int 1)
+HEARTBEAT_S, SILENT_AFTER_S = 0.5, 2.5
 
 Seconds = Annotated[float, Meta(gt=0)]
 SecondsOrZero = Annotated[float, Meta(ge=0)]
@@ -190,8 +193,8 @@ class Probe(Section):
 
 
 class MasterHeartbeat(Section):
-    interval: Seconds = 2.0  # what the master expects of minions
-    silent_after: Seconds = 10.0  # a minion not heard from for this long is `node_silent`
+    interval: Seconds = HEARTBEAT_S  # what the master expects of minions
+    silent_after: Seconds = SILENT_AFTER_S  # a minion not heard from for this long is `node_silent`
 
     def __post_init__(self) -> None:
         if self.silent_after <= self.interval:
@@ -230,7 +233,7 @@ class MasterFile(Section):
 
 # -- minion.yaml ---------------------------------------------------------------------------------------------
 class MinionHeartbeat(Section):
-    interval: Seconds = 2.0
+    interval: Seconds = HEARTBEAT_S
     timeout: Seconds = 10.0  # no pong for this long: the master is taken as gone
 
     def __post_init__(self) -> None:

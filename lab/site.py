@@ -11,8 +11,9 @@ nginx and keepalived there through the lab's services CLI. Alerts go to a local 
 receiver. Everything is torn down on close, on an exception and on Ctrl-C; only processes started here are
 stopped, by pid (the lab also ends what still runs in its namespaces).
 
-The lab's timings are tighter than a production site's, so the demo is short and the ground truth is sharp:
-minions beat every 50 ms and are `node_silent` after 1.5 s; the probe asks every 20 ms with a 40 ms timeout.
+The site runs on exactly what `hamaster init` writes (heartbeats, silence, the correlator's and the beacons'
+defaults): the lab only adds what a site must say for itself, its VIP probe and its alert targets. What the demo
+and the tests show is what a user's site does.
 """
 
 import secrets
@@ -28,6 +29,7 @@ from typing import Any, TypeVar
 
 import yaml
 
+from hamaster.core.config import load_master_config
 from hamaster.core.errors import HamasterError
 from hamaster.core.timeutil import now_ns
 from hamaster.lab import pillar as lab_pillar
@@ -35,15 +37,13 @@ from hamaster.lab.netns import LabError
 from hamaster.lab.pair import Lab
 from hamaster.lab.receivers import ChatReceiver, MailReceiver, free_port
 from hamaster.master import store
+from hamaster.master.correlate.settings import Settings
 from hamaster.master.intake.probe import Observation
 from hamaster.master.store import events, incidents, minions
 
 BIN = Path(sys.executable).parent
 HAMASTER, HAMINION = str(BIN / "hamaster"), str(BIN / "haminion")
 STATES = Path(__file__).resolve().parents[1] / "states"  # the repository's state tree (an editable install)
-MINION_HEARTBEAT_S, SILENT_AFTER_S = 0.05, 1.5
-PROBE_INTERVAL_MS, PROBE_TIMEOUT_MS = 20, 40
-PLANNED_GRACE_S = FLAPPING_WINDOW_S = 5.0
 T = TypeVar("T")
 
 
@@ -68,6 +68,7 @@ class LabSite:
         self.mail, self.chat = MailReceiver(), ChatReceiver()
         self.master_proc: subprocess.Popen[bytes] | None = None
         self.minion_procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.applied_ns = 0  # when the last `apply()` ended
         self._closed = False
 
     @classmethod
@@ -93,13 +94,9 @@ class LabSite:
         port = free_port(lab.bridge_addr)
         _cli("init", str(self.root), "--master-addr", f"{lab.bridge_addr}:{port}",
              *[a for n in lab.nodes for a in ("--minion", n.name)])
+        # init's master.yaml as it is, plus the two things every site says for itself: what to probe, whom to tell
         master = yaml.safe_load(self.config.read_text())
-        master["heartbeat"] = {"interval": MINION_HEARTBEAT_S, "silent_after": SILENT_AFTER_S}
-        master["probes"] = [{"vip": lab.vip, "nodes": [n.name for n in lab.nodes],
-                             "interval_ms": PROBE_INTERVAL_MS, "timeout_ms": PROBE_TIMEOUT_MS}]
-        # the lab's pair settles within ~4 s of an apply (what happens then is planned: no alert), and its drill
-        # moves faster than a production pair: a shorter window before transitions count as flapping
-        master["correlator"] = {"planned_grace_s": PLANNED_GRACE_S, "flapping_window_s": FLAPPING_WINDOW_S}
+        master["probes"] = [{"vip": lab.vip, "nodes": [n.name for n in lab.nodes]}]
         # chat hears everything; mail only what needs a person (apprise sends a mail per 5.5 s at most)
         master["notify"] = {
             "targets": [{"url": self.mail.url, "tags": ["mail"]}, {"url": self.chat.url, "tags": ["chat"]}],
@@ -108,13 +105,8 @@ class LabSite:
                         "severities": ["warning", "critical"]}],
             "retry": {"max_attempts": 5, "backoff_s": 0.2, "max_backoff_s": 2},
         }
-        _dump(self.config, master, "the lab's master (hamaster.lab.site): probe, local alert targets, fast beats")
-        for node in lab.nodes:
-            path = self.minion_config(node.name)
-            minion = yaml.safe_load(path.read_text())
-            minion["heartbeat"] = {"interval": MINION_HEARTBEAT_S, "timeout": 2}
-            minion["beacons"] = {"interval": 0.5, "vip": [lab.vip], "keepalived": True, "nginx": "http://127.0.0.1/"}
-            _dump(path, minion, f"minion {node.name} of the lab; it runs inside network namespace {node.netns}")
+        _dump(self.config, master, "the lab's master (hamaster.lab.site): init's, with a probe and local alert targets")
+        for node in lab.nodes:  # init's minion.yaml as it is: each minion runs inside its node's namespace
             # the state tree's nginx.conf includes mime.types; the node's /etc/nginx hides the host's
             shutil.copy("/etc/nginx/mime.types", node.etc / "nginx" / "mime.types")
         lab_pillar.write(self.pillar, lab, auth_pass=secrets.token_hex(4), workers=workers,
@@ -180,8 +172,15 @@ class LabSite:
         return _cli(*args, "-c", str(self.config), check=check, timeout=timeout)
 
     def apply(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        return self.cli("apply", str(self.states), "--pillar", str(self.pillar), "--timeout", "30", *args,
-                        check=check)
+        try:
+            return self.cli("apply", str(self.states), "--pillar", str(self.pillar), "--timeout", "30", *args,
+                            check=check)
+        finally:
+            self.applied_ns = now_ns()
+
+    def correlator_settings(self) -> Settings:
+        """The correlator's settings as the site's master.yaml gives them (init's: the defaults)."""
+        return Settings.load(load_master_config(self.config).correlator, str(self.config))
 
     # -- what happened --------------------------------------------------------------------------------------
     def _read(self, reader: Callable[[store.Connection], T]) -> T | None:
@@ -204,10 +203,13 @@ class LabSite:
             return changes[-1].ts_ns if changes and changes[-1].node == node else None
         return wait_until(seen, timeout, f"the VIP to be answered by {node or 'nobody'}")
 
-    def settle(self, master: str | None = None, timeout: float = 30) -> None:
+    def settle(self, master: str | None = None, timeout: float = 60) -> None:
         """After an apply: wait until `master` (default: the first node) serves the VIP, the store says it is the
-        only MASTER, and no transition came for the flapping window (start-up churn is over; the next ones are news)."""
+        only MASTER, no transition came for the flapping window and the apply's planned grace is over (start-up
+        churn is over; the next transitions are news, alerted as a user's site would alert them)."""
         master = master or self.lab.nodes[0].name
+        settings = self.correlator_settings()
+        quiet_ns, grace_ns = int(settings.flapping_window_s * 1e9), int(settings.planned_grace_s * 1e9)
         self.wait_probe(master, timeout)
 
         def quiet() -> bool:
@@ -215,8 +217,9 @@ class LabSite:
             states = {m: s for m, (s, _) in latest.items()}
             last = max((ts for _, ts in latest.values()), default=0)
             return (states.get(master) == "MASTER" and list(states.values()).count("MASTER") == 1
-                    and now_ns() - last > FLAPPING_WINDOW_S * 1e9)
-        wait_until(quiet, timeout, f"{master} to be the only MASTER for {FLAPPING_WINDOW_S:g} s", step=0.2)
+                    and now_ns() - last > quiet_ns and now_ns() - self.applied_ns > grace_ns)
+        wait_until(quiet, timeout, f"{master} to be the only MASTER for {settings.flapping_window_s:g} s, and"
+                   f" {settings.planned_grace_s:g} s after the apply", step=0.2)
 
     def vrrp_states(self) -> list[tuple[str, str, int]]:
         """(minion, state, node_ns) of every VRRP transition stored, in node time."""

@@ -4,8 +4,10 @@
     beacon/keepalived/up|down          keepalived's process in this network namespace
     beacon/nginx/up|down               a local HTTP check of nginx
     vrrp/<instance>/<STATE> (source reconcile)
-                                       keepalived's own state dump disagrees with the last transition we
-                                       recorded: a hook or FIFO line was missed (the spool drops agreements)
+                                       keepalived's own state dump, dated when keepalived wrote it, disagrees
+                                       with the last transition we recorded and is newer than it: a hook or
+                                       FIFO line was missed (the spool drops agreements and older dumps; a
+                                       dump that is not provably this keepalived's is skipped and counted)
 
 minion.yaml:
     beacons:
@@ -20,6 +22,7 @@ import http.client
 import logging
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlparse
@@ -62,6 +65,8 @@ class Beacons(threading.Thread):
         self.submit = submit
         self.stopping = threading.Event()
         self.reconcile_now = threading.Event()
+        self.skipped: Counter[str] = Counter()  # dumps not used, by reason (UntrustedDump.reason)
+        self.skipped_total = 0  # their sum, for the daemon's thread (which must not iterate a changing Counter)
         self.known: dict[str, Any] = {}
         self.vips: set[str] = set(self.vip_setting) if isinstance(self.vip_setting, list) else set()
 
@@ -75,6 +80,8 @@ class Beacons(threading.Thread):
     def look(self) -> None:
         if self.watch_keepalived:
             up = keepalived.keepalived_pid() is not None
+            if up and self.known.get("keepalived") is False:
+                self.reconcile_now.set()  # (re)started: its states and VIPs (vip: auto) are news
             self._changed("keepalived", up, f"beacon/keepalived/{'up' if up else 'down'}")
         if self.nginx_url:
             up = http_up(str(self.nginx_url))
@@ -85,18 +92,26 @@ class Beacons(threading.Thread):
                 self._changed(f"vip:{vip}", vip in held, f"beacon/vip/{vip}/{'held' if vip in held else 'lost'}")
 
     def reconcile(self) -> None:
-        """Report keepalived's own view; the spool keeps only what disagrees with the last recorded state."""
+        """Report keepalived's own view, dated when keepalived wrote it; the spool keeps only what disagrees with
+        the last recorded state and is newer than it. A dump that cannot be vouched for is skipped and counted."""
         try:
-            states = keepalived.dump_state()
+            dump = keepalived.take_dump()
+        except keepalived.UntrustedDump as exc:
+            self.skipped[exc.reason] += 1
+            self.skipped_total += 1
+            if self.skipped[exc.reason] == 1 or self.skipped[exc.reason] % 100 == 0:
+                log.warning("reconciliation skipped (%d so far): %s", self.skipped[exc.reason], exc)
+            return
         except StateError as exc:
             log.debug("no reconciliation: %s", exc)
             return
-        for name, st in states.items():
+        for name, st in dump.instances.items():
             if self.vip_setting == "auto":
                 self.vips.update(st.vips)
             if st.state in ("MASTER", "BACKUP", "FAULT", "STOP"):
-                self.submit(NewEvent(time.time_ns(), "vrrp", vrrp_tag(name, st.state), name, st.state, st.priority,
-                                     "reconcile", {"vrid": st.vrid, "vips": st.vips}))
+                self.submit(NewEvent(dump.written_ns, "vrrp", vrrp_tag(name, st.state), name, st.state, st.priority,
+                                     "reconcile", {"vrid": st.vrid, "vips": st.vips, "pid": dump.pid,
+                                                   "last_transition_ns": st.last_transition_ns}))
 
     def run(self) -> None:
         next_reconcile = 0.0

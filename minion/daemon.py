@@ -124,6 +124,11 @@ class MinionDaemon:
         if seqs:
             log.debug("spooled seq %d..%d", min(seqs), max(seqs))
 
+    def reconcile_skipped(self) -> int:
+        """keepalived dumps not used: not provably this node's keepalived's (beacons), or older than the last
+        transition recorded (spool). Reported with every heartbeat; `hamaster status` shows it."""
+        return self.spool.stale_dumps + (self.beacons.skipped_total if self.beacons is not None else 0)
+
     # -- uplinks ------------------------------------------------------------------------------------
     def _connect(self, up: Uplink, now: float) -> None:
         sock = self.ctx.socket(zmq.DEALER)
@@ -224,7 +229,7 @@ class MinionDaemon:
             if up.inflight and now - up.last_ack > self.cfg.master_timeout / 2:
                 up.cursor, up.inflight, up.last_ack = 0, 0, now  # acks lost: send the unacked again
             if now - up.last_tx_ping >= self.cfg.heartbeat_interval:
-                self._send(up, protocol.encode("ping", ts=time.time_ns()))
+                self._send(up, protocol.encode("ping", ts=time.time_ns(), reconcile_skipped=self.reconcile_skipped()))
                 up.last_tx_ping = now
 
     # -- the loop -----------------------------------------------------------------------------------

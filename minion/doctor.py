@@ -13,6 +13,8 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from hamaster.core.config import MinionConfig
+from hamaster.core.errors import StateError
+from hamaster.minion import keepalived
 
 Check = tuple[bool, str, str]
 
@@ -57,7 +59,23 @@ def check_keepalived_conf(text: str, cfg: MinionConfig) -> Iterator[Check]:
                "in global_defs add: enable_script_security and script_user root")
 
 
-def run_checks(cfg: MinionConfig, keepalived_conf: Path) -> Iterator[Check]:
+def check_keepalived_tmpdir(pid: int | None) -> Iterator[Check]:
+    """keepalived writes its state dump into $TMPDIR: reconciliation needs that folder to be this keepalived's."""
+    if pid is None:
+        return
+    try:
+        folder, others = keepalived.tmpdir(pid), keepalived.sharing_tmpdir(pid)
+    except StateError as exc:
+        yield (False, f"keepalived's TMPDIR can be read ({exc})", "run doctor as root")
+        return
+    shown = "/" + str(folder.relative_to(f"/proc/{pid}/root"))
+    yield (not others, f"keepalived's TMPDIR {shown} is its own" + (
+        f" (shared with keepalived pid {', '.join(map(str, others))})" if others else ""),
+        "give each keepalived a private TMPDIR (systemd: PrivateTmp=yes, or Environment=TMPDIR=/run/keepalived"
+        " in its unit); until then its state dumps are not used")
+
+
+def run_checks(cfg: MinionConfig, keepalived_conf: Path, keepalived_pid: int | None = None) -> Iterator[Check]:
     key = cfg.secret_key_file
     yield (key.is_file(), f"secret key {key} exists", "copy the minion folder made by `hamaster init` to this node")
     if key.is_file():
@@ -82,3 +100,4 @@ def run_checks(cfg: MinionConfig, keepalived_conf: Path) -> Iterator[Check]:
         yield from check_keepalived_conf(keepalived_conf.read_text(errors="replace"), cfg)
     else:
         yield (False, f"{keepalived_conf} exists", "give its path with --keepalived-conf")
+    yield from check_keepalived_tmpdir(keepalived_pid if keepalived_pid is not None else keepalived.keepalived_pid())

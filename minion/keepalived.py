@@ -7,14 +7,24 @@
 - `dump_state()`: keepalived's own account of its instances, for reconciliation after a missed event.
 
 How the dump works: keepalived writes `keepalived.json` into *its* $TMPDIR (default /tmp) when it gets the
-signal that `keepalived --signum=JSON` names (36 on Debian 12's 2.2.7). Two keepalived sharing /tmp, as lab nodes
-do, would overwrite each other's file, so the lab starts each one with its own TMPDIR; we read that TMPDIR from
-/proc/<pid>/environ and open the file through /proc/<pid>/root (right even under systemd's PrivateTmp). We wait
-until the file changed after our signal and parses, so a stale or half-written dump is never returned.
+signal that `keepalived --signum=JSON` names (36 on Debian 12's 2.2.7); the VRRP child writes it from its event
+loop, between transitions, so the file is keepalived's state at the moment it was written (its mtime). We read
+TMPDIR from /proc/<pid>/environ and open the file through /proc/<pid>/root (right even under systemd's
+PrivateTmp). The file holds no pid, so a dump is believed only when `take_dump` can vouch for it:
+
+- its folder is this keepalived's alone: two keepalived sharing a TMPDIR (containers or network namespaces
+  without their own /tmp) overwrite each other's file, and one node would read the other's states;
+- it was written after our signal (mtime against the coarse clock the kernel stamps files with) and parses;
+- the keepalived signalled is still the same process (pid and start time) when we have read it;
+- its instances are the ones this keepalived's config has (name, virtual_router_id, priority).
+
+Otherwise `UntrustedDump` says why (`reason` is what the minion counts). Whether the dump is newer than the
+transitions it would correct is the spool's question: the dump carries its time (`written_ns`).
 The dump holds `auth_data` (the VRRP password): only state, priorities, VIPs and a few plain fields leave here.
 """
 
 import functools
+import glob
 import json
 import os
 import re
@@ -29,6 +39,10 @@ from hamaster.core.errors import StateError
 
 # keepalived's vrrp.h numbering of instance states
 _STATES = {0: "INIT", 1: "BACKUP", 2: "MASTER", 3: "FAULT", 97: "DELETED", 98: "STOP"}
+DUMP_NAME = "keepalived.json"
+DEFAULT_CONF = "/etc/keepalived/keepalived.conf"
+# the clock file times are stamped with (CLOCK_REALTIME_COARSE, up to one tick behind time.time_ns())
+_FILE_CLOCK = getattr(time, "CLOCK_REALTIME_COARSE", 5)
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +129,23 @@ def held_vips(vips: Iterable[str]) -> set[str]:
 
 
 # -- keepalived's own state -----------------------------------------------------------------------------
+class UntrustedDump(StateError):
+    """A dump was found but cannot be vouched for as this keepalived's current one; `reason` is a short key."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class Dump:
+    pid: int  # the keepalived signalled
+    path: Path
+    signalled_ns: int
+    written_ns: int  # the file's mtime: keepalived's states held at this moment
+    instances: dict[str, InstanceState]
+
+
 @functools.cache
 def json_signal() -> int:
     """The signal number keepalived dumps JSON on (it varies with the build: ask the binary)."""
@@ -124,14 +155,82 @@ def json_signal() -> int:
     return int(sig)
 
 
-def dump_path(pid: int) -> Path:
-    """Where keepalived `pid` writes keepalived.json: its TMPDIR, seen through its own root."""
+def tmpdir(pid: int) -> Path:
+    """keepalived `pid`'s TMPDIR, seen through its own root."""
     try:
         environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
     except OSError as exc:
         raise StateError(f"keepalived pid {pid}: cannot read its environment ({exc.strerror})") from exc
-    tmpdir = next((e[7:].decode() for e in environ if e.startswith(b"TMPDIR=")), "") or "/tmp"
-    return Path(f"/proc/{pid}/root") / tmpdir.lstrip("/") / "keepalived.json"
+    folder = next((e[7:].decode() for e in environ if e.startswith(b"TMPDIR=")), "") or "/tmp"
+    return Path(f"/proc/{pid}/root") / folder.lstrip("/")
+
+
+def dump_path(pid: int) -> Path:
+    """Where keepalived `pid` writes keepalived.json."""
+    return tmpdir(pid) / DUMP_NAME
+
+
+def keepalived_parents() -> list[int]:
+    """Every parent keepalived this host's /proc shows, in any network namespace."""
+    return [int(e.name) for e in os.scandir("/proc") if e.name.isdigit() and _comm(e.name) == "keepalived"
+            and _comm(_ppid(e.name)) != "keepalived"]
+
+
+def sharing_tmpdir(pid: int) -> list[int]:
+    """The other keepalived whose TMPDIR is the same folder as `pid`'s (their dumps overwrite each other)."""
+    def folder(p: int) -> tuple[int, int] | None:
+        try:
+            st = tmpdir(p).stat()
+        except (OSError, StateError):
+            return None
+        return st.st_dev, st.st_ino
+    ours = folder(pid)
+    return [] if ours is None else [p for p in keepalived_parents() if p != pid and folder(p) == ours]
+
+
+def _start_time(pid: int) -> str | None:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def config_path(pid: int) -> Path:
+    """The keepalived.conf that keepalived `pid` runs with (-f / --use-file), seen through its root."""
+    try:
+        argv = [a.decode() for a in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0") if a]
+    except OSError as exc:
+        raise StateError(f"keepalived pid {pid}: cannot read its command line ({exc.strerror})") from exc
+    conf = DEFAULT_CONF
+    for i, arg in enumerate(argv):
+        if arg in ("-f", "--use-file") and i + 1 < len(argv):
+            conf = argv[i + 1]
+        elif arg.startswith("--use-file="):
+            conf = arg.split("=", 1)[1]
+    return Path(f"/proc/{pid}/root") / conf.lstrip("/")
+
+
+def configured_instances(text: str, root: Path = Path("/"), here: str = "/etc/keepalived",
+                         depth: int = 0) -> dict[str, tuple[int, int]]:
+    """{instance: (virtual_router_id, priority)} of a keepalived.conf whose folder is `here`, `include` files
+    followed (relative ones from `here`), every path seen under `root` (a process's /proc/<pid>/root)."""
+    body = re.sub(r"[#!].*", "", text)
+    out: dict[str, tuple[int, int]] = {}
+    for pattern in re.findall(r"^\s*include\s+(\S+)", body, re.M) if depth < 5 else []:
+        absolute = os.path.join(here, pattern.strip('"'))
+        for inc in sorted(glob.glob(str(root / absolute.lstrip("/")))):
+            inner = "/" + os.path.dirname(os.path.relpath(inc, root))
+            out.update(configured_instances(Path(inc).read_text(errors="replace"), root, inner, depth + 1))
+    for m in re.finditer(r"vrrp_instance\s+(\S+)\s*\{", body):
+        level, end = 1, m.end()
+        while level and end < len(body):  # the instance's block, nested blocks included
+            level += {"{": 1, "}": -1}.get(body[end], 0)
+            end += 1
+        block = body[m.end():end]
+        flat = re.sub(r"\{[^{}]*\}", "", block)  # priority and vrid at the instance's own level
+        vrid, prio = re.search(r"virtual_router_id\s+(\d+)", flat), re.search(r"\bpriority\s+(\d+)", flat)
+        out[m.group(1)] = (int(vrid.group(1)) if vrid else -1, int(prio.group(1)) if prio else 100)
+    return out
 
 
 def parse_dump(raw: list[dict[str, Any]]) -> dict[str, InstanceState]:
@@ -151,30 +250,61 @@ def parse_dump(raw: list[dict[str, Any]]) -> dict[str, InstanceState]:
     return out
 
 
-def dump_state(pid: int | None = None, timeout: float = 3.0) -> dict[str, InstanceState]:
-    """Ask keepalived (this node's, or `pid`) for its instances' states; StateError if it cannot say."""
+def _check_instances(pid: int, found: dict[str, InstanceState]) -> None:
+    conf = config_path(pid)
+    try:
+        root = Path(f"/proc/{pid}/root")
+        wanted = configured_instances(conf.read_text(errors="replace"), root, "/" + str(conf.parent.relative_to(root)))
+    except OSError as exc:
+        raise UntrustedDump("config_unreadable", f"{conf}: cannot read it to check the dump ({exc.strerror})") \
+            from exc
+    have = {name: (st.vrid, st.base_priority) for name, st in found.items()}
+    if have != wanted:
+        raise UntrustedDump("instances_differ", f"the dump's instances {have} are not keepalived pid {pid}'s"
+                            f" config's {wanted} ({conf}): another keepalived's dump, or a config not loaded yet")
+
+
+def take_dump(pid: int | None = None, timeout: float = 3.0) -> Dump:
+    """Signal this node's keepalived (or `pid`) and read the dump it writes, vouched for as described above.
+    StateError if keepalived cannot say; UntrustedDump if what was found may not be its own current state."""
     pid = pid if pid is not None else keepalived_pid()
     if pid is None:
         raise StateError("keepalived is not running in this network namespace")
-    path = dump_path(pid)
-    before = _mtime(path)
+    others = sharing_tmpdir(pid)
+    if others:
+        raise UntrustedDump("shared_tmpdir", f"keepalived pid {pid} shares its TMPDIR ({tmpdir(pid)}) with keepalived"
+                            f" pid {', '.join(map(str, others))}: their dumps overwrite each other; give each"
+                            " keepalived a private TMPDIR")
+    path, started = dump_path(pid), _start_time(pid)
+    signalled_ns = time.clock_gettime_ns(_FILE_CLOCK)
     os.kill(pid, json_signal())
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if _mtime(path) != before:
+        written_ns = _mtime(path)
+        if written_ns is not None and written_ns >= signalled_ns:
             try:
                 raw = json.loads(path.read_text())
             except ValueError:
                 raw = None  # still being written
             except OSError as exc:
                 raise StateError(f"{path}: {exc.strerror}") from exc
-            if raw is not None:
+            if raw is not None and _mtime(path) == written_ns:  # not rewritten while we read it
                 try:
-                    return parse_dump(raw)
+                    instances = parse_dump(raw)
                 except (KeyError, TypeError, ValueError) as exc:
                     raise StateError(f"{path}: not keepalived's dump format ({exc!r} missing or wrong)") from exc
+                if _start_time(pid) != started or _comm(pid) != "keepalived":
+                    raise UntrustedDump("process_changed", f"keepalived pid {pid} ended or was replaced while"
+                                        " it dumped its state")
+                _check_instances(pid, instances)
+                return Dump(pid, path, signalled_ns, written_ns, instances)
         time.sleep(0.01)
     raise StateError(f"keepalived pid {pid} wrote no state dump to {path} within {timeout:.0f} s")
+
+
+def dump_state(pid: int | None = None, timeout: float = 3.0) -> dict[str, InstanceState]:
+    """Ask keepalived (this node's, or `pid`) for its instances' states; StateError if it cannot say."""
+    return take_dump(pid, timeout).instances
 
 
 def _mtime(path: Path) -> int | None:

@@ -89,6 +89,7 @@ class Spool:
         self.db.execute("PRAGMA synchronous=FULL")
         self.db.executescript(_SCHEMA)
         self.hooks_raced = False  # set by add(); the daemon clears it when it has asked for a reconciliation
+        self.stale_dumps = 0  # reconciliations not used: the dump was older than the last transition recorded
         # per instance, the last few transitions: [state, source, seq, node_ns, matched by the other source]
         self._recent: dict[str, list[list[Any]]] = {}
         self._last: dict[str, tuple[str, str, int, int]] = {
@@ -120,6 +121,9 @@ class Spool:
             if ev.kind == "vrrp" and ev.instance:
                 prev = self._last.get(ev.instance)
                 if ev.source == "reconcile":
+                    if prev and ev.node_ns <= prev[3]:
+                        self.stale_dumps += 1  # keepalived wrote it before our last transition: it cannot correct it
+                        continue
                     if prev and prev[0] == ev.state:
                         continue  # keepalived agrees with what we recorded: nothing was missed
                     ev.data = {**ev.data, "missed_after": prev[0] if prev else None}

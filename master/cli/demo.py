@@ -2,7 +2,8 @@
 
 It builds a lab (two nodes on a bridge), a site whose master alerts a local mail server and a local chat
 receiver, configures both nodes with `hamaster apply states/`, then plays the seed's drill step by step and
-shows what an operator gets: the alerts, the timeline and a postmortem report. About 40 s; root only.
+shows what an operator gets: the alerts, the timeline and a postmortem report. The site is exactly
+what `hamaster init` writes, plus the lab's VIP probe and local alert targets. About 40 s; root only.
 """
 
 import json
@@ -105,7 +106,8 @@ def demo(keep: bool, as_json: bool, states_dir: Path | None, site_dir: Path | No
             site.keep()
             _print_keep(console, site)
         if as_json:
-            click.echo(json.dumps(_summary(site, steps, found, mail, chat, report, time.monotonic() - began), indent=2))
+            click.echo(json.dumps(_summary(site, steps, found, mail, chat, report, time.monotonic() - began,
+                                           drill_start), indent=2))
 
 
 def _wait_alerts(site: Any, expected: int) -> None:
@@ -161,7 +163,7 @@ def _ms(ns: int | None) -> str:
 
 
 def _summary(site: Any, steps: list[Any], found: list[Any], mail: list[Any], chat: list[Any], report: Path | None,
-             took_s: float) -> dict[str, Any]:
+             took_s: float, drill_start: int) -> dict[str, Any]:
     def iso(ns: int | None) -> str | None:
         return None if ns is None else to_datetime(ns).isoformat()
 
@@ -178,6 +180,9 @@ def _summary(site: Any, steps: list[Any], found: list[Any], mail: list[Any], cha
                        "probe_gap_ms": None if f.probe_gap_ns is None else f.probe_gap_ns / 1e6} for f in found],
         "alerts": {via: [{"at": iso(m.at_ns), "title": m.title} for m in got]
                    for via, got in (("mail", mail), ("chat", chat))},
+        "incidents": [{"id": i["id"], "kind": i["kind"], "severity": i["severity"], "at": iso(i["started_ns"]),
+                       "summary": i["summary"], "planned": i["planned"]}
+                      for i in site.incidents() if i["started_ns"] >= drill_start],
         "postmortem": str(report) if report else None,
         "took_s": round(took_s, 1),
     }

@@ -96,6 +96,7 @@ def status(config_path: str | None, as_json: bool) -> None:
             "online": bool(info.get("online")),
             "last_seen": to_datetime(seen).isoformat() if seen else None,
             "dropped": info.get("dropped", known.get(m, (None, 0))[1]),
+            "reconcile_skipped": info.get("reconcile_skipped", 0),
             "instances": {i: {"state": s, "priority": p} for i, (s, p, _) in sorted(vrrp.get(m, {}).items())},
             "vips": sorted(vips.get(m, ())),
         }
@@ -107,7 +108,8 @@ def status(config_path: str | None, as_json: bool) -> None:
         click.echo("refused: " + ", ".join(f"{reason} {n}" for reason, n in sorted(out["refused"].items())))
     for m, info in out["minions"].items():
         state = "online" if info["online"] else f"offline, last seen {info['last_seen'] or 'never'}"
-        click.echo(f"{m}: {state}" + (f"  dropped={info['dropped']}" if info["dropped"] else ""))
+        click.echo(f"{m}: {state}" + (f"  dropped={info['dropped']}" if info["dropped"] else "")
+                   + (f"  dumps skipped={info['reconcile_skipped']}" if info["reconcile_skipped"] else ""))
         stale = "" if info["online"] else "last known "  # an offline node's word may be stale
         for inst, st in info["instances"].items():
             prio = st["priority"] if st["priority"] is not None else "?"

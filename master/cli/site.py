@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 import zmq.auth
 
-from hamaster.core.config import DEFAULT_PORT, MasterConfig, load_master_config
+from hamaster.core.config import DEFAULT_PORT, HEARTBEAT_S, SILENT_AFTER_S, MasterConfig, load_master_config
 from hamaster.core.errors import ConfigError, ConfigFileError, HamasterError
 from hamaster.master.cli import config_option
 from hamaster.master.intake.keys import KeyRing, make_certificate, valid_name
@@ -21,9 +21,11 @@ pki_dir: pki
 store: store.db
 state_root: {state_root}
 pillar_root: {pillar_root}
+# a powered-off node is `node_silent` within 3 s, before VRRP's takeover (3 x advert_int + skew: 3.6 s at
+# advert_int 1): one failover alert, its gap dated by the last heartbeat (so within 0.5 s of the truth)
 heartbeat:
-  interval: 2        # seconds between minion heartbeats
-  silent_after: 10   # a minion not heard from for this long is `node_silent`
+  interval: {heartbeat}      # seconds between minion heartbeats
+  silent_after: {silent}  # a minion not heard from for this long is `node_silent`
 # notify:            # alert targets and routes: see README "Alerts"
 """
 
@@ -36,8 +38,8 @@ key: minion.key_secret
 spool_dir: spool
 fifo: keepalived.fifo
 heartbeat:
-  interval: 2
-  timeout: 10
+  interval: {heartbeat}      # the master's heartbeat.interval
+  timeout: 10        # reconnect when the master is not heard from for this long
 """
 
 
@@ -64,7 +66,8 @@ def init(directory: str, master_addr: str, bind: str | None, minions: tuple[str,
     master_yaml = root / "master.yaml"
     if not master_yaml.exists():
         master_yaml.write_text(MASTER_YAML.format(bind=bind or master_addr, state_root=state_root,
-                                                  pillar_root=pillar_root))
+                                                  pillar_root=pillar_root, heartbeat=HEARTBEAT_S,
+                                                  silent=SILENT_AFTER_S))
         make_certificate(root / "pki", "master")
         click.echo(f"wrote {master_yaml} and the master's keys in {root / 'pki'}")
     cfg = load_master_config(master_yaml)
@@ -76,7 +79,8 @@ def init(directory: str, master_addr: str, bind: str | None, minions: tuple[str,
             click.echo(f"minion {m}: exists, left as it is")
             continue
         public, _ = make_certificate(folder, "minion")
-        (folder / "minion.yaml").write_text(MINION_YAML.format(id=m, master=master_addr, master_key=master_key))
+        (folder / "minion.yaml").write_text(MINION_YAML.format(id=m, master=master_addr, master_key=master_key,
+                                                               heartbeat=HEARTBEAT_S))
         keyring.add(m, public)
         click.echo(f"minion {m}: wrote {folder}/ (accepted)")
 

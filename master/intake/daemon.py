@@ -124,7 +124,7 @@ class MasterDaemon:
             "refused": self.refusals.snapshot(),
             "minions": {
                 m.id: {"online": now - m.last_seen < self.cfg.silent_after, "last_seen_ns": m.last_seen_ns,
-                       "dropped": m.dropped, "backlog": m.backlog}
+                       "dropped": m.dropped, "backlog": m.backlog, "reconcile_skipped": m.reconcile_skipped}
                 for m in list(self.intake.minions.values())  # a copy: the metrics thread reads this too
             },
         }

@@ -37,6 +37,7 @@ class Minion:
     last_seen_ns: int
     dropped: int = 0
     backlog: int = 0
+    reconcile_skipped: int = 0  # keepalived dumps the minion could not vouch for
 
 
 class Intake:
@@ -105,6 +106,7 @@ class Intake:
                     self._take_events(who, msg.events, batches, acks)
                 elif isinstance(msg, protocol.Ping):
                     self.send(who, protocol.encode("pong", ts=msg.ts))
+                    m.reconcile_skipped = msg.reconcile_skipped
                 elif isinstance(msg, protocol.Hello):
                     grains = protocol.plain_map(msg.grains, protocol.MAX_GRAINS, "grains")
                     m.backlog = msg.backlog
