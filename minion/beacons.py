@@ -1,7 +1,10 @@
 """Beacons: facts about the node watched in a thread, reported only when they change.
 
-    beacon/vip/<address>/held|lost     a VIP appeared on or left a local interface
-    beacon/keepalived/up|down          keepalived's process in this network namespace
+    beacon/vip/<address>/held|lost     a VIP appeared on or left a local interface (data: interface)
+    beacon/keepalived/up|down          keepalived's process in this network namespace: watched through a pidfd,
+                                       so its death is reported the moment the kernel reaps it (kill -9 and
+                                       crashes send no STOP notify: this event is what says the node's
+                                       instances are gone); data: pid, and died: true for a death seen live
     beacon/nginx/up|down               a local HTTP check of nginx
     vrrp/<instance>/<STATE> (source reconcile)
                                        keepalived's own state dump disagrees with the last transition we
@@ -18,6 +21,7 @@ minion.yaml:
 
 import http.client
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -73,16 +77,15 @@ class Beacons(threading.Thread):
                                  data={"initial": True, **data} if first else data))
 
     def look(self) -> None:
-        if self.watch_keepalived:
-            up = keepalived.keepalived_pid() is not None
-            self._changed("keepalived", up, f"beacon/keepalived/{'up' if up else 'down'}")
         if self.nginx_url:
             up = http_up(str(self.nginx_url))
             self._changed("nginx", up, f"beacon/nginx/{'up' if up else 'down'}", url=str(self.nginx_url))
         if self.vips:
-            held = keepalived.held_vips(self.vips)
+            held = keepalived.vip_interfaces(self.vips)
             for vip in sorted(self.vips):
-                self._changed(f"vip:{vip}", vip in held, f"beacon/vip/{vip}/{'held' if vip in held else 'lost'}")
+                extra = {"interface": held[vip]} if vip in held else {}
+                self._changed(f"vip:{vip}", vip in held, f"beacon/vip/{vip}/{'held' if vip in held else 'lost'}",
+                              **extra)
 
     def reconcile(self) -> None:
         """Report keepalived's own view; the spool keeps only what disagrees with the last recorded state."""
@@ -99,6 +102,8 @@ class Beacons(threading.Thread):
                                      "reconcile", {"vrid": st.vrid, "vips": st.vips}))
 
     def run(self) -> None:
+        if self.watch_keepalived:
+            KeepalivedWatch(self.interval, self.submit, self.stopping).start()
         next_reconcile = 0.0
         while not self.stopping.is_set():
             now = time.monotonic()
@@ -114,3 +119,47 @@ class Beacons(threading.Thread):
 
     def stop(self) -> None:
         self.stopping.set()
+
+
+class KeepalivedWatch(threading.Thread):
+    """keepalived/up when this node's keepalived appears (looked for every `interval`), keepalived/down the
+    moment it dies: we hold a pidfd on it and sleep in poll(), so the death is dated by the kernel's wake-up,
+    not by the next look."""
+
+    def __init__(self, interval: float, submit: Callable[[NewEvent], None], stopping: threading.Event) -> None:
+        super().__init__(name="keepalived-watch", daemon=True)
+        self.interval, self.submit, self.stopping = interval, submit, stopping
+        self.up: bool | None = None  # None: not looked yet
+
+    def _report(self, up: bool, **data: Any) -> None:
+        if up == self.up:
+            return
+        if self.up is None:
+            data["initial"] = True
+        self.up = up
+        self.submit(NewEvent(time.time_ns(), "beacon", f"beacon/keepalived/{'up' if up else 'down'}",
+                             state=str(up), source="beacon", data=data))
+
+    def run(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                self._watch_once()
+            except Exception:  # a beacon must never take the daemon down
+                log.exception("keepalived watch failed")
+                self.stopping.wait(self.interval)
+
+    def _watch_once(self) -> None:
+        pid = keepalived.keepalived_pid()
+        pidfd = keepalived.open_pidfd(pid) if pid is not None else None
+        if pid is None or pidfd is None:
+            self._report(False)
+            self.stopping.wait(self.interval)
+            return
+        try:
+            self._report(True, pid=pid)
+            while not self.stopping.is_set():
+                if keepalived.wait_for_exit(pidfd, 0.5):
+                    self._report(False, pid=pid, died=True)
+                    return
+        finally:
+            os.close(pidfd)
