@@ -9,11 +9,12 @@ ZAP handler admits accepted minion keys only, and the minion id is the one bound
 minion -> master
     hello       grains: map, backlog: int             first frame after (re)connect
     events      events: [event map, ...]              a batch from the spool, in seq order (see events.Event)
-    ping        ts: int                               heartbeat; the master answers pong
+    ping        ts: int, ntp: [t1, t2, t3, t4]        heartbeat; the master answers pong; ntp (optional) is
+                                                      the last full exchange, for the clock offset
     job_result  jid: str, result: map                 the answer to a job
 master -> minion
     ack         seqs: [[first, last], ...]            these seq ranges are committed: drop them from the spool
-    pong        ts: int                               heartbeat answer (echoes ts)
+    pong        ts: int, rx: int, tx: int             heartbeat answer (echoes ts; master clock on receipt, send)
     job         jid: str, job: map                    run states (see master/jobs.py)
 
 Anything else, or a field of the wrong type, is a ProtocolError: the receiver logs it, counts it and drops
@@ -39,10 +40,10 @@ _int = int
 _SCHEMAS: dict[str, dict[str, tuple[tuple[type, ...], bool]]] = {
     "hello": {"grains": ((dict,), True), "backlog": ((_int,), False)},
     "events": {"events": ((list,), True)},
-    "ping": {"ts": ((_int,), True)},
+    "ping": {"ts": ((_int,), True), "ntp": ((list,), False)},
     "job_result": {"jid": ((str,), True), "result": ((dict,), True)},
     "ack": {"seqs": ((list,), True)},
-    "pong": {"ts": ((_int,), True)},
+    "pong": {"ts": ((_int,), True), "rx": ((_int,), False), "tx": ((_int,), False)},
     "job": {"jid": ((str,), True), "job": ((dict,), True)},
 }
 
@@ -88,7 +89,9 @@ def event_from_wire(raw: Any) -> Event:
     _check(isinstance(raw, dict), "event is not a map")
     seq, node_ns = raw.get("seq"), raw.get("node_ns")
     _check(type(seq) is int and 0 < seq < 2**63, "event seq must be a positive integer")
-    _check(type(node_ns) is int and 0 < node_ns < 2**63, "event node_ns must be a positive integer")
+    # a node time that is no time (NaN, a string, out of range) is kept as 1 and marked: the master replaces
+    # it by its receipt time (master/correlate/clocks.py) instead of losing a transition that did happen
+    bad_time = None if type(node_ns) is int and 0 < node_ns < 2**63 else repr(node_ns)[:40]
     kind, tag, source = raw.get("kind"), raw.get("tag"), raw.get("source", "hook")
     _check(kind in KINDS, f"event kind {kind!r} unknown")
     _check(isinstance(tag, str) and 0 < len(tag) <= MAX_TEXT, "event tag must be a short string")
@@ -103,6 +106,8 @@ def event_from_wire(raw: Any) -> Event:
         _check(state is None or (isinstance(state, str) and len(state) <= MAX_TEXT), "bad state")
     data = raw.get("data") or {}
     _check(isinstance(data, dict), "event data must be a map")
+    if bad_time is not None:
+        return Event(seq, 1, kind, tag, instance, state, priority, source, {**data, "node_ns_sent": bad_time})
     return Event(seq, node_ns, kind, tag, instance, state, priority, source, data)
 
 

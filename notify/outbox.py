@@ -31,6 +31,8 @@ CLAIM_TIMEOUT_S = 60  # a delivery `sending` this long lost its sender (crash, k
 # the oldest unfinished delivery of each target; while it is in flight (`sending`) the target waits
 _HEADS = "SELECT MIN(id) FROM deliveries WHERE status IN ('pending', 'sending') GROUP BY target"
 PER_INSTANCE = ("no_master", "split_brain", "flapping", "failover", "recovered")
+# what waits group_wait_s for a failover away from its node, whose alert then says it (one message per crash)
+FOLDED = ("node_silent", "stale_vip")
 
 
 @dataclass(frozen=True)
@@ -75,10 +77,11 @@ class Outbox:
             if (instance and inc.instance and fnmatch.fnmatchcase(inc.instance, instance)) or node in inc.nodes:
                 until = f"{to_datetime(ends):%Y-%m-%d %H:%M} UTC"
                 return f"silenced by #{sid} until {until}" + (f" ({comment})" if comment else "")
-        if inc.kind == "node_silent":
+        if inc.kind in FOLDED:
             failover = self._failover_naming(inc)
             if failover is not None:
-                return f"folded into failover #{failover}: its alert names the silent node"
+                what = "the silent node" if inc.kind == "node_silent" else "the stale VIP"
+                return f"folded into failover #{failover}: its alert names {what}"
         if inc.kind in PER_INSTANCE and inc.instance:
             silent = [n for n in inc.nodes if self._silent(n)]
             if inc.kind not in ("failover", "recovered") and silent and len(silent) == len(inc.nodes):
@@ -97,19 +100,20 @@ class Outbox:
         return None
 
     def _failover_naming(self, silent: Incident) -> int | None:
-        """A failover away from this silent node, derived since shortly before it went silent."""
+        """A failover away from this node (silent, or left with a stale VIP), derived since shortly before."""
         node = silent.nodes[0] if silent.nodes else ""
         for fid, data in self.conn.execute(
             "SELECT id, data FROM incidents WHERE kind = 'failover' AND started_ns >= ? ORDER BY id",
             (silent.started_ns - int(self.cfg.group_wait_s * S),),
         ):
-            if json.loads(data or "{}").get("old_holder") == node:
+            said = json.loads(data or "{}")
+            if said.get("old_holder") == node and (silent.kind == "node_silent" or said.get("stale_vip")):
                 return fid
         return None
 
     def hold_until(self, inc: Incident, now: int) -> int | None:
-        """node_silent waits `group_wait_s` for the failover that would make it redundant; the rest go now."""
-        return now + int(self.cfg.group_wait_s * S) if inc.kind == "node_silent" and inc.routed_ns is None else None
+        """node_silent and stale_vip wait `group_wait_s` for the failover that would make them redundant."""
+        return now + int(self.cfg.group_wait_s * S) if inc.kind in FOLDED and inc.routed_ns is None else None
 
     def _silent(self, node: str) -> bool:
         row = self.conn.execute(

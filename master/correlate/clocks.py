@@ -19,8 +19,10 @@ not push its group's history into the future, where every later real transition 
 
 import math
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
+
+from hamaster.core.events import Event
 
 S = 1_000_000_000
 WINDOW = 8  # samples the lowest delay is chosen from: 8 heartbeats, as NTP's filter
@@ -34,6 +36,7 @@ class Clock:
     offset_ns: int = 0
     delay_ns: int | None = None  # None: only one-way estimates so far
     samples: deque[tuple[int, int]] = field(default_factory=lambda: deque(maxlen=WINDOW))  # (delay, offset)
+    one_way: bool = False  # offset_ns is a ping-only estimate (t1 - t2, at most the true offset)
     reported: str | None = None  # dedup key of the open clock_offset incident
 
 
@@ -47,7 +50,9 @@ class Clocks:
         if (isinstance(exchange, list) and len(exchange) == 4 and all(type(t) is int for t in exchange)):
             self.sample(minion, *exchange)
         elif clock.delay_ns is None:
-            clock.offset_ns = t1 - t2 if not clock.samples else max(clock.offset_ns, t1 - t2)
+            # t1 - t2 is the offset minus the one-way transit: the largest seen is the nearest
+            clock.offset_ns = max(clock.offset_ns, t1 - t2) if clock.one_way else t1 - t2
+            clock.one_way = True
 
     def sample(self, minion: str, t1: int, t2: int, t3: int, t4: int) -> None:
         delay = (t4 - t1) - (t3 - t2)
@@ -77,6 +82,18 @@ class Clocks:
         elif node_ns < EPOCH_FLOOR_NS:
             why = "before 2001: a clock never set"
         return (master_ns + off, why) if why else (node_ns, None)
+
+    def vet_event(self, minion: str, ev: Event, master_ns: int) -> Event:
+        """`ev` as the store should keep it: an impossible node time replaced and the reason in its data
+        (`node_time_replaced`, with the time it came with in `node_ns_sent`)."""
+        sent = ev.data.get("node_ns_sent")  # the protocol found no time at all (NaN, a string ...)
+        node_ns, why = self.vet(minion, ev.node_ns, master_ns)
+        if sent is not None:
+            node_ns, why = master_ns + self.offset(minion), f"{sent} is not a time"
+        if why is None:
+            return ev
+        return replace(ev, node_ns=node_ns, data={**ev.data, "node_time_replaced": why,
+                                                  "node_ns_sent": sent if sent is not None else ev.node_ns})
 
     def beyond_bound(self) -> list[tuple[str, Clock]]:
         return [(m, c) for m, c in self.clocks.items() if abs(c.offset_ns) > OFFSET_BOUND_NS]

@@ -133,6 +133,7 @@ class Nodes:
                 vip, interface = stale
                 op.data["stale_vip"] = {"node": old, "vip": vip, "interface": interface}
                 op.summary += f"; {old} still holds {vip} on {interface} (stale VIP)"
+                op.severity = "critical"  # two hosts answer ARP for the VIP: the stale_vip's own severity
         return ops
 
 

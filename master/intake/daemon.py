@@ -152,9 +152,11 @@ class MasterDaemon:
                 continue
             kind = msg["t"]
             if kind == "events":
-                self._take_events(who, msg["events"], batches, acks)
-            elif kind == "ping":
-                self._send(who, protocol.encode("pong", ts=msg["ts"]))
+                self._take_events(who, msg["events"], batches, acks, wall)
+            elif kind == "ping":  # an NTP exchange too: our clock on receipt and on answer (correlate/clocks.py)
+                rx = now_ns()
+                self.correlator.clocks.ping(who, msg["ts"], rx, msg.get("ntp"))
+                self._send(who, protocol.encode("pong", ts=msg["ts"], rx=rx, tx=now_ns()))
             elif kind == "hello":
                 m.backlog = msg.get("backlog", 0)
                 hellos[who] = json.dumps(msg["grains"], default=str)
@@ -174,7 +176,7 @@ class MasterDaemon:
             self.on_stored(new)
 
     def _take_events(self, who: str, raw: list[Any], batches: dict[str, list[Event]],
-                     acks: dict[str, list[int]]) -> None:
+                     acks: dict[str, list[int]], wall: int) -> None:
         if len(raw) > protocol.MAX_BATCH:
             self._drop(who, f"batch of {len(raw)} events exceeds {protocol.MAX_BATCH}")
             return
@@ -190,7 +192,7 @@ class MasterDaemon:
                 if type(seq) is int and 0 < seq < 2**63:
                     seqs.append(seq)
                 continue
-            good.append(ev)
+            good.append(self.correlator.clocks.vet_event(who, ev, wall))  # an impossible node time replaced
             seqs.append(ev.seq)
 
     def on_stored(self, events: list[StoredEvent]) -> None:
