@@ -12,6 +12,7 @@ is kept (NTP's clock filter). Until a full sample exists, a ping alone gives t1 
 transit (milliseconds here), which beats assuming 0 for a node whose clock is seconds off.
 
 Corrected time = node time - offset: the master's timeline, where events of two nodes can be compared.
+An event of a node whose offset is over the bound carries it (data.clock_offset_ns), for the timeline.
 A node time that cannot be true once corrected (after its own receipt, before 2001, not a number) is
 replaced by the receipt time in the node's clock and the event is marked (`vet`): one far-future stamp must
 not push its group's history into the future, where every later real transition would look late.
@@ -90,8 +91,10 @@ class Clocks:
         node_ns, why = self.vet(minion, ev.node_ns, master_ns)
         if sent is not None:
             node_ns, why = master_ns + self.offset(minion), f"{sent} is not a time"
+        off = self.offset(minion)
         if why is None:
-            return ev
+            # a clock over the bound: its offset goes with the event, so the timeline corrects it as we do
+            return replace(ev, data={**ev.data, "clock_offset_ns": off}) if abs(off) > OFFSET_BOUND_NS else ev
         return replace(ev, node_ns=node_ns, data={**ev.data, "node_time_replaced": why,
                                                   "node_ns_sent": sent if sent is not None else ev.node_ns})
 

@@ -298,7 +298,25 @@ def _clock_offsets(conn: sqlite3.Connection, q: Query) -> dict[str, int]:
         args.append(q.until_ns + 3600 * 10**9)
     sql = "SELECT minion, MIN(master_ns - node_ns) FROM events"
     sql += (" WHERE " + " AND ".join(where) if where else "") + " GROUP BY minion"
-    return dict(conn.execute(sql, args))
+    offsets = dict(conn.execute(sql, args))
+    for minion, offset in offsets.items():
+        if abs(offset) >= SKEW_SHOWN_NS:  # the master's own estimate (heartbeats, NTP-style) where it has one
+            measured = _measured_offset(conn, minion, q)
+            offsets[minion] = offset if measured is None else measured
+    return offsets
+
+
+def _measured_offset(conn: sqlite3.Connection, minion: str, q: Query) -> int | None:
+    """master - node as the master measured it from the heartbeats (an event's data.clock_offset_ns, set
+    for a clock over a second off: master/correlate/clocks.py), the latest in the window."""
+    where, args = _window_sql("node_ns", q)
+    sql = (f"SELECT data FROM events{where}{' AND' if where else ' WHERE'} minion = ?"
+           " AND data LIKE '%clock_offset_ns%' ORDER BY node_ns DESC LIMIT 1")
+    row = conn.execute(sql, [*args, minion]).fetchone()
+    try:
+        return -int(json.loads(row[0])["clock_offset_ns"]) if row else None
+    except (ValueError, KeyError, TypeError):
+        return None
 
 
 # -- derived rows -----------------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 keepalived killed on the MASTER, with and without its minion, and a node whose clock is 5 s fast. Checked
 against the test's own notify lines and the kernel's address events, not against what hamaster says."""
 
+import json
 import signal
 import time
 from collections.abc import Iterator
@@ -123,7 +124,12 @@ def test_a_node_5_s_fast_gives_the_right_gap_no_split_brain_and_a_clock_incident
     start = time.time_ns()
     site.lab.kill_keepalived("node1")
     killed = time.time_ns()
-    check_failover_from(site, log, start, killed)
+    failover = check_failover_from(site, log, start, killed)
+    rows = [json.loads(line) for line in site.cli("timeline", "--format", "json").stdout.splitlines() if line]
+    cause = next(i for i, r in enumerate(rows) if r["type"] == "event" and r["node"] == "node2"
+                 and r["kind"] == "vrrp" and r["to"] == "MASTER" and r["master_ns"] >= start)
+    alerted = next(i for i, r in enumerate(rows) if r["type"] == "incident" and r["id"] == failover["id"])
+    assert cause < alerted and rows[cause]["clock_skew_ns"] is not None  # in corrected time: cause first
     skews = site.query("SELECT node_ns - master_ns FROM events WHERE minion = 'node2' AND kind = 'vrrp'"
                        " AND master_ns >= ?", start)
     assert skews and all(skew > 4 * S for (skew,) in skews)  # keepalived's hook ran on the fast clock too
