@@ -81,6 +81,9 @@ class Correlator:
     def at(self, se: StoredEvent) -> int:
         """An event's time for comparing nodes: node time corrected by the node's clock offset, and never
         later than the master received it."""
+        measured = se.event.data.get("clock_offset_ns")  # stored with the event when the clock was off
+        if type(measured) is int:
+            return min(se.event.node_ns - measured, se.master_ns)
         return min(self.clocks.corrected(se.minion, se.event.node_ns), se.master_ns)
 
     def feed(self, events: list[StoredEvent]) -> list[int]:
@@ -95,6 +98,7 @@ class Correlator:
                 continue
             if e.kind != "vrrp" or not e.instance or e.data.get("duplicate_of"):
                 continue
+            self.nodes.vrrp(se.minion, e.state)
             # interned: a group holds thousands of transitions naming the same few nodes and states
             tr = Transition(at, sys.intern(se.minion), e.seq, e.state and sys.intern(e.state), e.priority,
                             sys.intern(e.instance))

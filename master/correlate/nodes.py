@@ -2,9 +2,10 @@
 
 - `keepalived/down` (the minion holds a pidfd on keepalived and reports its death at once) makes the node's
   instances gone: the correlator turns it into a DEAD transition in each of the node's groups.
-- A VIP held by a node that does not own it is **stale**: its keepalived is dead (kill -9 leaves the
-  address on the interface), or it is BACKUP, FAULT or STOP in the groups of that VIP for longer than
-  `stale_vip_after_s` (keepalived drops its VIPs as it leaves MASTER; the beacon sees that a look later).
+- A VIP held by a node that does not own it is **stale**: its keepalived died without a STOP (kill -9
+  leaves the address on the interface), or it is BACKUP, FAULT or STOP (or stopped, then exited) in the
+  groups of that VIP for longer than `stale_vip_after_s` (keepalived drops its VIPs as it leaves MASTER or
+  stops; the beacon sees that a look later).
   Two hosts then answer ARP for the VIP: a critical `stale_vip`, closed when the address is gone or the node
   owns it again. A failover away from a node with a stale VIP says so in its own text (`annotate`), and the
   outbox folds the stale_vip alert into it: one message per crash.
@@ -26,6 +27,7 @@ CLOCK_SHOWN_NS = 10_000_000  # offsets smaller than this are not worth a word in
 @dataclass(slots=True)
 class Node:
     dead_ns: int | None = None  # keepalived dead since (corrected time), None while it lives
+    stopped: bool = False  # it said STOP first (a graceful stop: keepalived removes its VIPs itself)
     vips: dict[str, tuple[str, int]] = field(default_factory=dict)  # held: vip -> (interface, since)
     lost: dict[str, int] = field(default_factory=dict)  # vip -> when it left the interface
 
@@ -44,7 +46,7 @@ class Nodes:
             node.dead_ns = at if node.dead_ns is None else min(node.dead_ns, at)
             return "died"
         if parts[1:] == ["keepalived", "up"]:
-            node.dead_ns = None
+            node.dead_ns, node.stopped = None, False
         elif len(parts) == 4 and parts[1] == "vip" and parts[3] == "held":
             node.vips[parts[2]] = (str(e.data.get("interface") or "?"), at)
             node.lost.pop(parts[2], None)
@@ -52,6 +54,10 @@ class Nodes:
             del node.vips[parts[2]]
             node.lost[parts[2]] = at
         return None
+
+    def vrrp(self, minion: str, state: str | None) -> None:
+        node = self.nodes.setdefault(minion, Node())
+        node.stopped = state == "STOP" or (node.stopped and node.dead_ns is not None)
 
     # -- stale VIPs ---------------------------------------------------------------------------------------
     def stale_vips(self, groups: Iterable[Group], now: int | None) -> list[Op]:
@@ -96,7 +102,10 @@ class Nodes:
         mine = self._groups_of(minion, vip, groups)
         group = mine[0].name if len(mine) == 1 else None
         if node.dead_ns is not None:
-            return f"keepalived on {minion} is dead", max(since, node.dead_ns), group
+            at = max(since, node.dead_ns)
+            if node.stopped and (now is None or now - at < self.stale_after):
+                return None  # stopped gracefully: its VIPs are being removed, the beacon will see them go
+            return f"keepalived on {minion} is dead", at, group
         if now is None or not mine:
             return None
         states = [g.members[minion] for g in mine]
@@ -110,7 +119,7 @@ class Nodes:
     def stale_of(self, minion: str, group: Group) -> tuple[str, str] | None:
         """(vip, interface) that `minion` holds though its keepalived died: for the failover's text."""
         node = self.nodes.get(minion)
-        if node is None or node.dead_ns is None:
+        if node is None or node.dead_ns is None or node.stopped:
             return None
         for vip, (interface, _) in sorted(node.vips.items()):
             if not group.vips or vip in group.vips:

@@ -124,3 +124,33 @@ def test_an_impossible_node_time_never_blinds_the_group(conn, bad_time: str) -> 
     f.tick(6.0, {"a1": 6.0, "a2": 6.0})
     [failover] = f.incidents("failover")
     assert failover.data["gap_ns"] == round(0.4 * S)
+
+
+def test_a_graceful_stop_of_the_master_is_a_failover_by_stop_and_no_stale_vip(conn) -> None:
+    f = TruthFeed(conn)
+    f.vrrp(0.0, "a1", "MASTER", 150)
+    f.vrrp(0.1, "a2", "BACKUP", 100)
+    f.beacon(0.2, "a1", "vip/10.9.0.100/held", interface="eth0")
+    f.vrrp(10.0, "a1", "STOP", 150)  # keepalived stops: it removes the VIP, then exits
+    f.vrrp(10.05, "a2", "MASTER", 100)
+    f.beacon(10.06, "a1", "keepalived/down", pid=4242, died=True)
+    f.tick(10.5, {"a1": 10.5, "a2": 10.5})
+    f.beacon(10.7, "a1", "vip/10.9.0.100/lost")  # the next look of the VIP beacon
+    f.tick(13.0, {"a1": 13.0, "a2": 13.0})
+    [failover] = f.incidents("failover")
+    assert failover.data["cause"] == "a1 STOP (priority 150)" and "stale_vip" not in failover.data
+    assert not f.incidents("stale_vip")
+
+
+def test_a_vip_left_on_a_backup_is_stale_after_the_grace(conn) -> None:
+    f = TruthFeed(conn)
+    f.vrrp(0.0, "a1", "MASTER", 150)
+    f.vrrp(0.1, "a2", "BACKUP", 100)
+    f.beacon(0.2, "a1", "vip/10.9.0.100/held", interface="eth0")
+    f.vrrp(10.0, "a2", "MASTER", 100)
+    f.vrrp(10.01, "a1", "BACKUP", 150)
+    f.tick(11.0, {"a1": 11.0, "a2": 11.0})
+    assert not f.incidents("stale_vip")  # keepalived removes it as it leaves MASTER: the beacon is a look behind
+    f.tick(12.5, {"a1": 12.5, "a2": 12.5})
+    [stale] = f.incidents("stale_vip")
+    assert "while a1 is BACKUP" in stale.summary and stale.started_ns == f.at(10.01)
