@@ -143,3 +143,28 @@ def test_a_node_5_s_fast_gives_the_right_gap_no_split_brain_and_a_clock_incident
                20, "the failover back to node1")
     time.sleep(2)  # split_brain_after_s: a false split brain would be alerted by now
     assert not [i for i in incidents_since(site, start, "split_brain") if i["severity"] != "info"]
+
+
+def test_a_graceful_stop_of_the_master_is_one_failover_and_no_stale_vip(drill) -> None:
+    site, _, monitors = drill
+    start = time.time_ns()
+    site.lab.stop_keepalived("node1")  # STOP notify, priority 0 advert, the VIP removed
+    wait_until(lambda: site.lab.holders() == ["node2"], 15, "node2 to take the VIP")
+    [failover] = wait_until(lambda: incidents_since(site, start, "failover"), 20, "the failover")
+    assert failover["data"]["cause"].startswith("node1 STOP")
+    assert [what for t, what in monitors["node1"].events(site.lab.vip) if t * S > start] == ["deleted"]
+    wait_until(lambda: chat_after(site, start), 15, "the chat alert")
+    time.sleep(6)  # the stale VIP's grace and group_wait_s: a false one would be alerted by now
+    assert not incidents_since(site, start - S, "stale_vip")
+    assert chat_after(site, start) == ["[warning] VI_1 failover: node1 -> node2"]
+
+
+def test_a_graceful_stop_of_the_backup_alerts_nothing(drill) -> None:
+    site, _, _ = drill
+    start = time.time_ns()
+    site.lab.stop_keepalived("node2")
+    wait_until(lambda: site.query("SELECT 1 FROM events WHERE minion = 'node2' AND tag = 'beacon/keepalived/down'"
+                                  " AND master_ns >= ?", start), 15, "node2's keepalived/down beacon")
+    time.sleep(6)
+    assert not [i for i in site.incidents() if i["started_ns"] >= start and i["severity"] != "info"]
+    assert chat_after(site, start) == [] and site.lab.holders() == ["node1"]
