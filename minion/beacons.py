@@ -160,6 +160,8 @@ class KeepalivedWatch(threading.Thread):
             while not self.stopping.is_set():
                 if keepalived.wait_for_exit(pidfd, 0.5):
                     self._report(False, pid=pid, died=True)
+                    # its children outlive it for a moment, and one of them would pass for a parent
+                    self.stopping.wait(self.interval)
                     return
         finally:
             os.close(pidfd)
