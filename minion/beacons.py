@@ -1,6 +1,7 @@
 """Beacons: facts about the node watched in a thread, reported only when they change.
 
-    beacon/vip/<address>/held|lost     a VIP appeared on or left a local interface (data: interface)
+    beacon/vip/<address>/held|lost     a VIP appeared on or left a local interface (data: interface, and the
+                                       instance whose VIP it is, as keepalived's dump says)
     beacon/keepalived/up|down          keepalived's process in this network namespace: watched through a pidfd,
                                        so its death is reported the moment the kernel reaps it (kill -9 and
                                        crashes send no STOP notify: this event is what says the node's
@@ -68,6 +69,7 @@ class Beacons(threading.Thread):
         self.reconcile_now = threading.Event()
         self.known: dict[str, Any] = {}
         self.vips: set[str] = set(self.vip_setting) if isinstance(self.vip_setting, list) else set()
+        self.vip_instance: dict[str, str] = {}  # from keepalived's dump: which instance a VIP belongs to
 
     def _changed(self, key: str, value: Any, tag: str, **data: Any) -> None:
         if self.known.get(key, object()) != value:
@@ -84,6 +86,8 @@ class Beacons(threading.Thread):
             held = keepalived.vip_interfaces(self.vips)
             for vip in sorted(self.vips):
                 extra = {"interface": held[vip]} if vip in held else {}
+                if vip in self.vip_instance:
+                    extra["instance"] = self.vip_instance[vip]
                 self._changed(f"vip:{vip}", vip in held, f"beacon/vip/{vip}/{'held' if vip in held else 'lost'}",
                               **extra)
 
@@ -97,6 +101,7 @@ class Beacons(threading.Thread):
         for name, st in states.items():
             if self.vip_setting == "auto":
                 self.vips.update(st.vips)
+            self.vip_instance.update((vip, name) for vip in st.vips)
             if st.state in ("MASTER", "BACKUP", "FAULT", "STOP"):
                 self.submit(NewEvent(time.time_ns(), "vrrp", vrrp_tag(name, st.state), name, st.state, st.priority,
                                      "reconcile", {"vrid": st.vrid, "vips": st.vips}))

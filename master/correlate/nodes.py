@@ -30,6 +30,7 @@ class Node:
     stopped: bool = False  # it said STOP first (a graceful stop: keepalived removes its VIPs itself)
     vips: dict[str, tuple[str, int]] = field(default_factory=dict)  # held: vip -> (interface, since)
     lost: dict[str, int] = field(default_factory=dict)  # vip -> when it left the interface
+    vip_instance: dict[str, str] = field(default_factory=dict)  # vip -> its instance (the minion read the dump)
 
 
 class Nodes:
@@ -50,6 +51,8 @@ class Nodes:
         elif len(parts) == 4 and parts[1] == "vip" and parts[3] == "held":
             node.vips[parts[2]] = (str(e.data.get("interface") or "?"), at)
             node.lost.pop(parts[2], None)
+            if isinstance(e.data.get("instance"), str):
+                node.vip_instance[parts[2]] = e.data["instance"]
         elif len(parts) == 4 and parts[1] == "vip" and parts[3] == "lost" and parts[2] in node.vips:
             del node.vips[parts[2]]
             node.lost[parts[2]] = at
@@ -88,10 +91,13 @@ class Nodes:
                     data={"vip": vip, "interface": interface, "node": minion, "reason": reason}))
         return ops
 
-    @staticmethod
-    def _groups_of(minion: str, vip: str, groups: list[Group]) -> list[Group]:
+    def _groups_of(self, minion: str, vip: str, groups: list[Group]) -> list[Group]:
+        """The groups of `minion` that `vip` belongs to: by the instance the node's dump gives it, by the VIPs
+        the config gives a group, else every group of the node that names no VIP."""
         mine = [g for g in groups if minion in g.members]
-        return [g for g in mine if vip in g.vips] or [g for g in mine if not g.vips]
+        instance = self.nodes[minion].vip_instance.get(vip)
+        by_instance = [g for g in mine if g.members[minion].instance == instance] if instance else []
+        return by_instance or [g for g in mine if vip in g.vips] or [g for g in mine if not g.vips]
 
     def _owner(self, minion: str, vip: str, groups: list[Group]) -> bool:
         return self.nodes[minion].dead_ns is None and any(
@@ -122,7 +128,9 @@ class Nodes:
         if node is None or node.dead_ns is None or node.stopped:
             return None
         for vip, (interface, _) in sorted(node.vips.items()):
-            if not group.vips or vip in group.vips:
+            instance = node.vip_instance.get(vip)
+            if (group.members.get(minion) and instance == group.members[minion].instance) or (
+                    instance is None and (not group.vips or vip in group.vips)):
                 return vip, interface
         return None
 

@@ -154,3 +154,17 @@ def test_a_vip_left_on_a_backup_is_stale_after_the_grace(conn) -> None:
     f.tick(12.5, {"a1": 12.5, "a2": 12.5})
     [stale] = f.incidents("stale_vip")
     assert "while a1 is BACKUP" in stale.summary and stale.started_ns == f.at(10.01)
+
+
+def test_two_instances_of_opposite_priorities_each_vip_judged_by_its_own_instance(conn) -> None:
+    """a1 is MASTER of VI_1 and BACKUP of VI_2 (the minion's dump says which VIP is whose): a1 still holding
+    VI_2's VIP is stale though it is MASTER of something."""
+    f = TruthFeed(conn)
+    for t, minion, inst, state in ((0.0, "a1", "VI_1", "MASTER"), (0.0, "a2", "VI_2", "MASTER"),
+                                   (0.1, "a2", "VI_1", "BACKUP"), (0.1, "a1", "VI_2", "BACKUP")):
+        f._store(t, minion, "vrrp", f"vrrp/{inst}/{state}", instance=inst, state=state, priority=100)
+    f.beacon(0.2, "a1", "vip/10.9.0.101/held", interface="eth0", instance="VI_1")
+    f.beacon(0.3, "a1", "vip/10.9.0.102/held", interface="eth1", instance="VI_2")
+    f.tick(5.0, {"a1": 5.0, "a2": 5.0})
+    [stale] = f.incidents("stale_vip")
+    assert stale.data["vip"] == "10.9.0.102" and stale.instance == "VI_2" and "a1 is BACKUP" in stale.summary
