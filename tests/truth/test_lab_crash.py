@@ -30,12 +30,14 @@ def fast_clock(site: LabSite, node: str, ahead: str = "+5s") -> None:
 
 @pytest.fixture
 def drill(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[tuple[LabSite, Path, dict[str, AddressMonitor]]]:
-    with LabSite.create(tmp_path / "site") as site:
+    param = getattr(request, "param", None)
+    nodes = ("node1", "node2", "node3") if param == "three nodes" else ("node1", "node2")
+    with LabSite.create(tmp_path / "site", nodes=nodes) as site:
         log = tmp_path / "notify.log"
         wrap_hooks(site, log)
         monitors = {n.name: AddressMonitor(site, n.name, tmp_path / f"addr-{n.name}.log") for n in site.lab.nodes}
         try:
-            if getattr(request, "param", None) == "node2 fast":
+            if param == "node2 fast":
                 fast_clock(site, "node2")  # its heartbeats say so: the incident is the sign it is connected
                 wait_until(lambda: site.incidents("clock_offset"), 20, "node2's minion under faketime")
             site.apply()
@@ -70,6 +72,7 @@ def check_failover_from(site: LabSite, log: Path, start: int, dead_at: int) -> d
     return failover
 
 
+@pytest.mark.parametrize("drill", ["pair", "three nodes"], indirect=True)
 def test_keepalived_killed_on_the_master_is_one_failover_and_one_alert_with_the_stale_vip(drill) -> None:
     site, log, monitors = drill
     start = time.time_ns()
