@@ -9,6 +9,9 @@ Kinds and their default severity:
     node_silent   warning   a minion's heartbeats stopped
     node_back     info      ... and resumed
     recovered     info      back to exactly one MASTER; data.closes = id of the incident it closes
+    stale_vip     critical  a node holds a VIP it does not own (keepalived dead, BACKUP or FAULT): two hosts
+                            answer ARP for it; data: node, vip, interface, reason; ended_ns when it is gone
+    clock_offset  warning   a node's clock is more than 1 s off the master's; data: offset_ns, delay_ns
 
 An incident's identity is its `dedup_key`, built from what caused it (the (minion, seq) of the deciding
 event, or the node and time for heartbeats), never from when it was derived: deriving it again after a
@@ -18,11 +21,12 @@ restart, from late events or on a second master finds the existing row instead o
 from dataclasses import dataclass, field
 from typing import Any
 
-KINDS = ("failover", "split_brain", "no_master", "flapping", "node_silent", "node_back", "recovered")
+KINDS = ("failover", "split_brain", "no_master", "flapping", "node_silent", "node_back", "recovered", "stale_vip",
+         "clock_offset")
 SEVERITIES = ("info", "warning", "critical")
 SEVERITY = {"failover": "warning", "split_brain": "critical", "no_master": "critical", "flapping": "warning",
-            "node_silent": "warning", "node_back": "info", "recovered": "info"}
-
+            "node_silent": "warning", "node_back": "info", "recovered": "info", "stale_vip": "critical",
+            "clock_offset": "warning"}
 
 
 @dataclass(slots=True)

@@ -9,12 +9,13 @@ ZAP handler admits accepted minion keys only, and the minion id is the one bound
 minion -> master
     hello       grains: map, backlog: int             first frame after (re)connect
     events      events: [event map, ...]              a batch from the spool, in seq order (see events.Event)
-    ping        ts: int                               heartbeat; the master answers pong
+    ping        ts: int, ntp: [t1, t2, t3, t4]        heartbeat; the master answers pong; ntp (optional) is
+                                                      the last full exchange, for the clock offset
                 reconcile_skipped: int                keepalived dumps the minion did not use (see beacons)
     job_result  jid: str, result: map                 the answer to a job
 master -> minion
     ack         seqs: [[first, last], ...]            these seq ranges are committed: drop them from the spool
-    pong        ts: int                               heartbeat answer (echoes ts)
+    pong        ts: int, rx: int, tx: int             heartbeat answer (echoes ts; master clock on receipt, send)
     job         jid: str, job: map                    run states (see master/states/rolling.py)
 
 Validation happens once, here, before anything else touches a frame: msgspec decodes each frame straight
@@ -82,6 +83,7 @@ class Events(_Frame, tag="events"):
 class Ping(_Frame, tag="ping"):
     ts: Int64
     reconcile_skipped: Annotated[int, Meta(ge=0, le=2**63 - 1)] = 0  # keepalived dumps the minion could not vouch for
+    ntp: tuple[Int64, Int64, Int64, Int64] | None = None  # the last full exchange [t1, t2, t3, t4]
 
 
 class JobResult(_Frame, tag="job_result"):
@@ -95,6 +97,8 @@ class Ack(_Frame, tag="ack"):
 
 class Pong(_Frame, tag="pong"):
     ts: Int64
+    rx: Int64 | None = None  # the master's clock when the ping came
+    tx: Int64 | None = None  # ... and when it answered
 
 
 class Job(_Frame, tag="job"):
@@ -104,7 +108,9 @@ class Job(_Frame, tag="job"):
 
 class WireEvent(Struct):
     seq: Positive
-    node_ns: Positive
+    # a node time that is no time (NaN, a string, out of range) is not a reason to lose a transition that did
+    # happen: it is kept as 1 and marked, and the master replaces it by its receipt (master/correlate/clocks.py)
+    node_ns: int | float | str | None
     kind: Literal[KINDS]  # type: ignore[valid-type]
     tag: Name
     instance: Name | None = None
@@ -227,7 +233,10 @@ def event_from_wire(raw: Raw | bytes) -> Event:
         if w.instance is None:
             raise Refused("bad_field", "event: vrrp event without instance")
     data = plain_map(w.data, MAX_DATA, "event data") if bytes(w.data) != _NIL else {}
-    return Event(w.seq, w.node_ns, w.kind, w.tag, w.instance, w.state, w.priority, w.source, data)
+    if type(w.node_ns) is int and 0 < w.node_ns < 2**63:
+        return Event(w.seq, w.node_ns, w.kind, w.tag, w.instance, w.state, w.priority, w.source, data)
+    sent = repr(w.node_ns)[:40]
+    return Event(w.seq, 1, w.kind, w.tag, w.instance, w.state, w.priority, w.source, {**data, "node_ns_sent": sent})
 
 
 def seq_of(raw: Raw | bytes) -> int | None:

@@ -145,6 +145,10 @@ class CorrelatorSettings(Section, frozen=True):
     # failover that completes normally is one failover alert, not "no master" + "recovered" + "failover"
     no_master_after_s: Seconds = 5.0
     split_brain_after_s: SecondsOrZero = 1.0
+    # a VIP still on a BACKUP or FAULT node this long after the transition is stale (keepalived removes its
+    # VIPs as it leaves MASTER; the minion's VIP beacon looks every beacons.interval): a dead keepalived's VIP
+    # is stale at once
+    stale_vip_after_s: SecondsOrZero = 2.0
     flapping_transitions: Annotated[int, Meta(ge=1)] = 6  # more than this many state changes ...
     flapping_window_s: Seconds = 10.0  # ... within this window is flapping
     planned_grace_s: SecondsOrZero = 15.0  # transitions this long after an apply job ended still count as planned

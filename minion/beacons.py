@@ -1,7 +1,11 @@
 """Beacons: facts about the node watched in a thread, reported only when they change.
 
-    beacon/vip/<address>/held|lost     a VIP appeared on or left a local interface
-    beacon/keepalived/up|down          keepalived's process in this network namespace
+    beacon/vip/<address>/held|lost     a VIP appeared on or left a local interface (data: interface, and the
+                                       instance whose VIP it is, as keepalived's dump says)
+    beacon/keepalived/up|down          keepalived's process in this network namespace: watched through a pidfd,
+                                       so its death is reported the moment the kernel reaps it (kill -9 and
+                                       crashes send no STOP notify: this event is what says the node's
+                                       instances are gone); data: pid, and died: true for a death seen live
     beacon/nginx/up|down               a local HTTP check of nginx
     vrrp/<instance>/<STATE> (source reconcile)
                                        keepalived's own state dump, dated when keepalived wrote it, disagrees
@@ -20,6 +24,7 @@ minion.yaml:
 
 import http.client
 import logging
+import os
 import threading
 import time
 from collections import Counter
@@ -69,6 +74,7 @@ class Beacons(threading.Thread):
         self.skipped_total = 0  # their sum, for the daemon's thread (which must not iterate a changing Counter)
         self.known: dict[str, Any] = {}
         self.vips: set[str] = set(self.vip_setting) if isinstance(self.vip_setting, list) else set()
+        self.vip_instance: dict[str, str] = {}  # from keepalived's dump: which instance a VIP belongs to
 
     def _changed(self, key: str, value: Any, tag: str, **data: Any) -> None:
         if self.known.get(key, object()) != value:
@@ -78,18 +84,17 @@ class Beacons(threading.Thread):
                                  data={"initial": True, **data} if first else data))
 
     def look(self) -> None:
-        if self.watch_keepalived:
-            up = keepalived.keepalived_pid() is not None
-            if up and self.known.get("keepalived") is False:
-                self.reconcile_now.set()  # (re)started: its states and VIPs (vip: auto) are news
-            self._changed("keepalived", up, f"beacon/keepalived/{'up' if up else 'down'}")
         if self.nginx_url:
             up = http_up(str(self.nginx_url))
             self._changed("nginx", up, f"beacon/nginx/{'up' if up else 'down'}", url=str(self.nginx_url))
         if self.vips:
-            held = keepalived.held_vips(self.vips)
+            held = keepalived.vip_interfaces(self.vips)
             for vip in sorted(self.vips):
-                self._changed(f"vip:{vip}", vip in held, f"beacon/vip/{vip}/{'held' if vip in held else 'lost'}")
+                extra = {"interface": held[vip]} if vip in held else {}
+                if vip in self.vip_instance:
+                    extra["instance"] = self.vip_instance[vip]
+                self._changed(f"vip:{vip}", vip in held, f"beacon/vip/{vip}/{'held' if vip in held else 'lost'}",
+                              **extra)
 
     def reconcile(self) -> None:
         """Report keepalived's own view, dated when keepalived wrote it; the spool keeps only what disagrees with
@@ -108,12 +113,15 @@ class Beacons(threading.Thread):
         for name, st in dump.instances.items():
             if self.vip_setting == "auto":
                 self.vips.update(st.vips)
+            self.vip_instance.update((vip, name) for vip in st.vips)
             if st.state in ("MASTER", "BACKUP", "FAULT", "STOP"):
                 self.submit(NewEvent(dump.written_ns, "vrrp", vrrp_tag(name, st.state), name, st.state, st.priority,
                                      "reconcile", {"vrid": st.vrid, "vips": st.vips, "pid": dump.pid,
                                                    "last_transition_ns": st.last_transition_ns}))
 
     def run(self) -> None:
+        if self.watch_keepalived:
+            KeepalivedWatch(self.interval, self.submit, self.stopping, self.reconcile_now.set).start()
         next_reconcile = 0.0
         while not self.stopping.is_set():
             now = time.monotonic()
@@ -129,3 +137,52 @@ class Beacons(threading.Thread):
 
     def stop(self) -> None:
         self.stopping.set()
+
+
+class KeepalivedWatch(threading.Thread):
+    """keepalived/up when this node's keepalived appears (looked for every `interval`), keepalived/down the
+    moment it dies: we hold a pidfd on it and sleep in poll(), so the death is dated by the kernel's wake-up,
+    not by the next look."""
+
+    def __init__(self, interval: float, submit: Callable[[NewEvent], None], stopping: threading.Event,
+                 on_up: Callable[[], None] = lambda: None) -> None:
+        super().__init__(name="keepalived-watch", daemon=True)
+        self.interval, self.submit, self.stopping, self.on_up = interval, submit, stopping, on_up
+        self.up: bool | None = None  # None: not looked yet
+
+    def _report(self, up: bool, **data: Any) -> None:
+        if up == self.up:
+            return
+        if self.up is None:
+            data["initial"] = True
+        elif up:
+            self.on_up()  # (re)started: its states and VIPs (vip: auto) are news
+        self.up = up
+        self.submit(NewEvent(time.time_ns(), "beacon", f"beacon/keepalived/{'up' if up else 'down'}",
+                             state=str(up), source="beacon", data=data))
+
+    def run(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                self._watch_once()
+            except Exception:  # a beacon must never take the daemon down
+                log.exception("keepalived watch failed")
+                self.stopping.wait(self.interval)
+
+    def _watch_once(self) -> None:
+        pid = keepalived.keepalived_pid()
+        pidfd = keepalived.open_pidfd(pid) if pid is not None else None
+        if pid is None or pidfd is None:
+            self._report(False)
+            self.stopping.wait(self.interval)
+            return
+        try:
+            self._report(True, pid=pid)
+            while not self.stopping.is_set():
+                if keepalived.wait_for_exit(pidfd, 0.5):
+                    self._report(False, pid=pid, died=True)
+                    # its children outlive it for a moment, and one of them would pass for a parent
+                    self.stopping.wait(self.interval)
+                    return
+        finally:
+            os.close(pidfd)

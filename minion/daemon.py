@@ -59,6 +59,7 @@ class Uplink:
     next_connect: float = 0.0
     backoff: float = BACKOFF_MIN
     pending_results: list[bytes] = field(default_factory=list)
+    ntp: list[int] | None = None  # the last heartbeat's [t1, t2, t3, t4], sent with the next ping (clock offset)
 
 
 class MinionDaemon:
@@ -200,7 +201,11 @@ class MinionDaemon:
             up.last_ack = now
         elif kind == "job":
             self.jobs.submit(self._run_job, up.index, msg["jid"], msg["job"])
-        elif kind != "pong":
+        elif kind == "pong":
+            t4 = time.time_ns()
+            if isinstance(msg.get("rx"), int) and isinstance(msg.get("tx"), int):
+                up.ntp = [msg["ts"], msg["rx"], msg["tx"], t4]
+        else:
             log.debug("ignoring %s from master", kind)
 
     def _run_job(self, index: int, jid: str, job: dict[str, Any]) -> None:
@@ -229,7 +234,9 @@ class MinionDaemon:
             if up.inflight and now - up.last_ack > self.cfg.master_timeout / 2:
                 up.cursor, up.inflight, up.last_ack = 0, 0, now  # acks lost: send the unacked again
             if now - up.last_tx_ping >= self.cfg.heartbeat_interval:
-                self._send(up, protocol.encode("ping", ts=time.time_ns(), reconcile_skipped=self.reconcile_skipped()))
+                ntp = {"ntp": up.ntp} if up.ntp else {}
+                self._send(up, protocol.encode("ping", ts=time.time_ns(), reconcile_skipped=self.reconcile_skipped(),
+                                               **ntp))
                 up.last_tx_ping = now
 
     # -- the loop -----------------------------------------------------------------------------------

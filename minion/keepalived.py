@@ -2,8 +2,10 @@
 
 - `keepalived_pid()`: the parent keepalived of *this* network namespace (pid file, or a /proc scan that
   compares network namespaces: in the lab, every node's keepalived is visible in the one /proc).
+- `wait_for_exit()`: block on a pidfd until that keepalived dies (the kernel tells us, no polling), for the
+  beacon that reports a crash at once: kill -9 sends no STOP notify, so nothing else would say it.
 - `versions()`: keepalived and nginx versions, for the grains.
-- `local_addresses()` / `held_vips()`: what `ip -j addr` says the interfaces hold.
+- `local_addresses()` / `held_vips()` / `vip_interfaces()`: what `ip -j addr` says the interfaces hold.
 - `dump_state()`: keepalived's own account of its instances, for reconciliation after a missed event.
 
 How the dump works: keepalived writes `keepalived.json` into *its* $TMPDIR (default /tmp) when it gets the
@@ -28,6 +30,7 @@ import glob
 import json
 import os
 import re
+import select
 import subprocess
 import time
 from collections.abc import Iterable
@@ -100,6 +103,21 @@ def keepalived_pid(pid_file: str | Path | None = None) -> int | None:
     return None
 
 
+def open_pidfd(pid: int) -> int | None:
+    """A pidfd for `pid` (readable once it has exited), or None if it is already gone."""
+    try:
+        return os.pidfd_open(pid)
+    except ProcessLookupError:
+        return None
+
+
+def wait_for_exit(pidfd: int, timeout: float) -> bool:
+    """True once the process behind `pidfd` has exited (within `timeout` s), False if it still runs."""
+    poller = select.poll()
+    poller.register(pidfd, select.POLLIN)
+    return bool(poller.poll(max(0, int(timeout * 1000))))
+
+
 # -- versions and addresses -----------------------------------------------------------------------------
 def _first_match(argv: list[str], pattern: str) -> str | None:
     try:
@@ -124,8 +142,13 @@ def local_addresses() -> dict[str, list[str]]:
 
 def held_vips(vips: Iterable[str]) -> set[str]:
     """Which of `vips` (bare or with /prefix) an interface of this node holds."""
-    here = {a for addrs in local_addresses().values() for a in addrs}
-    return {v.split("/")[0] for v in vips} & here
+    return set(vip_interfaces(vips))
+
+
+def vip_interfaces(vips: Iterable[str]) -> dict[str, str]:
+    """{vip: interface} for each of `vips` (bare or with /prefix) that an interface of this node holds."""
+    wanted = {v.split("/")[0] for v in vips}
+    return {a: ifname for ifname, addrs in local_addresses().items() for a in addrs if a in wanted}
 
 
 # -- keepalived's own state -----------------------------------------------------------------------------

@@ -31,6 +31,8 @@ from hamaster.notify.render import Renderer
 S = 1_000_000_000
 CLAIM_TIMEOUT_S = 60  # a delivery `sending` this long lost its sender (crash, kill): send it again
 PER_INSTANCE = ("no_master", "split_brain", "flapping", "failover", "recovered")
+# what waits group_wait_s for a failover away from its node, whose alert then says it (one message per crash)
+FOLDED = ("node_silent", "stale_vip")
 
 # (incident id, route, target (masked), status, reason, title, body, created_ns, updated_ns, next_ns)
 NewDelivery = tuple[int, str, str, str, str | None, str | None, str | None, int, int, int | None]
@@ -130,10 +132,11 @@ class Outbox:
             if (instance and inc.instance and fnmatch.fnmatchcase(inc.instance, instance)) or node in inc.nodes:
                 until = f"{to_datetime(ends):%Y-%m-%d %H:%M} UTC"
                 return f"silenced by #{sid} until {until}" + (f" ({comment})" if comment else "")
-        if inc.kind == "node_silent":
+        if inc.kind in FOLDED:
             failover = self._failover_naming(inc)
             if failover is not None:
-                return f"folded into failover #{failover}: its alert names the silent node"
+                what = "the silent node" if inc.kind == "node_silent" else "the stale VIP"
+                return f"folded into failover #{failover}: its alert names {what}"
         if inc.kind in PER_INSTANCE and inc.instance:
             silent = [n for n in inc.nodes if self._silent(n)]
             if inc.kind not in ("failover", "recovered") and silent and len(silent) == len(inc.nodes):
@@ -147,16 +150,16 @@ class Outbox:
         return None
 
     def _failover_naming(self, silent: Incident) -> int | None:
-        """A failover away from this silent node, derived since shortly before it went silent."""
+        """A failover away from this node (silent, or left with a stale VIP), derived since shortly before."""
         node = silent.nodes[0] if silent.nodes else ""
         for fid, data in self.db.failovers_since(silent.started_ns - int(self.cfg.group_wait_s * S)):
-            if data.get("old_holder") == node:
+            if data.get("old_holder") == node and (silent.kind == "node_silent" or data.get("stale_vip")):
                 return fid
         return None
 
     def hold_until(self, inc: Incident, now: int) -> int | None:
-        """node_silent waits `group_wait_s` for the failover that would make it redundant; the rest go now."""
-        return now + int(self.cfg.group_wait_s * S) if inc.kind == "node_silent" and inc.routed_ns is None else None
+        """node_silent and stale_vip wait `group_wait_s` for the failover that would make them redundant."""
+        return now + int(self.cfg.group_wait_s * S) if inc.kind in FOLDED and inc.routed_ns is None else None
 
     def _silent(self, node: str) -> bool:
         return self.db.last_liveness(node) == "node_silent"

@@ -29,7 +29,7 @@ _PARTS = ("title", "body")
 SEVERITY_ZH = {"critical": "严重", "warning": "警告", "info": "提示"}
 KIND_ZH = {"failover": "主备切换", "split_brain": "脑裂", "no_master": "没有 MASTER", "flapping": "频繁切换",
            "node_silent": "节点失联", "node_back": "节点恢复", "recovered": "已恢复", "stale_vip": "VIP 残留",
-           "clock": "时钟偏差"}
+           "clock_offset": "时钟偏差"}
 
 
 def duration_zh(seconds: float) -> str:
@@ -72,6 +72,8 @@ _CAUSES_ZH = [
     (re.compile(r"^(?P<n>\S+) FAULT(?: \(priority (?P<p>\d+)\))?$"), "{n} 进入 FAULT 状态{p}"),
     (re.compile(r"^(?P<n>\S+) BACKUP(?: \(priority (?P<p>\d+)\))?$"), "{n} 转为 BACKUP{p}"),
     (re.compile(r"^(?P<n>\S+) STOP(?: \(priority (?P<p>\d+)\))?$"), "{n} 上的 keepalived 已停止{p}"),
+    (re.compile(r"^keepalived on (?P<n>\S+) died without a STOP \(killed or crashed\)$"),
+     "{n} 上的 keepalived 异常退出，未发出 STOP（被杀掉或崩溃）"),
     (re.compile(r"^unknown$"), "原因不明"),
 ]
 

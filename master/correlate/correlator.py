@@ -14,6 +14,14 @@ incidents already stored are found by key (no second row, no second alert), only
 Split brain heal: keepalived fires no notify on the node that stays MASTER; the other node's BACKUP (or its
 silence) is what closes it. Overlaps shorter than `split_brain_after_s` (normal during a failover or at
 start) are recorded as an info-level split_brain, never alerted as critical.
+
+A node vouches for its MASTER (nodes.py): a MASTER counts only while its node is heard and its keepalived
+lives. The minion's beacon `keepalived/down` becomes a DEAD transition of that node in each of its groups,
+dated by the node (corrected), so a new MASTER elsewhere is a failover whose gap starts at the death, never
+a split brain. What nodes.py also watches: a VIP still on a node that does not own it (stale_vip).
+
+Time: every node time is corrected by that minion's clock offset (clocks.py) before groups see it, and
+never taken as later than the master's own receipt of the event.
 """
 
 import json
@@ -26,8 +34,10 @@ from hamaster.core.events import StoredEvent
 from hamaster.core.incidents import Incident
 from hamaster.core.timeutil import human_duration, now_ns
 from hamaster.master import store
+from hamaster.master.correlate import nodes
+from hamaster.master.correlate.clocks import Clocks
 from hamaster.master.correlate.settings import Settings
-from hamaster.master.correlate.vrrp_group import Close, Group, Op, S, Transition
+from hamaster.master.correlate.vrrp_group import DEAD, Close, Group, Op, S, Transition
 from hamaster.master.store import incidents, jobs
 
 log = logging.getLogger("hamaster.correlator")
@@ -43,6 +53,8 @@ class Correlator:
         self.silent: dict[str, int] = {}  # minion -> last heard (ns) when declared silent
         self._known: set[str] = set()
         self._quiet_before: int | None = None  # replay: incidents older than this are stored as routed
+        self.clocks = Clocks()
+        self.nodes = nodes.Nodes(self.s.stale_vip_after_s)
 
     def known(self, key: str) -> bool:
         if key in self._known:
@@ -65,21 +77,39 @@ class Correlator:
             group = self.groups[name] = Group(name, vip, self.s, self.known)
         return group
 
+    def at(self, se: StoredEvent) -> int:
+        """An event's time for comparing nodes: node time corrected by the node's clock offset, and never
+        later than the master received it."""
+        measured = se.event.data.get("clock_offset_ns")  # stored with the event when the clock was off
+        if type(measured) is int:
+            return min(se.event.node_ns - measured, se.master_ns)
+        return min(self.clocks.corrected(se.minion, se.event.node_ns), se.master_ns)
+
     def feed(self, events: list[StoredEvent]) -> list[int]:
         per_group: dict[Group, list[Transition]] = {}
-        for se in sorted(events, key=lambda se: (se.event.node_ns, se.minion, se.event.seq)):
+        for at, se in sorted(((self.at(se), se) for se in events), key=lambda p: (p[0], p[1].minion, p[1].event.seq)):
             e = se.event
+            if e.kind == "beacon":
+                if self.nodes.beacon(se.minion, at, e) == "died":
+                    for group in [g for g in self.groups.values() if se.minion in g.members]:
+                        per_group.setdefault(group, []).append(
+                            Transition(at, se.minion, e.seq, DEAD, None, group.members[se.minion].instance))
+                continue
             if e.kind != "vrrp" or not e.instance or e.data.get("duplicate_of"):
                 continue
+            self.nodes.vrrp(se.minion, e.state)
             # interned: a group holds thousands of transitions naming the same few nodes and states
-            tr = Transition(e.node_ns, sys.intern(se.minion), e.seq, e.state and sys.intern(e.state), e.priority,
+            tr = Transition(at, sys.intern(se.minion), e.seq, e.state and sys.intern(e.state), e.priority,
                             sys.intern(e.instance))
-            per_group.setdefault(self._group_of(e.instance, e.data), []).append(tr)
+            group = self._group_of(e.instance, e.data)
+            group.vips.update(str(v) for v in e.data.get("vips") or ())
+            per_group.setdefault(group, []).append(tr)
         # a group takes its share of the batch at once: late ones in it cost one replay, not one each
         ops: list[Op] = []
         for group, trs in per_group.items():
-            ops += group.add(trs)
-        return self._commit(ops)
+            ops += group.add(sorted(trs))
+        ops += self.nodes.stale_vips(self.groups.values(), None)
+        return self._commit(self.nodes.annotate(ops, self.groups, self.clocks))
 
     def tick(self, now: int, last_seen_ns: dict[str, int]) -> list[int]:
         ops: list[Op] = []
@@ -99,7 +129,9 @@ class Correlator:
                                     data={"silent_since_ns": since, "closes_key": f"node_silent:{minion}:{since}"}))
         for group in self.groups.values():
             ops += group.on_time(now, last_seen_ns)
-        return self._commit(ops)
+        ops += self.nodes.stale_vips(self.groups.values(), now)
+        ops += nodes.clock_incidents(self.clocks, now)
+        return self._commit(self.nodes.annotate(ops, self.groups, self.clocks))
 
     def replay(self, since_ns: int) -> None:
         """Rebuild the groups from stored events; what this finds that is older than replay_quiet_s is
@@ -161,4 +193,4 @@ def _json_list(text: str | None) -> list[str]:
 
 
 def _stored_vrrp(conn: store.Connection, since_ns: int) -> Iterable[StoredEvent]:
-    return store.query_events(conn, since_ns=since_ns, kinds=["vrrp"])
+    return store.query_events(conn, since_ns=since_ns, kinds=["vrrp", "beacon"])

@@ -30,12 +30,19 @@ S = 1_000_000_000
 SNAPSHOT_EVERY = 32  # transitions between snapshots: the most a late one replays before its own place
 
 
+DEAD = "DEAD"  # not a VRRP state: the node's keepalived died (its minion saw the process go)
+
+
 @dataclass(frozen=True, order=True, slots=True)
 class Transition:
+    """One member's change, in corrected (master) time. Besides keepalived's states, two that the node
+    did not say: None, the node went silent (seq 0, dated when it was last heard), and DEAD, its keepalived
+    died (the minion's beacon event): either way its instances are gone and it vouches for no MASTER."""
+
     node_ns: int
     minion: str
     seq: int  # 0: synthetic (the node went silent)
-    state: str | None  # None: silent, state unknown
+    state: str | None  # None: silent, state unknown; DEAD: keepalived died
     priority: int | None = None
     instance: str = ""
 
@@ -43,9 +50,16 @@ class Transition:
     def key(self) -> str:
         return f"{self.minion}:{self.seq}" if self.seq else f"{self.minion}:silent@{self.node_ns}"
 
+    @property
+    def said(self) -> bool:
+        """keepalived's own word, not an inference from silence or a death."""
+        return self.state is not None and self.state != DEAD
+
     def cause(self) -> str:
         if self.state is None:
             return f"{self.minion} silent (last heard {to_datetime(self.node_ns):%H:%M:%S} UTC)"
+        if self.state == DEAD:
+            return f"keepalived on {self.minion} died without a STOP (killed or crashed)"
         prio = f" (priority {self.priority})" if self.priority is not None else ""
         return f"{self.minion} {self.state}{prio}"
 
@@ -79,6 +93,7 @@ class Group:
 
     def __init__(self, name: str, vip: str | None, s: Settings, known: Callable[[str], bool]) -> None:
         self.name, self.vip, self.s, self.known = name, vip, s, known
+        self.vips: set[str] = {str(vip).split("/")[0]} if vip else set()  # and those reconcile's dumps name
         self.history: list[Transition] = []  # sorted; history[0] is at absolute position `base`
         self.base = 0
         self.late_window = int(s.late_window_s * S)
@@ -111,7 +126,7 @@ class Group:
         self.members[tr.minion] = tr
         if self.flapping and tr.node_ns - self.flaps[-1].node_ns > self.s.flapping_window_s * S:
             ops += self._calm(self.flaps[-1].node_ns)
-        if old is not None and old.state is not None and tr.state is not None and old.state != tr.state:
+        if old is not None and old.said and tr.said and old.state != tr.state:
             ops += self._count_flap(tr)
         now = self.masters()
         if not now and prev:
@@ -184,7 +199,7 @@ class Group:
             if self.known(key):
                 ops.append(Close(key, tr.node_ns, {"duration_ns": duration}))
                 ops.append(self._recovered(tr, new, key, duration_ns=duration))
-            elif tr.state is not None and duration > 0:
+            elif tr.said and duration > 0:
                 long = duration >= self.s.split_brain_after_s * S
                 ops.append(Incident("split_brain", self.name, split.node_ns, f"{self.label()}: two MASTERs"
                                     f" ({', '.join(sorted({tr.minion, split.minion}))}) for"
@@ -196,7 +211,7 @@ class Group:
         if self.holder is not None and new != self.holder:
             # the old holder went away while the new one was already MASTER: no gap (for a silent node we
             # only know it was heard last before the other took over)
-            gap = max(0, split.node_ns - tr.node_ns) if split and tr.state is None else 0
+            gap = max(0, split.node_ns - tr.node_ns) if split and not tr.said else 0
             ops.append(self._failover(tr, new, tr, gap))
         return ops
 

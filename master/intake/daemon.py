@@ -80,7 +80,8 @@ class MasterDaemon:
         auth = MinionAuthenticator(self.ctx, self.keyring, self.refusals.refuse)
         auth.start()
         stack.callback(auth.stop)
-        self.intake = Intake(self.ctx, cfg, self.keyring, self.db, self.counters, self.refusals, self.on_stored)
+        self.intake = Intake(self.ctx, cfg, self.keyring, self.db, self.counters, self.refusals, self.on_stored,
+                             self.correlator.clocks)
         stack.callback(self.intake.close)
         self.control = ControlServer(self.ctx, cfg.control, str(cfg.path))
         stack.callback(self.control.close)

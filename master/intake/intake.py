@@ -21,6 +21,7 @@ from hamaster.core.events import Event, StoredEvent
 from hamaster.core.protocol import fingerprint
 from hamaster.core.timeutil import now_ns
 from hamaster.master import store
+from hamaster.master.correlate.clocks import Clocks
 from hamaster.master.intake.keys import ZAP_DOMAIN, KeyRing, master_certificate
 from hamaster.master.intake.refusals import Refusals
 
@@ -42,8 +43,9 @@ class Minion:
 
 class Intake:
     def __init__(self, ctx: zmq.Context, cfg: MasterConfig, keyring: KeyRing, db: Any, counters: dict[str, int],
-                 refusals: Refusals, on_stored: Callable[[list[StoredEvent]], None]) -> None:
+                 refusals: Refusals, on_stored: Callable[[list[StoredEvent]], None], clocks: Clocks) -> None:
         self.cfg, self.keyring, self.db, self.counters, self.on_stored = cfg, keyring, db, counters, on_stored
+        self.clocks = clocks  # the minions' clock offsets, learnt from their pings (correlate/clocks.py)
         self.refusals = refusals
         self.on_job_result: Callable[[str, str, dict[str, Any]], None] = lambda who, jid, result: None
         self.minions: dict[str, Minion] = {}
@@ -103,9 +105,12 @@ class Intake:
             try:
                 msg = protocol.decode_from_minion(frame.buffer)
                 if isinstance(msg, protocol.Events):
-                    self._take_events(who, msg.events, batches, acks)
+                    self._take_events(who, msg.events, batches, acks, wall)
                 elif isinstance(msg, protocol.Ping):
-                    self.send(who, protocol.encode("pong", ts=msg.ts))
+                    # an NTP exchange too: our clock on receipt and on answer
+                    rx = now_ns()
+                    self.clocks.ping(who, msg.ts, rx, list(msg.ntp) if msg.ntp else None)
+                    self.send(who, protocol.encode("pong", ts=msg.ts, rx=rx, tx=now_ns()))
                     m.reconcile_skipped = msg.reconcile_skipped
                 elif isinstance(msg, protocol.Hello):
                     grains = protocol.plain_map(msg.grains, protocol.MAX_GRAINS, "grains")
@@ -127,7 +132,7 @@ class Intake:
             self.on_stored(new)
 
     def _take_events(self, who: str, raw: list[Any], batches: dict[str, list[Event]],
-                     acks: dict[str, list[int]]) -> None:
+                     acks: dict[str, list[int]], wall: int) -> None:
         good = batches.setdefault(who, [])
         seqs = acks.setdefault(who, [])
         for item in raw:
@@ -140,7 +145,7 @@ class Intake:
                 if seq is not None:
                     seqs.append(seq)
                 continue
-            good.append(ev)
+            good.append(self.clocks.vet_event(who, ev, wall))  # an impossible node time replaced and marked
             seqs.append(ev.seq)
 
     def send(self, who: str, frame: bytes) -> bool:

@@ -187,6 +187,18 @@ def timeline_sql(dialect: Dialect, *, since_ns: int | None, until_ns: int | None
             w.args)
 
 
+def measured_clock_offset(conn: Connection, minion: str, since_ns: int | None, until_ns: int | None) -> int | None:
+    """node - master as the master measured it from the heartbeats (an event's data.clock_offset_ns, set for a
+    clock over a second off: master/correlate/clocks.py), the latest with node time in [since, until)."""
+    w = Where().ge("node_ns", since_ns).lt("node_ns", until_ns).eq("minion", minion)
+    w.add("data LIKE ?", "%clock_offset_ns%")
+    row = conn.execute(f"SELECT data FROM events{w.sql} ORDER BY node_ns DESC LIMIT 1", w.args).fetchone()
+    try:
+        return int(json.loads(row[0])["clock_offset_ns"]) if row else None
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
 def state_before(conn: Connection, minion: str, instance: str, before_ns: int) -> str | None:
     """The node's last state of the instance before `before_ns` (None: never seen)."""
     row = conn.execute(

@@ -9,9 +9,9 @@ the epoch UTC (`jq '.at_ns / 1e9 | todate'` reads one). Every object has `type`:
     alert     at_ns id incident_id route target status attempts error title
     apply     at_ns jid finished_ns targets test changes
 
-`from` is the node's previous state of the instance; `skew_ns` is master_ns - node_ns of the event;
-`clock_skew_ns` is the node's clock offset when it is over a second (else null); `late` says the event sat
-in a spool (see timeline.py).
+`from` is the node's previous state of the instance; `skew_ns` is master_ns - at_ns of the event;
+`clock_skew_ns` is the node's clock offset when it is over a second (else null), and then at_ns is corrected
+by it (node time + offset: comparable with the other nodes' rows); `late` says the event sat in a spool.
 """
 
 import html
@@ -92,7 +92,7 @@ def describe(row: Row) -> tuple[str, str, str, str, str, str]:
     if isinstance(row, EventRow):
         notes = []
         if row.late:
-            notes.append(f"late by {_dur(row.skew_ns - (row.clock_skew_ns or 0))}")
+            notes.append(f"late by {_dur(row.skew_ns)}")  # at_ns is corrected when clock_skew_ns is set
         if row.clock_skew_ns is not None:
             slow = "slow" if row.clock_skew_ns > 0 else "fast"
             notes.append(f"clock {_dur(abs(row.clock_skew_ns))} {slow}")

@@ -5,7 +5,9 @@ a few seconds of events, for the fold below, and the window's deliveries):
 
     EventRow     a raw event: a VRRP transition (from -> to, where `from` is that node's previous state of that
                  instance), a beacon, a minion or job event. Placed by node time; `late` when it reached the
-                 master long after it happened (a spool flushed after an outage).
+                 master long after it happened (a spool flushed after an outage). A node whose clock is over a
+                 second off the master's is placed by corrected time (node time + its offset, the row says
+                 "clock 5.0 s fast"), as the correlator dates incidents: never an alert before its cause.
     IncidentRow  what the correlator derived: failover (with its gap), split brain, flapping, node silent ...
     AlertRow     one delivery of notify/: sent, failed, suppressed or still pending; placed when it ended.
     ApplyRow     an apply job and the changes it made per minion.
@@ -49,7 +51,7 @@ class EventRow:
     """Not frozen: a frozen __init__ costs a microsecond a row (40 ms of a busy day), and the fold adds
     sources and ids to a held row. Rows are complete when yielded, and nothing changes them after."""
 
-    at_ns: int  # node time
+    at_ns: int  # node time; corrected (+ clock_skew_ns) for a node whose clock is over SKEW_SHOWN_NS off
     node: str
     kind: str  # vrrp | beacon | minion | job
     tag: str
@@ -65,7 +67,8 @@ class EventRow:
 
     @property
     def skew_ns(self) -> int:
-        """master_ns - node_ns of this event: transit + clock offset + time spent in a spool."""
+        """master_ns - at_ns of this event: transit + time spent in a spool (+ the clock offset, when it is
+        under SKEW_SHOWN_NS and so not corrected)."""
         return self.master_ns - self.at_ns
 
 
@@ -168,6 +171,17 @@ def timeline(conn: store.Connection, q: Query) -> Iterator[Row]:
     return _in_line(events, heapq.merge(*derived, key=attrgetter("at_ns")))
 
 
+def _event_rows(conn: store.Connection, q: Query, kinds: list[str]) -> Iterator[EventRow]:
+    """Event rows in time order: node time, or corrected time for a node with a clock shown as off. Only
+    then are they sorted in memory (the index gives node-time order, and that is the usual case)."""
+    clocks = {node: (offset + LATE_NS, offset if abs(offset) >= SKEW_SHOWN_NS else None)
+              for node, offset in _clock_offsets(conn, q).items()}
+    rows = _folded_rows(conn, q, kinds, clocks)
+    if any(skew is not None for _, skew in clocks.values()):
+        return iter(sorted(rows, key=attrgetter("at_ns")))
+    return rows
+
+
 def _in_line(events: Iterator[EventRow], derived: Iterator[Row]) -> Iterator[Row]:
     """Events with the derived rows put in line, each after the events of its instant.
 
@@ -188,16 +202,15 @@ def _in_line(events: Iterator[EventRow], derived: Iterator[Row]) -> Iterator[Row
 # -- raw events ------------------------------------------------------------------------------------------
 
 
-def _event_rows(conn: store.Connection, q: Query, kinds: list[str]) -> Iterator[EventRow]:
-    """Events as rows, in order, with second reports folded into the first (see the module docstring).
+def _folded_rows(conn: store.Connection, q: Query, kinds: list[str],
+                 clocks: dict[str, tuple[int, int | None]]) -> Iterator[EventRow]:
+    """Events as rows, in node-time order, with second reports folded into the first (see the module docstring).
 
     A row is held back until no later event can be its duplicate: rows live in two generations, each
     spanning FOLD_NS of node time, and the older one is let go when an event comes FOLD_NS after the newer
     one began. That costs a list append and a dict entry per row, where a sliding window costs a pop and a
     delete more; a duplicate is folded only if it is within FOLD_NS of its original, as with a window.
     """
-    clocks = {node: (offset + LATE_NS, offset if abs(offset) >= SKEW_SHOWN_NS else None)
-              for node, offset in _clock_offsets(conn, q).items()}
     last_state: dict[tuple[str, str], str | None] = {}
     older: list[EventRow] = []
     newer: list[EventRow] = []
@@ -212,9 +225,11 @@ def _event_rows(conn: store.Connection, q: Query, kinds: list[str]) -> Iterator[
             yield from older  # every one of them is over FOLD_NS before this event, and so before any later one
             older, older_by_id = newer, newer_by_id
             newer, newer_by_id, newer_since = [], {}, node_ns
+        late_after, clock_skew = clocks.get(minion, (LATE_NS, None))
+        at = node_ns + (clock_skew or 0)
         if original_id is not None:
             original = newer_by_id.get(original_id) or older_by_id.get(original_id)
-            if original is not None and node_ns - original.at_ns <= FOLD_NS:
+            if original is not None and at - original.at_ns <= FOLD_NS:
                 if source not in original.sources:
                     original.sources += (source,)
                 original.ids += (id_,)
@@ -224,8 +239,7 @@ def _event_rows(conn: store.Connection, q: Query, kinds: list[str]) -> Iterator[
             vrrp = (minion, instance)
             from_state = last_state[vrrp] if vrrp in last_state else state_before(conn, minion, instance, q.since_ns)
             last_state[vrrp] = state
-        late_after, clock_skew = clocks.get(minion, (LATE_NS, None))
-        row = EventRow(node_ns, minion, kind, tag, instance, from_state, state, priority, (source,), master_ns,
+        row = EventRow(at, minion, kind, tag, instance, from_state, state, priority, (source,), master_ns,
                        master_ns - node_ns > late_after, clock_skew, (id_,))
         newer.append(row)
         newer_by_id[id_] = row
@@ -246,8 +260,13 @@ def _clock_offsets(conn: store.Connection, q: Query) -> dict[str, int]:
     short window made only of spooled events still finds some that came straight through.
     """
     hour = 3600 * 10**9
-    return events.smallest_delays(conn, None if q.since_ns is None else q.since_ns - hour,
-                                  None if q.until_ns is None else q.until_ns + hour)
+    since, until = None if q.since_ns is None else q.since_ns - hour, None if q.until_ns is None else q.until_ns + hour
+    offsets = events.smallest_delays(conn, since, until)
+    for minion, offset in offsets.items():
+        if abs(offset) >= SKEW_SHOWN_NS:  # the master's own estimate (heartbeats, NTP-style) where it has one
+            measured = events.measured_clock_offset(conn, minion, q.since_ns, q.until_ns)
+            offsets[minion] = offset if measured is None else -measured
+    return offsets
 
 
 # -- derived rows -----------------------------------------------------------------------------------------

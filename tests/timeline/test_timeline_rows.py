@@ -43,7 +43,8 @@ def test_spooled_events_are_placed_by_node_time_and_marked_late(open_scenario) -
     # placed where they happened on the node, not when they arrived (05:06:01): before node1's reconnect
     assert [r.at_ns for r in rows] == sorted(r.at_ns for r in rows)
     first_late = next(r for r in ev if r.late)
-    assert first_late.at_ns == at(DAY, "05:00:01.150")  # node2's clock: 2.5 s behind the true 05:00:03.650
+    # node2's clock is 2.5 s behind: 05:00:01.150 on the node, corrected to the true 05:00:03.650 (+ 3 ms transit)
+    assert first_late.at_ns == at(DAY, "05:00:03.653")
     assert first_late.master_ns == at(DAY, "05:06:01.200")
 
 

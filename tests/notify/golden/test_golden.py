@@ -48,9 +48,21 @@ BUILT = {
         nodes=["node1", "node2"], planned=True, job_id="20250615150640123456",
         data={"vip": "192.168.16.130", "old_holder": "node1", "new_holder": "node2", "gap_ns": 1_234_000_000,
               "cause": "node1 STOP", "cause_state": "STOP", "old_priority": None, "new_priority": 100}, id=103),
-    "default-a_kind_without_a_template": Incident(  # default.j2: kinds added later read sensibly before theirs
-        "stale_vip", "VI_1", T0 + 5 * S, "node1 still has VIP 192.168.16.130 while BACKUP", "k4", nodes=["node1"],
-        severity="critical", data={"vip": "192.168.16.130"}, id=104),
+    "stale_vip-keepalived_dead": Incident(
+        "stale_vip", "VI_1", T0 + 5 * S, "node1 still holds VIP 192.168.16.130 on eth0 while keepalived on node1"
+        " is dead: two hosts may answer ARP for it", "k4", nodes=["node1"],
+        data={"vip": "192.168.16.130", "interface": "eth0", "node": "node1",
+              "reason": "keepalived on node1 is dead"}, id=104),
+    "clock_offset-5s_fast": Incident(
+        "clock_offset", None, T0 + 5 * S, "node2's clock is 5.0 s fast", "k5", nodes=["node2"],
+        data={"offset_ns": 5_000_300_000, "delay_ns": 1_200_000}, id=105),
+    "failover-crash_with_stale_vip": Incident(
+        "failover", "VI_1", T0 + 5 * S, "VI_1 moved node1 -> node2 in 2.9 s; keepalived on node1 died", "k6",
+        nodes=["node1", "node2"], severity="critical",
+        data={"vip": None, "old_holder": "node1", "new_holder": "node2", "gap_ns": 2_900_000_000,
+              "cause": "keepalived on node1 died without a STOP (killed or crashed)", "old_priority": 150,
+              "new_priority": 100, "stale_vip": {"node": "node1", "vip": "192.168.16.130", "interface": "eth0"}},
+        id=106),
 }
 
 

@@ -1,0 +1,171 @@
+"""What each node vouches for, from its minion's beacons: is its keepalived alive, which VIPs it holds.
+
+- `keepalived/down` (the minion holds a pidfd on keepalived and reports its death at once) makes the node's
+  instances gone: the correlator turns it into a DEAD transition in each of the node's groups.
+- A VIP held by a node that does not own it is **stale**: its keepalived died without a STOP (kill -9
+  leaves the address on the interface), or it is BACKUP, FAULT or STOP (or stopped, then exited) in the
+  groups of that VIP for longer than `stale_vip_after_s` (keepalived drops its VIPs as it leaves MASTER or
+  stops; the beacon sees that a look later).
+  Two hosts then answer ARP for the VIP: a critical `stale_vip`, closed when the address is gone or the node
+  owns it again. A failover away from a node with a stale VIP says so in its own text (`annotate`), and the
+  outbox folds the stale_vip alert into it: one message per crash.
+- `clock_incidents`: a node whose clock is off the master's by more than a second (clocks.py).
+"""
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from hamaster.core.events import Event
+from hamaster.core.incidents import Incident
+from hamaster.master.correlate.clocks import OFFSET_BOUND_NS, Clocks, describe
+from hamaster.master.correlate.vrrp_group import DEAD, Close, Group, Op
+
+S = 1_000_000_000
+CLOCK_SHOWN_NS = 10_000_000  # offsets smaller than this are not worth a word in an incident
+
+
+@dataclass(slots=True)
+class Node:
+    dead_ns: int | None = None  # keepalived dead since (corrected time), None while it lives
+    stopped: bool = False  # it said STOP first (a graceful stop: keepalived removes its VIPs itself)
+    vips: dict[str, tuple[str, int]] = field(default_factory=dict)  # held: vip -> (interface, since)
+    lost: dict[str, int] = field(default_factory=dict)  # vip -> when it left the interface
+    vip_instance: dict[str, str] = field(default_factory=dict)  # vip -> its instance (the minion read the dump)
+
+
+class Nodes:
+    def __init__(self, stale_after_s: float) -> None:
+        self.stale_after = int(stale_after_s * S)
+        self.nodes: dict[str, Node] = {}
+        self.stale: dict[tuple[str, str], tuple[str, str | None]] = {}  # (node, vip) -> (dedup key, group)
+
+    def beacon(self, minion: str, at: int, e: Event) -> str | None:
+        """Take one beacon event; -> "died" when the node's keepalived just died."""
+        parts = e.tag.split("/")
+        node = self.nodes.setdefault(minion, Node())
+        if parts[1:] == ["keepalived", "down"]:
+            node.dead_ns = at if node.dead_ns is None else min(node.dead_ns, at)
+            return "died"
+        if parts[1:] == ["keepalived", "up"]:
+            node.dead_ns, node.stopped = None, False
+        elif len(parts) == 4 and parts[1] == "vip" and parts[3] == "held":
+            node.vips[parts[2]] = (str(e.data.get("interface") or "?"), at)
+            node.lost.pop(parts[2], None)
+            if isinstance(e.data.get("instance"), str):
+                node.vip_instance[parts[2]] = e.data["instance"]
+        elif len(parts) == 4 and parts[1] == "vip" and parts[3] == "lost" and parts[2] in node.vips:
+            del node.vips[parts[2]]
+            node.lost[parts[2]] = at
+        return None
+
+    def vrrp(self, minion: str, state: str | None) -> None:
+        node = self.nodes.setdefault(minion, Node())
+        node.stopped = state == "STOP" or (node.stopped and node.dead_ns is not None)
+
+    # -- stale VIPs ---------------------------------------------------------------------------------------
+    def stale_vips(self, groups: Iterable[Group], now: int | None) -> list[Op]:
+        """Open and close stale_vip incidents; `now` None (on intake) decides only what needs no waiting."""
+        groups = list(groups)
+        ops: list[Op] = []
+        for (minion, vip), (key, _) in list(self.stale.items()):
+            node = self.nodes[minion]
+            if vip not in node.vips:
+                ops.append(Close(key, node.lost.get(vip, now or 0), {"closed_by": "the address is gone"}))
+                del self.stale[(minion, vip)]
+            elif self._owner(minion, vip, groups):
+                ops.append(Close(key, now or node.vips[vip][1], {"closed_by": f"{minion} is MASTER again"}))
+                del self.stale[(minion, vip)]
+        for minion, node in self.nodes.items():
+            for vip, (interface, since) in node.vips.items():
+                if (minion, vip) in self.stale:
+                    continue
+                why = self._why_stale(minion, node, vip, since, groups, now)
+                if why is None:
+                    continue
+                reason, at, group = why
+                key = f"stale_vip:{minion}:{vip}:{at}"
+                self.stale[(minion, vip)] = (key, group)
+                ops.append(Incident(
+                    "stale_vip", group, at, f"{minion} still holds VIP {vip} on {interface} while {reason}:"
+                    " two hosts may answer ARP for it", key, nodes=[minion],
+                    data={"vip": vip, "interface": interface, "node": minion, "reason": reason}))
+        return ops
+
+    def _groups_of(self, minion: str, vip: str, groups: list[Group]) -> list[Group]:
+        """The groups of `minion` that `vip` belongs to: by the instance the node's dump gives it, by the VIPs
+        the config gives a group, else every group of the node that names no VIP."""
+        mine = [g for g in groups if minion in g.members]
+        instance = self.nodes[minion].vip_instance.get(vip)
+        by_instance = [g for g in mine if g.members[minion].instance == instance] if instance else []
+        return by_instance or [g for g in mine if vip in g.vips] or [g for g in mine if not g.vips]
+
+    def _owner(self, minion: str, vip: str, groups: list[Group]) -> bool:
+        return self.nodes[minion].dead_ns is None and any(
+            g.members[minion].state == "MASTER" for g in self._groups_of(minion, vip, groups))
+
+    def _why_stale(self, minion: str, node: Node, vip: str, since: int, groups: list[Group],
+                   now: int | None) -> tuple[str, int, str | None] | None:
+        mine = self._groups_of(minion, vip, groups)
+        group = mine[0].name if len(mine) == 1 else None
+        if node.dead_ns is not None:
+            at = max(since, node.dead_ns)
+            if node.stopped and (now is None or now - at < self.stale_after):
+                return None  # stopped gracefully: its VIPs are being removed, the beacon will see them go
+            return f"keepalived on {minion} is dead", at, group
+        if now is None or not mine:
+            return None
+        states = [g.members[minion] for g in mine]
+        if any(t.state in ("MASTER", None, DEAD) for t in states):
+            return None  # owned, or not known (a silent node's facts are old news)
+        at = max(since, *(t.node_ns for t in states))
+        if now - at < self.stale_after:
+            return None
+        return f"{minion} is {'/'.join(sorted({str(t.state) for t in states}))}", at, group
+
+    def stale_of(self, minion: str, group: Group) -> tuple[str, str] | None:
+        """(vip, interface) that `minion` holds though its keepalived died: for the failover's text."""
+        node = self.nodes.get(minion)
+        if node is None or node.dead_ns is None or node.stopped:
+            return None
+        for vip, (interface, _) in sorted(node.vips.items()):
+            instance = node.vip_instance.get(vip)
+            if (group.members.get(minion) and instance == group.members[minion].instance) or (
+                    instance is None and (not group.vips or vip in group.vips)):
+                return vip, interface
+        return None
+
+    # -- what incidents say about nodes -------------------------------------------------------------------
+    def annotate(self, ops: list[Op], groups: dict[str, Group], clocks: Clocks) -> list[Op]:
+        """A failover names a stale VIP left on the old holder; incidents comparing nodes show their offsets."""
+        for op in ops:
+            if not isinstance(op, Incident) or op.kind not in ("failover", "split_brain", "no_master"):
+                continue
+            offsets = {n: clocks.offset(n) for n in op.nodes if abs(clocks.offset(n)) >= CLOCK_SHOWN_NS}
+            if offsets:
+                op.data["clock_offsets_ns"] = offsets
+            group = groups.get(op.instance or "")
+            old = op.data.get("old_holder")
+            stale = self.stale_of(old, group) if op.kind == "failover" and group is not None and old else None
+            if stale is not None:
+                vip, interface = stale
+                op.data["stale_vip"] = {"node": old, "vip": vip, "interface": interface}
+                op.summary += f"; {old} still holds {vip} on {interface} (stale VIP)"
+                op.severity = "critical"  # two hosts answer ARP for the VIP: the stale_vip's own severity
+        return ops
+
+
+def clock_incidents(clocks: Clocks, now: int) -> list[Op]:
+    """A clock_offset incident for a node whose offset (from a full exchange) passed the bound; closed when
+    it is back under half of it."""
+    ops: list[Op] = []
+    for minion, clock in clocks.clocks.items():
+        off = clock.offset_ns
+        trusted = clock.delay_ns is not None and clock.delay_ns < OFFSET_BOUND_NS
+        if trusted and abs(off) > OFFSET_BOUND_NS and clock.reported is None:
+            clock.reported = f"clock_offset:{minion}:{off / S:+.0f}s"
+            ops.append(Incident("clock_offset", None, now, describe(minion, off), clock.reported, nodes=[minion],
+                                data={"offset_ns": off, "delay_ns": clock.delay_ns}))
+        elif clock.reported is not None and abs(off) < OFFSET_BOUND_NS // 2:
+            ops.append(Close(clock.reported, now, {"offset_ns": off}))
+            clock.reported = None
+    return ops

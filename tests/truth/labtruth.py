@@ -1,0 +1,72 @@
+"""The ground truth of a lab drill, from outside hamaster: a notify wrapper of the test's own that logs each
+transition (real time, even under faketime) before it calls the hook, and `ip monitor address` in each node."""
+
+import shutil
+import subprocess
+from datetime import datetime
+from pathlib import Path
+
+import yaml
+
+from hamaster.lab.site import LabSite
+
+S = 10**9
+
+
+def wrap_hooks(site: LabSite, log: Path) -> None:
+    """Point each node's notify hook (pillar) at a wrapper that appends `NS NODE ARGS...` to `log` first."""
+    for node in site.lab.nodes:
+        sls = site.pillar / f"{node.name}.sls"
+        data = yaml.safe_load(sls.read_text())
+        real = data["haminion"]["hook"]
+        wrapper = site.root / f"truth-hook-{node.name}"
+        wrapper.write_text(f'#!/bin/sh\necho "$(env -u LD_PRELOAD -u FAKETIME date +%s%N) {node.name} $*" >> {log}\n'
+                           f'exec {real} "$@"\n')
+        wrapper.chmod(0o755)
+        data["haminion"]["hook"] = str(wrapper)
+        sls.write_text(yaml.safe_dump(data, sort_keys=False))
+
+
+def notify_lines(log: Path) -> list[tuple[int, str, str]]:
+    """(ns, node, STATE) of every line the wrappers logged."""
+    if not log.exists():
+        return []
+    out = []
+    for line in log.read_text().splitlines():
+        parts = line.split()
+        if len(parts) >= 7 and parts[-4] == "INSTANCE":  # NS NODE -c CONFIG INSTANCE VI_1 STATE PRIORITY
+            out.append((int(parts[0]), parts[1], parts[-2]))
+    return out
+
+
+def first_after(log: Path, node: str, state: str, after_ns: int) -> int | None:
+    return next((ns for ns, n, s in notify_lines(log) if n == node and s == state and ns >= after_ns), None)
+
+
+class AddressMonitor:
+    """`ip -ts monitor address` inside a node: when the VIP came and went, as the kernel says."""
+
+    def __init__(self, site: LabSite, node: str, path: Path) -> None:
+        self.path = path
+        argv = ["ip", "netns", "exec", site.lab.node(node).netns, "ip", "-ts", "-o", "monitor", "address"]
+        self.proc = subprocess.Popen(argv, stdout=path.open("w"), stderr=subprocess.DEVNULL,
+                                     stdin=subprocess.DEVNULL)
+
+    def events(self, vip: str) -> list[tuple[float, str]]:
+        """(unix time, "added"|"deleted") for `vip`."""
+        out = []
+        for line in self.path.read_text().splitlines():
+            if f" {vip}/" not in line or not line.startswith("["):
+                continue
+            stamp = line[1:line.index("]")]  # local time, to the microsecond
+            t = datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%f").astimezone().timestamp()
+            out.append((t, "deleted" if line[line.index("]") + 1:].lstrip().startswith("Deleted") else "added"))
+        return out
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(5)
+
+
+def have_faketime() -> bool:
+    return shutil.which("faketime") is not None

@@ -1,0 +1,170 @@
+"""A node vouches for its MASTER: a keepalived that dies is a failover from its death, never a split brain;
+a VIP left behind is a stale_vip; clocks are corrected before nodes are compared (real SQLite store)."""
+
+import math
+import sqlite3
+from pathlib import Path
+
+import pytest
+from truthfeed import S, TruthFeed
+
+from hamaster.master import store
+
+
+@pytest.fixture
+def conn(tmp_path: Path) -> sqlite3.Connection:
+    c = store.connect(tmp_path / "store.db")
+    yield c
+    c.close()
+
+
+def crash_of_a1(f: TruthFeed, minion_alive: bool = True) -> None:
+    f.vrrp(0.0, "a1", "MASTER", 150)
+    f.vrrp(0.1, "a2", "BACKUP", 100)
+    f.beacon(0.2, "a1", "vip/10.9.0.100/held", interface="eth0")
+    f.tick(5.0, {"a1": 5.0, "a2": 5.0})
+    if minion_alive:
+        f.beacon(10.0, "a1", "keepalived/down", pid=4242, died=True)  # kill -9: no STOP, the VIP stays
+    f.tick(10.5, {"a1": 10.5 if minion_alive else 9.99, "a2": 10.5})
+    f.vrrp(13.1, "a2", "MASTER", 100)  # 3 adverts later
+    for t in (13.5, 14.0, 16.0, 20.5):
+        f.tick(t, {"a1": t if minion_alive else 9.99, "a2": t})
+
+
+def test_keepalived_killed_on_the_master_is_one_failover_from_its_death_and_a_stale_vip(conn) -> None:
+    f = TruthFeed(conn)
+    crash_of_a1(f)
+    assert not f.incidents("split_brain")
+    [failover] = f.incidents("failover")
+    assert (failover.data["old_holder"], failover.data["new_holder"]) == ("a1", "a2")
+    assert failover.data["gap_ns"] == round(3.1 * S)
+    assert failover.data["cause"] == "keepalived on a1 died without a STOP (killed or crashed)"
+    assert failover.data["stale_vip"] == {"node": "a1", "vip": "10.9.0.100", "interface": "eth0"}
+    assert failover.severity == "critical" and "stale VIP" in failover.summary
+    [stale] = f.incidents("stale_vip")
+    assert stale.severity == "critical" and stale.nodes == ["a1"] and stale.ended_ns is None
+    assert stale.started_ns == f.at(10.0)
+    assert "a1 still holds VIP 10.9.0.100 on eth0" in stale.summary
+
+    f.beacon(30.0, "a1", "vip/10.9.0.100/lost")  # the operator removed it
+    [stale] = f.incidents("stale_vip")
+    assert stale.ended_ns == f.at(30.0)
+
+
+def test_the_restart_after_a_crash_is_no_late_failover_of_the_crash(conn) -> None:
+    f = TruthFeed(conn)
+    crash_of_a1(f)
+    f.beacon(40.0, "a1", "keepalived/up", pid=4300)
+    f.vrrp(40.5, "a1", "BACKUP", 150)  # comes back as BACKUP (nopreempt): nothing moved
+    f.tick(41.0, {"a1": 41.0, "a2": 41.0})
+    assert len(f.incidents("failover")) == 1 and not f.incidents("split_brain")
+
+
+def test_minion_killed_with_its_keepalived_is_a_failover_from_the_silence(conn) -> None:
+    f = TruthFeed(conn)
+    crash_of_a1(f, minion_alive=False)
+    assert not [i for i in f.incidents("split_brain") if i.severity == "critical"]
+    [failover] = f.incidents("failover")
+    assert failover.data["gap_ns"] == f.at(13.1) - f.at(9.99)
+    assert "a1 silent" in failover.data["cause"]
+
+
+def test_two_masters_both_vouched_for_are_still_a_split_brain(conn) -> None:
+    f = TruthFeed(conn)
+    f.vrrp(0.0, "a1", "MASTER", 150)
+    f.vrrp(0.1, "a2", "BACKUP", 100)
+    f.vrrp(5.0, "a2", "MASTER", 100)  # a2 stopped hearing a1; both alive and heard
+    f.tick(7.0, {"a1": 7.0, "a2": 7.0})
+    [split] = f.incidents("split_brain")
+    assert split.severity == "critical"
+
+
+def test_a_node_clock_5_s_fast_is_corrected_and_is_an_incident_of_its_own(conn) -> None:
+    f = TruthFeed(conn, clock_s={"a2": 5.0})
+    f.heartbeats(0.0, "a1")
+    f.heartbeats(0.0, "a2")
+    f.vrrp(1.0, "a1", "MASTER", 100)
+    f.vrrp(1.1, "a2", "BACKUP", 150)
+    f.tick(3.0, {"a1": 3.0, "a2": 3.0})
+    f.vrrp(10.0, "a2", "MASTER", 150)  # preemption: a 13 ms overlap
+    f.vrrp(10.013, "a1", "BACKUP", 100)
+    f.tick(12.0, {"a1": 12.0, "a2": 12.0})
+    assert not [i for i in f.incidents("split_brain") if i.severity == "critical"]
+    [overlap] = f.incidents("split_brain")
+    assert overlap.severity == "info" and overlap.data["duration_ns"] == round(0.013 * S)
+    [failover] = f.incidents("failover")
+    assert failover.data["new_holder"] == "a2" and not failover.data["gap_ns"]
+    assert abs(failover.data["clock_offsets_ns"]["a2"] - 5 * S) < 1_000_000
+    [clock] = f.incidents("clock_offset")
+    assert clock.summary == "node a2's clock is 5.0 s fast" and clock.nodes == ["a2"]
+
+
+def test_a_crash_gap_on_a_fast_clock_is_measured_in_corrected_time(conn) -> None:
+    f = TruthFeed(conn, clock_s={"a1": 5.0})
+    f.heartbeats(0.0, "a1")
+    f.heartbeats(0.0, "a2")
+    crash_of_a1(f)
+    [failover] = f.incidents("failover")
+    assert abs(failover.data["gap_ns"] - round(3.1 * S)) < 2_000_000  # within the estimate's error
+
+
+@pytest.mark.parametrize("bad_time", ["far future", "nan"])
+def test_an_impossible_node_time_never_blinds_the_group(conn, bad_time: str) -> None:
+    f = TruthFeed(conn)
+    f.vrrp(0.0, "a1", "MASTER", 150)
+    f.vrrp(0.1, "a2", "BACKUP", 100)
+    if bad_time == "far future":
+        f.vrrp(1.0, "a2", "BACKUP", 100, node_ns=f.at(3600.0), data={"why": "a peer 1 h fast"})
+    else:
+        f.vrrp(1.0, "a2", "BACKUP", 100, node_ns=1, data={"node_ns_sent": repr(math.nan)})  # as the protocol marks it
+    replaced = conn.execute("SELECT node_ns, master_ns, data FROM events WHERE seq = 2 AND minion = 'a2'").fetchone()
+    assert replaced[0] == replaced[1] and "node_time_replaced" in replaced[2]
+    f.vrrp(5.0, "a1", "FAULT", 150)
+    f.vrrp(5.4, "a2", "MASTER", 100)
+    f.tick(6.0, {"a1": 6.0, "a2": 6.0})
+    [failover] = f.incidents("failover")
+    assert failover.data["gap_ns"] == round(0.4 * S)
+
+
+def test_a_graceful_stop_of_the_master_is_a_failover_by_stop_and_no_stale_vip(conn) -> None:
+    f = TruthFeed(conn)
+    f.vrrp(0.0, "a1", "MASTER", 150)
+    f.vrrp(0.1, "a2", "BACKUP", 100)
+    f.beacon(0.2, "a1", "vip/10.9.0.100/held", interface="eth0")
+    f.vrrp(10.0, "a1", "STOP", 150)  # keepalived stops: it removes the VIP, then exits
+    f.vrrp(10.05, "a2", "MASTER", 100)
+    f.beacon(10.06, "a1", "keepalived/down", pid=4242, died=True)
+    f.tick(10.5, {"a1": 10.5, "a2": 10.5})
+    f.beacon(10.7, "a1", "vip/10.9.0.100/lost")  # the next look of the VIP beacon
+    f.tick(13.0, {"a1": 13.0, "a2": 13.0})
+    [failover] = f.incidents("failover")
+    assert failover.data["cause"] == "a1 STOP (priority 150)" and "stale_vip" not in failover.data
+    assert not f.incidents("stale_vip")
+
+
+def test_a_vip_left_on_a_backup_is_stale_after_the_grace(conn) -> None:
+    f = TruthFeed(conn)
+    f.vrrp(0.0, "a1", "MASTER", 150)
+    f.vrrp(0.1, "a2", "BACKUP", 100)
+    f.beacon(0.2, "a1", "vip/10.9.0.100/held", interface="eth0")
+    f.vrrp(10.0, "a2", "MASTER", 100)
+    f.vrrp(10.01, "a1", "BACKUP", 150)
+    f.tick(11.0, {"a1": 11.0, "a2": 11.0})
+    assert not f.incidents("stale_vip")  # keepalived removes it as it leaves MASTER: the beacon is a look behind
+    f.tick(12.5, {"a1": 12.5, "a2": 12.5})
+    [stale] = f.incidents("stale_vip")
+    assert "while a1 is BACKUP" in stale.summary and stale.started_ns == f.at(10.01)
+
+
+def test_two_instances_of_opposite_priorities_each_vip_judged_by_its_own_instance(conn) -> None:
+    """a1 is MASTER of VI_1 and BACKUP of VI_2 (the minion's dump says which VIP is whose): a1 still holding
+    VI_2's VIP is stale though it is MASTER of something."""
+    f = TruthFeed(conn)
+    for t, minion, inst, state in ((0.0, "a1", "VI_1", "MASTER"), (0.0, "a2", "VI_2", "MASTER"),
+                                   (0.1, "a2", "VI_1", "BACKUP"), (0.1, "a1", "VI_2", "BACKUP")):
+        f._store(t, minion, "vrrp", f"vrrp/{inst}/{state}", instance=inst, state=state, priority=100)
+    f.beacon(0.2, "a1", "vip/10.9.0.101/held", interface="eth0", instance="VI_1")
+    f.beacon(0.3, "a1", "vip/10.9.0.102/held", interface="eth1", instance="VI_2")
+    f.tick(5.0, {"a1": 5.0, "a2": 5.0})
+    [stale] = f.incidents("stale_vip")
+    assert stale.data["vip"] == "10.9.0.102" and stale.instance == "VI_2" and "a1 is BACKUP" in stale.summary
