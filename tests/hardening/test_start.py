@@ -22,7 +22,7 @@ def test_a_port_in_use_is_one_line_and_the_master_exits(site: Site) -> None:
         taken.bind(("127.0.0.1", site.port))
         taken.listen()
         proc = start_fails(site)
-    assert proc.returncode == 1
+    assert proc.returncode == 2  # what is wrong is in master.yaml or beside it: a config error
     lines = proc.stderr.strip().splitlines()
     assert lines[-1].startswith("hamaster: error: ") and f"127.0.0.1:{site.port}" in lines[-1]
     assert "Traceback" not in proc.stderr
@@ -32,7 +32,7 @@ def test_a_port_in_use_is_one_line_and_the_master_exits(site: Site) -> None:
 def test_a_broken_master_key_is_one_line(site: Site) -> None:
     (site.root / "pki" / "master.key_secret").write_text("not a certificate\n")
     proc = start_fails(site)
-    assert proc.returncode == 1
+    assert proc.returncode == 2  # what is wrong is in master.yaml or beside it: a config error
     assert proc.stderr.strip().splitlines()[-1].startswith("hamaster: error: ")
     assert "master key" in proc.stderr and "Traceback" not in proc.stderr
 
@@ -41,7 +41,7 @@ def test_the_master_starts_again_once_the_port_is_free(site: Site) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", site.port))
         taken.listen()
-        assert start_fails(site).returncode == 1
+        assert start_fails(site).returncode == 2
     site.start_master()
     assert site.cli("status").returncode == 0
 
