@@ -146,7 +146,8 @@ def broken_imports(module: str) -> list[str]:
 
 @pytest.mark.parametrize("module", [
     pytest.param(m, marks=pytest.mark.xfail(strict=True, reason="store._connect_pg imports hamaster.master.pgstore,"
-                                                                " now hamaster.master.store.pgstore (store rework)"))
+                                                                " now master.store.pgstore; gone in the store branch:"
+                                                                " drop this mark when it is merged"))
     if m == "hamaster.master.store" else m for m in sorted(modules())])
 def test_every_import_of_hamaster_names_what_exists(module: str) -> None:
     assert broken_imports(module) == []
@@ -160,8 +161,8 @@ def test_the_minion_imports_only_core() -> None:
     assert crossings("hamaster.minion", ("hamaster.minion", "hamaster.core")) == []
 
 
-@pytest.mark.xfail(strict=True, reason="issue 12: notify still reads and writes through master.store; the store"
-                                       " work moves that behind core (drop this mark when it lands)")
+@pytest.mark.xfail(strict=True, reason="notify still imports master.store here; the store branch (issue 12) removes"
+                                       " that: drop this mark when it is merged")
 def test_notify_imports_only_core() -> None:
     assert crossings("hamaster.notify", ("hamaster.notify", "hamaster.core")) == []
 
