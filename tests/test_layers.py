@@ -41,6 +41,12 @@ def modules() -> dict[str, Path]:
     return found
 
 
+@cache
+def tree_of(module: str) -> ast.Module:
+    path = modules()[module]
+    return ast.parse(path.read_text(), str(path))
+
+
 def _statements(body: list[ast.stmt]) -> Iterator[ast.AST]:
     """Every node below `body`, leaving out the blocks of `if TYPE_CHECKING:`."""
     for node in body:
@@ -63,11 +69,9 @@ def _owner(name: str) -> str:
 @cache
 def imports_of(module: str) -> tuple[Import, ...]:
     """The hamaster modules and the third-party or standard modules that `module` imports."""
-    path = modules()[module]
-    tree = ast.parse(path.read_text(), str(path))
-    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    package = module if modules()[module].name == "__init__.py" else module.rpartition(".")[0]
     found = []
-    for node in _statements(tree.body):
+    for node in _statements(tree_of(module).body):
         if isinstance(node, ast.Import):
             names = [a.name for a in node.names]
         elif isinstance(node, ast.ImportFrom):
@@ -112,9 +116,8 @@ def test_the_walk_sees_the_whole_tree() -> None:
 @cache
 def names_defined(module: str) -> frozenset[str]:
     """What `from MODULE import NAME` can find: its top-level defs, classes, assignments and imports."""
-    path = modules()[module]
     names = set()
-    for node in _statements(ast.parse(path.read_text(), str(path)).body):
+    for node in _statements(tree_of(module).body):
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
             names.add(node.name)
         elif isinstance(node, ast.Import | ast.ImportFrom):
@@ -128,9 +131,8 @@ def names_defined(module: str) -> frozenset[str]:
 def broken_imports(module: str) -> list[str]:
     """`from hamaster.X import y` where neither a module hamaster.X.y nor a name y in hamaster.X exists: a lazy
     import that a move left behind fails only when its function first runs."""
-    path = modules()[module]
     broken = []
-    for node in _statements(ast.parse(path.read_text(), str(path)).body):
+    for node in _statements(tree_of(module).body):
         if isinstance(node, ast.Import):
             broken += [f"line {node.lineno}: import {a.name}" for a in node.names
                        if a.name.startswith("hamaster.") and a.name not in modules()]
