@@ -114,7 +114,7 @@ class Worker:
         self.connected_said = False
         self.t_first = self.t_last = 0.0
         self.batch = self.window = self.busy = 0
-        self.jobs_done, self.job_busy_s, self._jobs_said = 0, 0.0, 0.0
+        self.jobs_done, self.job_busy_s, self._jobs_said, self._jobs_said_n = 0, 0.0, 0.0, 0
 
     # -- frames from the master ---------------------------------------------------------------------
     def _on_frame(self, m: SimMinion, frame: bytes) -> None:
@@ -198,9 +198,11 @@ class Worker:
                 elif now - started > PING_TIMEOUT_S:
                     self.pipe.send(("error", f"only {n} of {len(self.minions)} minions got a pong"))
                     return
-            if self.jobs_done and now - self._jobs_said >= 0.2:
+            # only news: a parent busy elsewhere (a blocking `hamaster apply`) reads nothing, and a pipe full of
+            # repeats would block this send, and every simulated minion with it (4 minutes in, at 5 a second)
+            if self.jobs_done != self._jobs_said_n and now - self._jobs_said >= 0.2:
                 self.pipe.send(("jobs", self.jobs_done, self.job_busy_s))
-                self._jobs_said = now
+                self._jobs_said, self._jobs_said_n = now, self.jobs_done
 
     def close(self) -> None:
         for sock in self.minions:
