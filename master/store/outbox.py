@@ -34,8 +34,10 @@ class OutboxStore:
                 for sid, instance, node, _starts, ends, comment in silences.in_force(self.conn, now)]
 
     def open_flapping(self, instance: str, other_than: int | None) -> int | None:
-        row = self.conn.execute("SELECT id FROM incidents WHERE kind = 'flapping' AND instance = ?"
-                                " AND ended_ns IS NULL AND id != ?", (instance, other_than)).fetchone()
+        w = Where().add("kind = 'flapping' AND ended_ns IS NULL").eq("instance", instance)
+        if other_than is not None:
+            w.add("id != ?", other_than)
+        row = self.conn.execute(f"SELECT id FROM incidents{w.sql} ORDER BY id", w.args).fetchone()
         return None if row is None else int(row[0])
 
     def incidents_alerted_since(self, route: str, since_ns: int) -> int:
