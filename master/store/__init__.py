@@ -14,7 +14,6 @@ One writer (the master daemon's intake loop) and any number of readers (the CLI,
 PostgreSQL several masters may share one store: the unique keys keep one copy of everything.
 """
 
-import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -42,7 +41,7 @@ def read(path: str | Path, reader: Callable[[Connection], T]) -> T | None:
         return None
     try:
         return reader(conn)
-    except (StoreError, sqlite3.OperationalError):  # no such table: the master has not made them yet
+    except StoreError:  # no such table: the master has not made them yet
         return None
     finally:
         conn.close()

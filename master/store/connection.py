@@ -2,7 +2,8 @@
 
 SQLite's is Python's own sqlite3 connection (a subclass that knows its dialect); PostgreSQL's is a small
 class over psycopg (postgres.py). Both behave as Python's sqlite3 does: a statement opens a transaction,
-`commit()` ends it, a read sees the latest commits. Only the store's modules run SQL on them.
+`commit()` ends it, a read sees the latest commits; a statement that fails raises StoreError. Only the store's
+modules run SQL on them.
 """
 
 import sqlite3
@@ -50,11 +51,32 @@ class Connection(Protocol):
 
 
 class SqliteConnection(sqlite3.Connection):
+    """Python's sqlite3 connection whose statements and commits fail with StoreError, as PostgreSQL's do."""
+
     dialect: Dialect = SQLITE
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.handed_seq: dict[str, int] = {}
+        self.where = str(args[0] if args else kwargs.get("database", "store"))
+
+    def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:
+        try:
+            return super().execute(sql, parameters)
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.where}: {exc}") from None
+
+    def executemany(self, sql: str, parameters: Iterable[Any], /) -> sqlite3.Cursor:
+        try:
+            return super().executemany(sql, parameters)
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.where}: {exc}") from None
+
+    def commit(self) -> None:
+        try:
+            super().commit()
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.where}: {exc}") from None
 
     def begin_write(self) -> None:
         """BEGIN IMMEDIATE: a deferred transaction that reads before it writes keeps a snapshot, and when
@@ -71,6 +93,7 @@ def connect_sqlite(path: Path, readonly: bool, synchronous: str) -> SqliteConnec
                 raise StoreError(f"{path}: no event store here (has the master run?)")
             conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10, check_same_thread=False,
                                    factory=SqliteConnection)
+            conn.where = str(path)
         else:
             path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(path, timeout=10, check_same_thread=False, factory=SqliteConnection)
@@ -80,7 +103,7 @@ def connect_sqlite(path: Path, readonly: bool, synchronous: str) -> SqliteConnec
             check_version(conn, str(path))
         conn.execute("PRAGMA foreign_keys=ON")
         return conn
-    except sqlite3.Error as exc:
+    except sqlite3.Error as exc:  # from connect() and executescript()
         raise StoreError(f"{path}: {exc}") from None
 
 

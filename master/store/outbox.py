@@ -4,14 +4,11 @@ and silences that routing needs. `OutboxStore` implements hamaster.notify.outbox
 Claims are single conditional UPDATEs that only one of several masters can win (see notify/outbox.py).
 """
 
-import functools
 import json
-import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from hamaster.core.errors import StoreError
 from hamaster.core.incidents import Incident
 from hamaster.master.store import incidents, silences
 from hamaster.master.store.connection import Connection, Cursor, connect
@@ -21,20 +18,7 @@ from hamaster.master.store.where import Where
 _HEADS = "SELECT MIN(id) FROM deliveries WHERE status IN ('pending', 'sending') GROUP BY target"
 
 
-def _store_errors(method: Callable[..., Any]) -> Callable[..., Any]:
-    """The notifier knows one error, StoreError; SQLite raises its own (a busy or broken store)."""
-    @functools.wraps(method)
-    def call(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return method(*args, **kwargs)
-        except sqlite3.Error as exc:
-            raise StoreError(f"store: {exc}") from None
-    return call
-
-
 class OutboxStore:
-    """Every public method raises StoreError, whatever the engine (see _store_errors below the class)."""
-
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
 
@@ -50,8 +34,10 @@ class OutboxStore:
                 for sid, instance, node, _starts, ends, comment in silences.in_force(self.conn, now)]
 
     def open_flapping(self, instance: str, other_than: int | None) -> int | None:
-        row = self.conn.execute("SELECT id FROM incidents WHERE kind = 'flapping' AND instance = ?"
-                                " AND ended_ns IS NULL AND id != ?", (instance, other_than)).fetchone()
+        w = Where().add("kind = 'flapping' AND ended_ns IS NULL").eq("instance", instance)
+        if other_than is not None:
+            w.add("id != ?", other_than)
+        row = self.conn.execute(f"SELECT id FROM incidents{w.sql} ORDER BY id", w.args).fetchone()
         return None if row is None else int(row[0])
 
     def incidents_alerted_since(self, route: str, since_ns: int) -> int:
@@ -125,11 +111,6 @@ class OutboxStore:
 
     def close(self) -> None:
         self.conn.close()
-
-
-for _name, _method in list(vars(OutboxStore).items()):
-    if callable(_method) and not _name.startswith("_"):
-        setattr(OutboxStore, _name, _store_errors(_method))
 
 
 def open_outbox(path: str | Path) -> OutboxStore:

@@ -45,7 +45,8 @@ class PgConnection:
         self.handed_seq: dict[str, int] = {}
         options = "-c default_transaction_read_only=on" if readonly else ""
         try:
-            self._pg = psycopg.connect(url, connect_timeout=10, options=options)
+            # a reader never holds a transaction open (`hamaster events --follow` reads for days)
+            self._pg = psycopg.connect(url, connect_timeout=10, options=options, autocommit=readonly)
         except psycopg.Error as exc:
             raise StoreError(f"{self.url}: {_one_line(exc)}") from None
 

@@ -39,7 +39,7 @@ def test_a_reader_sees_the_writers_commits_and_cannot_write(where: str) -> None:
         assert list(store.query_events(reader)) == []  # not committed yet
         writer.commit()
         assert [se.event.seq for se in store.query_events(reader)] == [1]
-        with pytest.raises(Exception, match=r"(?i)read.?only"):
+        with pytest.raises(StoreError, match=r"(?i)read.?only"):
             store.insert_events(reader, "node1", 5, [Event(2, 3, "minion", "minion/start")])
     finally:
         reader.close()
@@ -69,3 +69,19 @@ def test_where_leaves_out_what_is_not_asked_for() -> None:
     assert w.sql == (" WHERE minion = ? AND node_ns >= ? AND node_ns < ? AND id > ? AND kind IN (?,?)"
                      " AND routed_ns IS NULL")
     assert w.args == ["node1", 0, 9, 3, "vrrp", "job"]
+
+
+def test_a_failed_statement_is_a_store_error_in_one_line_and_the_connection_goes_on(where: str) -> None:
+    conn = store.connect(where)
+    try:
+        with pytest.raises(StoreError, match="no_such_table") as err:
+            conn.execute("SELECT * FROM no_such_table")
+        assert "\n" not in str(err.value)
+        with pytest.raises(StoreError, match=r"(?i)unique"):
+            conn.executemany("INSERT INTO meta (key, value) VALUES (?, ?)", [("schema_version", "1")])
+        conn.rollback()
+        store.insert_events(conn, "node1", 5, [Event(1, 2, "minion", "minion/start")])
+        conn.commit()
+        assert [se.event.seq for se in store.query_events(conn)] == [1]
+    finally:
+        conn.close()

@@ -87,6 +87,7 @@ def test_what_routing_reads(conn: store.Connection) -> None:
     assert box.routes_delivered(failover) == {"oncall"}
     assert box.open_flapping("VI_1", other_than=failover) == flap
     assert box.open_flapping("VI_1", other_than=flap) is None
+    assert box.open_flapping("VI_1", other_than=None) == flap
     assert box.open_flapping("VI_2", other_than=None) is None
     assert box.incidents_alerted_since("oncall", T0 - 1) == 1 and box.incidents_alerted_since("quiet", T0 - 1) == 0
     assert box.failovers_since(T0) == [(failover, {"old_holder": "node1"})]
