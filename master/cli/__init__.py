@@ -2,7 +2,7 @@
 
 Subcommands live in their own modules and are imported only when called (start-up time matters:
 `hamaster apply` with nothing to change must finish in well under half a second). To add one, add a line
-to COMMANDS: name -> "module:click_object".
+to COMMANDS: name -> ("module:click_object", first sentence of its help).
 """
 
 import sys
@@ -13,19 +13,29 @@ import click
 from hamaster.core import __version__
 from hamaster.core.errors import ConfigFileError, HamasterError
 
-COMMANDS = {
-    "init": "hamaster.master.cli.site:init",
-    "master": "hamaster.master.cli.site:master",
-    "key": "hamaster.master.cli.keys:key",
-    "events": "hamaster.master.cli.events:events",
-    "status": "hamaster.master.cli.events:status",
-    "apply": "hamaster.master.cli.apply:apply",
-    "timeline": "hamaster.master.cli.timeline:timeline",
-    "postmortem": "hamaster.master.cli.timeline:postmortem",
-    "notify": "hamaster.master.cli.notify:notify",
-    "silence": "hamaster.master.cli.silence:silence",
-    "lab-clean": "hamaster.lab.cmd_clean:lab_clean",
-    "demo": "hamaster.master.cli.demo:demo",
+COMMANDS = {  # name -> (where it lives, the first sentence of its help: `hamaster --help` imports no command)
+    "init": ("hamaster.master.cli.site:init", "Write a ready site: master.yaml, the master's keys, and per minion a "
+             "folder with its minion.yaml and keys, already accepted."),
+    "master": ("hamaster.master.cli.site:master",
+               "Run the master daemon in the foreground (systemd runs it so; see README)."),
+    "key": ("hamaster.master.cli.keys:key", "Manage minion keys: only accepted keys can connect to the master."),
+    "events": ("hamaster.master.cli.events:events",
+               "Print stored events (node time order), then with --follow new ones as they arrive."),
+    "status": ("hamaster.master.cli.events:status",
+               "Per minion: online or last seen, each VRRP instance's state and priority, VIPs held."),
+    "apply": ("hamaster.master.cli.apply:apply",
+              "Configure the targeted minions from the state tree, Salt-style (backup first for an HA pair)."),
+    "timeline": ("hamaster.master.cli.timeline:timeline",
+                 "What happened, when, where: transitions, incidents, alerts and applies, in time order."),
+    "postmortem": ("hamaster.master.cli.timeline:postmortem", "A report on one incident (or a window): summary, "
+                   "impact, timeline, alerts, applies and a picture."),
+    "notify": ("hamaster.master.cli.notify:notify",
+               "Alert targets (apprise URLs) and routes of the `notify:` section of master.yaml."),
+    "silence": ("hamaster.master.cli.silence:silence",
+                "Silence alerts of an instance or a node for a while (maintenance)."),
+    "lab-clean": ("hamaster.lab.cmd_clean:lab_clean", "Remove leftovers of labs whose process is gone."),
+    "demo": ("hamaster.master.cli.demo:demo", "Build a real HA pair here, configure it with `hamaster apply`, "
+             "replay the seed's drill, show the alerts, the timeline and a postmortem."),
 }
 
 
@@ -37,8 +47,15 @@ class LazyGroup(click.Group):
         target = COMMANDS.get(name)
         if target is None:
             return None
-        module, attr = target.split(":")
+        module, attr = target[0].split(":")
         return getattr(__import__(module, fromlist=[attr]), attr)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """As click lists them, from the table: importing every command for its help took most of --help's time."""
+        limit = formatter.width - 6 - max(map(len, COMMANDS))
+        rows = [(name, click.utils.make_default_short_help(COMMANDS[name][1], limit)) for name in sorted(COMMANDS)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
