@@ -2,6 +2,7 @@
 
 import fnmatch
 import json
+import math
 import sys
 import time
 from typing import Any
@@ -20,14 +21,33 @@ def event_json(se: store.StoredEvent) -> dict[str, Any]:
     return {"id": se.id, "minion": se.minion, "seq": e.seq, "tag": e.tag, "kind": e.kind,
             "instance": e.instance, "state": e.state, "priority": e.priority, "source": e.source,
             "node_time": to_datetime(e.node_ns).isoformat(), "master_time": to_datetime(se.master_ns).isoformat(),
-            "data": e.data}
+            "data": _finite(e.data)}
+
+
+def _finite(value: Any) -> Any:
+    """NaN and infinities (stored before the protocol refused them) as null: JSON has no word for them."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
+
+
+_CONTROL = {c: f"\\x{c:02x}" for c in [*range(0x20), 0x7F]}
+
+
+def printable(text: str) -> str:
+    """Control characters (terminal escapes, CR, NUL ...) as \\xNN: a name must not drive the terminal."""
+    return text.translate(_CONTROL)
 
 
 def event_line(se: store.StoredEvent) -> str:
     e = se.event
     t = to_datetime(e.node_ns).isoformat(timespec="milliseconds")
     prio = f" prio={e.priority}" if e.priority is not None else ""
-    return f"{t}  {se.minion:<12} {e.tag:<32} {e.source}{prio}"
+    return f"{t}  {printable(se.minion):<12} {printable(e.tag):<32} {printable(e.source)}{prio}"
 
 
 @click.command()
@@ -60,7 +80,7 @@ def events(config_path: str | None, tag_glob: str, since_s: float, follow: bool,
 
 def _print(se: store.StoredEvent, tag_glob: str, as_json: bool) -> None:
     if fnmatch.fnmatchcase(se.event.tag, tag_glob):
-        click.echo(json.dumps(event_json(se)) if as_json else event_line(se))
+        click.echo(json.dumps(event_json(se), allow_nan=False) if as_json else event_line(se))
 
 
 @click.command()
@@ -106,11 +126,11 @@ def status(config_path: str | None, as_json: bool) -> None:
         click.echo("refused: " + ", ".join(f"{reason} {n}" for reason, n in sorted(out["refused"].items())))
     for m, info in out["minions"].items():
         state = "online" if info["online"] else f"offline, last seen {info['last_seen'] or 'never'}"
-        click.echo(f"{m}: {state}" + (f"  dropped={info['dropped']}" if info["dropped"] else ""))
+        click.echo(f"{printable(m)}: {state}" + (f"  dropped={info['dropped']}" if info["dropped"] else ""))
         known = "" if info["online"] else "last known "  # an offline node's word may be stale
         for inst, st in info["instances"].items():
             prio = st["priority"] if st["priority"] is not None else "?"
-            click.echo(f"  {inst}: {known}{st['state']} (priority {prio})")
+            click.echo(f"  {printable(inst)}: {known}{st['state']} (priority {prio})")
         if info["vips"]:
             click.echo(f"  {'held' if known else 'holds'} {', '.join(info['vips'])}")
 
