@@ -6,6 +6,7 @@ One loop in one thread owns the sockets and the store's write connection:
     control.py   the CLI's control socket: status, jobs on minions (jobs.py keeps their books)
     probes.py    the master's own VIP probes, stored as events of `@probe`
     timers.py    time-based incidents, key changes, job deadlines, liveness for `status`
+    guard.py     the fd limit raised, connections without an accepted key bounded, handshakes counted
 
 The ZAP thread (pyzmq's authenticator, see keys.py) admits accepted keys only; the notifier delivers in its
 own thread, so a slow chat service never holds up intake. Every part is started under one ExitStack: a
@@ -18,6 +19,7 @@ import signal
 import time
 from contextlib import ExitStack
 from typing import Any
+from urllib.parse import urlsplit
 
 import zmq
 
@@ -28,6 +30,7 @@ from hamaster.core.timeutil import now_ns
 from hamaster.master import store
 from hamaster.master.correlate.correlator import Correlator
 from hamaster.master.intake.control import ControlServer
+from hamaster.master.intake.guard import ConnectionGuard, raise_fd_limit, unauthenticated_bound
 from hamaster.master.intake.intake import Intake
 from hamaster.master.intake.jobs import JobBook
 from hamaster.master.intake.keys import KeyRing, MinionAuthenticator, master_certificate
@@ -58,6 +61,7 @@ class MasterDaemon:
 
     def _start(self, stack: ExitStack) -> None:
         cfg = self.cfg
+        fd_limit = raise_fd_limit()
         # what only reads config and disk first: a bad section stops us before any socket or thread exists
         self.notifier = Notifier(cfg.notify, cfg.store, cfg.path, cfg.reactor)
         stack.callback(self.notifier.stop)
@@ -80,6 +84,12 @@ class MasterDaemon:
         stack.callback(auth.stop)
         self.intake = Intake(self.ctx, cfg, self.keyring, self.db, self.counters, self.refusals, self.on_stored)
         stack.callback(self.intake.close)
+        port = urlsplit(cfg.bind).port if cfg.bind.startswith("tcp://") else None
+        self.guard = ConnectionGuard(self.intake.router, port, self.refusals, unauthenticated_bound(fd_limit))
+        stack.callback(self.guard.close)
+        self.intake.on_spoke = self.guard.spoke
+        log.info("open files: limit %d, at most %d connections without an accepted key", fd_limit,
+                 self.guard.bound)
         self.control = ControlServer(self.ctx, cfg.control, str(cfg.path))
         stack.callback(self.control.close)
         self.jobs = JobBook(self.db, self.intake.send, self.control.reply)
@@ -137,9 +147,12 @@ class MasterDaemon:
         poller = zmq.Poller()
         poller.register(self.intake.router, zmq.POLLIN)
         poller.register(self.control.socket, zmq.POLLIN)
+        poller.register(self.guard.monitor, zmq.POLLIN)
         try:
             while self.running:
                 ready = dict(poller.poll(timeout=100))
+                if self.guard.monitor in ready:  # before intake: shed unauthenticated connections first
+                    self.guard.serve()
                 if self.intake.router in ready:
                     self.intake.drain()
                 if self.control.socket in ready:

@@ -27,6 +27,7 @@ from hamaster.master.intake.refusals import Refusals
 log = logging.getLogger("hamaster")
 
 ROUND = 500  # frames drained per commit
+HANDSHAKE_S = 5  # a connection that has not finished its CURVE handshake by then is closed (see guard.py)
 
 
 @dataclass
@@ -45,6 +46,7 @@ class Intake:
         self.cfg, self.keyring, self.db, self.counters, self.on_stored = cfg, keyring, db, counters, on_stored
         self.refusals = refusals
         self.on_job_result: Callable[[str, str, dict[str, Any]], None] = lambda who, jid, result: None
+        self.on_spoke: Callable[[int], None] = lambda fd: None  # the guard's: this connection is a minion's
         self.minions: dict[str, Minion] = {}
         public, secret = master_certificate(cfg.pki_dir, cfg.path)
         self.router = ctx.socket(zmq.ROUTER)
@@ -54,6 +56,7 @@ class Intake:
             self.router.setsockopt(zmq.ROUTER_MANDATORY, 1)
             self.router.setsockopt(zmq.SNDHWM, 10_000)
             self.router.setsockopt(zmq.RCVHWM, 10_000)
+            self.router.setsockopt(zmq.HANDSHAKE_IVL, HANDSHAKE_S * 1000)
             self.router.curve_server = True
             self.router.curve_secretkey = secret
             self.router.curve_publickey = public
@@ -94,6 +97,7 @@ class Intake:
                 self.counters["unknown_sender"] += 1
                 self.refusals.refuse("revoked_key", f"key {fingerprint(key)}", "no longer accepted")
                 continue
+            self.on_spoke(frame.get(zmq.SRCFD))
             m = self.minions.get(who)
             if m is None:
                 m = self.minions[who] = Minion(who, route.bytes, now, wall)
