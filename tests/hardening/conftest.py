@@ -20,6 +20,7 @@ def dealer() -> Iterator[Callable[..., zmq.Socket]]:
         master_public, _ = zmq.auth.load_certificate(site.root / "pki" / "master.key")
         sock = ctx.socket(zmq.DEALER)
         sock.setsockopt(zmq.LINGER, 0)
+        sock.setsockopt(zmq.SNDTIMEO, 10_000)  # a peer the master refused fails the test instead of hanging it
         sock.curve_secretkey, sock.curve_publickey, sock.curve_serverkey = secret, public, master_public
         sock.connect(f"tcp://127.0.0.1:{site.port}")
         socks.append(sock)
