@@ -107,7 +107,7 @@ def status(config_path: str | None, as_json: bool) -> None:
     except TransportError:
         master_up, live_minions, counters, live = False, {}, {}, {}
     out: dict[str, Any] = {"master": "up" if master_up else "down", "counters": counters,
-                           "refused": live.get("refused", {}), "minions": {}}
+                           "refused": live.get("refused", {}), "store": live.get("store", {}), "minions": {}}
     for m in sorted(set(known) | set(live_minions) | set(vrrp)):
         info = live_minions.get(m, {})
         seen = info.get("last_seen_ns") or known.get(m, (None, 0))[0]
@@ -122,6 +122,9 @@ def status(config_path: str | None, as_json: bool) -> None:
         click.echo(json.dumps(out, indent=2))
         return
     click.echo(f"master: {out['master']}" + (f"  (frames dropped: {counters.get('dropped', 0)})" if counters else ""))
+    if out["store"].get("writable") is False:
+        since = to_datetime(out["store"]["full_since_ns"]).isoformat(timespec="seconds")
+        click.echo(f"store: FULL since {since} ({out['store']['error']}): not acking, minions keep their events")
     if out["refused"]:
         click.echo("refused: " + ", ".join(f"{reason} {n}" for reason, n in sorted(out["refused"].items())))
     for m, info in out["minions"].items():

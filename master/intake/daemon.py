@@ -7,6 +7,7 @@ One loop in one thread owns the sockets and the store's write connection:
     probes.py    the master's own VIP probes, stored as events of `@probe`
     timers.py    time-based incidents, key changes, job deadlines, liveness for `status`
     guard.py     the fd limit raised, connections without an accepted key bounded, handshakes counted
+    storehealth.py  a full disk stops acking (minions keep their events) and resumes by itself
 
 The ZAP thread (pyzmq's authenticator, see keys.py) admits accepted keys only; the notifier delivers in its
 own thread, so a slow chat service never holds up intake. Every part is started under one ExitStack: a
@@ -36,6 +37,7 @@ from hamaster.master.intake.jobs import JobBook
 from hamaster.master.intake.keys import KeyRing, MinionAuthenticator, master_certificate
 from hamaster.master.intake.probes import PROBE_MINION, ProbeBridge
 from hamaster.master.intake.refusals import Refusals
+from hamaster.master.intake.storehealth import StoreHealth
 from hamaster.master.intake.timers import Timers
 from hamaster.notify.notifier import Notifier
 
@@ -48,7 +50,8 @@ __all__ = ["PROBE_MINION", "MasterDaemon", "run"]
 class MasterDaemon:
     def __init__(self, cfg: MasterConfig) -> None:
         self.cfg = cfg
-        self.counters = {"frames": 0, "events": 0, "duplicates": 0, "dropped": 0, "unknown_sender": 0, "incidents": 0}
+        self.counters = {"frames": 0, "events": 0, "duplicates": 0, "dropped": 0, "unknown_sender": 0, "incidents": 0,
+                         "unacked_store_full": 0}
         self.refusals = Refusals()
         self.running = True
         self.started_ns = now_ns()
@@ -82,7 +85,9 @@ class MasterDaemon:
         auth = MinionAuthenticator(self.ctx, self.keyring, self.refusals.refuse)
         auth.start()
         stack.callback(auth.stop)
-        self.intake = Intake(self.ctx, cfg, self.keyring, self.db, self.counters, self.refusals, self.on_stored)
+        self.health = StoreHealth(self.db)
+        self.intake = Intake(self.ctx, cfg, self.keyring, self.db, self.counters, self.refusals, self.health,
+                             self.on_stored)
         stack.callback(self.intake.close)
         port = urlsplit(cfg.bind).port if cfg.bind.startswith("tcp://") else None
         self.guard = ConnectionGuard(self.intake.router, port, self.refusals, unauthenticated_bound(fd_limit))
@@ -130,6 +135,7 @@ class MasterDaemon:
             "started_ns": self.started_ns,
             "counters": self.counters,
             "refused": self.refusals.snapshot(),
+            "store": self.health.status(),
             "minions": {
                 m.id: {"online": now - m.last_seen < self.cfg.silent_after, "last_seen_ns": m.last_seen_ns,
                        "dropped": m.dropped, "backlog": m.backlog}
@@ -137,8 +143,11 @@ class MasterDaemon:
             },
         }
 
-    def _op_run(self, client: bytes, req: dict[str, Any]) -> None:
-        self.jobs.start(req["targets"], float(req.get("timeout_s", 60)), bool(req.get("test")), client)
+    def _op_run(self, client: bytes, req: dict[str, Any]) -> dict[str, Any] | None:
+        jid = self.health.write("jobs", lambda: self.jobs.start(req["targets"], float(req.get("timeout_s", 60)),
+                                                                bool(req.get("test")), client))
+        if jid is None:
+            return {"error": f"the store is full ({self.health.error}): no job can be recorded"}
         return None  # answered when complete or timed out
 
     def run(self) -> None:
@@ -157,7 +166,8 @@ class MasterDaemon:
                     self.intake.drain()
                 if self.control.socket in ready:
                     self.control.serve()
-                self.probes.store_changes()
+                if not self.health.full:
+                    self.health.write("probes", self.probes.store_changes)
                 self.timers.run_due(time.monotonic())
         finally:
             self.close()

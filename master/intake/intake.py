@@ -23,6 +23,7 @@ from hamaster.core.timeutil import now_ns
 from hamaster.master import store
 from hamaster.master.intake.keys import ZAP_DOMAIN, KeyRing, master_certificate
 from hamaster.master.intake.refusals import Refusals
+from hamaster.master.intake.storehealth import StoreHealth
 
 log = logging.getLogger("hamaster")
 
@@ -42,9 +43,9 @@ class Minion:
 
 class Intake:
     def __init__(self, ctx: zmq.Context, cfg: MasterConfig, keyring: KeyRing, db: Any, counters: dict[str, int],
-                 refusals: Refusals, on_stored: Callable[[list[StoredEvent]], None]) -> None:
+                 refusals: Refusals, health: StoreHealth, on_stored: Callable[[list[StoredEvent]], None]) -> None:
         self.cfg, self.keyring, self.db, self.counters, self.on_stored = cfg, keyring, db, counters, on_stored
-        self.refusals = refusals
+        self.refusals, self.health = refusals, health
         self.on_job_result: Callable[[str, str, dict[str, Any]], None] = lambda who, jid, result: None
         self.on_spoke: Callable[[int], None] = lambda fd: None  # the guard's: this connection is a minion's
         self.minions: dict[str, Minion] = {}
@@ -115,18 +116,25 @@ class Intake:
                     hellos[who] = json.dumps(grains, allow_nan=False)
                     log.info("minion %s says hello (backlog %d)", who, m.backlog)
                 else:
-                    self.on_job_result(who, msg.jid, protocol.plain_map(msg.result, protocol.MAX_RESULT, "result"))
+                    result = protocol.plain_map(msg.result, protocol.MAX_RESULT, "result")
+                    self.health.write("job result", lambda: self.on_job_result(who, msg.jid, result))  # noqa: B023
             except protocol.Refused as exc:
                 self._drop(who, exc.reason, str(exc))
         if not batches and not acks and not hellos:
             return
-        new = store.store_intake(self.db, wall, hellos, batches)
+        if not self.health.retry_due():  # the store is full: these stay in the minions' spools
+            self.counters["unacked_store_full"] += sum(len(s) for s in acks.values())
+            return
+        new = self.health.write("intake", lambda: store.store_intake(self.db, wall, hellos, batches))
+        if new is None:
+            self.counters["unacked_store_full"] += sum(len(s) for s in acks.values())
+            return
         for who, seqs in acks.items():
             self.send(who, protocol.encode("ack", seqs=protocol.ranges(sorted(seqs))))
         self.counters["events"] += len(new)
         self.counters["duplicates"] += sum(len(s) for s in acks.values()) - len(new)
         if new:
-            self.on_stored(new)
+            self.health.write("incidents", lambda: self.on_stored(new))
 
     def _take_events(self, who: str, raw: list[Any], batches: dict[str, list[Event]],
                      acks: dict[str, list[int]]) -> None:
