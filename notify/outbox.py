@@ -11,7 +11,8 @@ every attempt in `delivery_attempts` and backs off exponentially until `retry.ma
 
 Several masters may share one store (PostgreSQL): routing claims the incident (`routed_ns` from NULL) and
 sending claims the delivery (`pending` -> `sending`), each with one UPDATE that only one of them can win, so
-an alert goes out once. A claim whose sender died is given back after CLAIM_TIMEOUT_S.
+an alert goes out once. A claim whose sender died is given back after CLAIM_TIMEOUT_S, or at once when a
+master starts on a SQLite store (one master's alone: every claim in it is of a run that is over).
 """
 
 import fnmatch
@@ -42,6 +43,16 @@ class Due:
     body: str
     attempts: int
     severity: str
+
+
+def take_back_claims(conn: sqlite3.Connection) -> int:
+    """At a master's start: deliveries a dead run left `sending` are pending again. Only on SQLite: on a
+    shared PostgreSQL store a claim may be another live master's (claims name no owner), so CLAIM_TIMEOUT_S."""
+    if not isinstance(conn, sqlite3.Connection):
+        return 0
+    cur = conn.execute("UPDATE deliveries SET status = 'pending' WHERE status = 'sending'")
+    conn.commit()
+    return cur.rowcount
 
 
 class Outbox:

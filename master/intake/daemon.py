@@ -40,6 +40,7 @@ from hamaster.master.intake.refusals import Refusals
 from hamaster.master.intake.storehealth import StoreHealth
 from hamaster.master.intake.timers import Timers
 from hamaster.notify.notifier import Notifier
+from hamaster.notify.outbox import take_back_claims
 
 log = logging.getLogger("hamaster")
 
@@ -102,6 +103,9 @@ class MasterDaemon:
         self.control.ops = {"status": lambda client, req: self.status(), "run": self._op_run}
         self.timers = Timers(self.db, self.intake, self.correlator, self.jobs, heard_before, self._incidents)
 
+        taken = take_back_claims(self.db)  # before the notifier runs: no claim of this run exists yet
+        if taken:
+            log.info("%d deliveries left sending by the previous run are pending again", taken)
         self.notifier.start()
         if cfg.metrics_listen:
             from hamaster.master.intake.metrics import serve
