@@ -91,6 +91,13 @@ def status(config_path: str | None, as_json: bool) -> None:
     from hamaster.master.cli import control
 
     cfg = load_master_config(config_path)
+    try:  # first: a user who may not ask the master must hear that, not "down" nor the store's refusal
+        live = control.call(cfg, "status", timeout=2)
+        master_up, live_minions, counters = True, live["minions"], live["counters"]
+    except control.Unreachable:
+        raise  # running, maybe, but not ours to ask (permission)
+    except TransportError:
+        master_up, live_minions, counters, live = False, {}, {}, {}
     conn = store.connect(cfg.store, readonly=True)
     try:
         vrrp = store.current_vrrp_states(conn)
@@ -99,13 +106,6 @@ def status(config_path: str | None, as_json: bool) -> None:
         vips = _vips_held(conn)
     finally:
         conn.close()
-    try:
-        live = control.call(cfg, "status", timeout=2)
-        master_up, live_minions, counters = True, live["minions"], live["counters"]
-    except control.Unreachable:
-        raise  # running, maybe, but not ours to ask (permission): not "down"
-    except TransportError:
-        master_up, live_minions, counters, live = False, {}, {}, {}
     out: dict[str, Any] = {"master": "up" if master_up else "down", "counters": counters,
                            "refused": live.get("refused", {}), "store": live.get("store", {}), "minions": {}}
     for m in sorted(set(known) | set(live_minions) | set(vrrp)):

@@ -16,6 +16,7 @@ leaves no thread behind; the caller prints the ConfigError as one line.
 """
 
 import logging
+import os
 import signal
 import time
 from contextlib import ExitStack
@@ -71,6 +72,9 @@ class MasterDaemon:
         stack.callback(self.notifier.stop)
         self.keyring = KeyRing(cfg.pki_dir)
         master_certificate(cfg.pki_dir, cfg.path)
+        if "://" not in cfg.store and not os.path.exists(cfg.store):  # SQLite gives -wal and -shm this mode too
+            os.makedirs(os.path.dirname(cfg.store) or ".", exist_ok=True)
+            os.close(os.open(cfg.store, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640))
         self.db = store.connect(cfg.store)
         stack.callback(self.db.close)
         self.probes = ProbeBridge(cfg, self.db, self.on_stored)
