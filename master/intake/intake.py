@@ -53,7 +53,9 @@ class Intake:
         self.router = ctx.socket(zmq.ROUTER)
         try:
             self.router.setsockopt(zmq.LINGER, 0)
-            self.router.setsockopt(zmq.MAXMSGSIZE, protocol.MAX_FRAME)
+            # twice the limit: what is between is read, refused and counted (too_large); beyond, libzmq drops
+            # the connection without a word, which keeps a peer from making us hold more
+            self.router.setsockopt(zmq.MAXMSGSIZE, 2 * protocol.MAX_FRAME)
             self.router.setsockopt(zmq.ROUTER_MANDATORY, 1)
             self.router.setsockopt(zmq.SNDHWM, 10_000)
             self.router.setsockopt(zmq.RCVHWM, 10_000)

@@ -174,3 +174,12 @@ def test_frames_from_an_accepted_key_through_the_whole_path(site: Site, dealer) 
     assert status["refused"].get("version", 0) == sent["false versions"]
     for line in site.cli("events", "--json", "--since", "1e9").stdout.splitlines():
         strict_json(line)
+
+
+def test_an_oversized_frame_is_counted_and_costs_nothing_else(site: Site, dealer) -> None:
+    site.start_master()
+    peer = Peer(site, dealer(site, "node1"))
+    peer.marker()
+    peer.sock.send(p({"v": 1, "t": "events", "events": [], "pad": "x" * protocol.MAX_FRAME}))
+    peer.marker()
+    assert json.loads(site.cli("status", "--json").stdout)["refused"] == {"too_large": 1}
