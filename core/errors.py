@@ -38,3 +38,7 @@ class ProtocolError(HamasterError):
 
 class StoreError(HamasterError):
     pass
+
+
+class StoreFull(StoreError):
+    """The store's disk (or quota) is full: the write failed and its transaction is gone."""

@@ -25,7 +25,8 @@ hold: str keys, str / int (64-bit) / finite float / bool / None / list / map val
 at most MAX_DEPTH levels, at most their size limit in bytes. No bytes, no msgpack ExtType, no NaN.
 Anything else is a `Refused` (a ProtocolError with a short `reason` the master counts by); the receiver
 logs it, counts it and drops the frame; it never stops serving. Unknown fields are ignored (newer peers).
-Events are validated one by one, so a poison event is refused (and acked, see intake.py) without its batch.
+Events are validated one by one, so a poison event is refused (and acked, see intake.py) without its batch;
+only nesting past the decoder's recursion limit (~1,000 levels, which no minion writes) refuses a whole frame.
 """
 
 import hashlib
@@ -138,6 +139,8 @@ def encode(kind: str, **fields: Any) -> bytes:
 
 def _refusal(exc: Exception) -> Refused:
     text = str(exc)
+    if isinstance(exc, RecursionError):  # msgspec skips even an unknown field by recursion
+        return Refused("bad_value", "nested too deep to read")
     if isinstance(exc, msgspec.ValidationError):
         if "`$.v`" in text or "field `v`" in text:
             return Refused("version", f"protocol version: {text} (expected {VERSION})")
@@ -155,7 +158,7 @@ def decode_from_minion(frame: bytes | memoryview) -> Hello | Events | Ping | Job
         raise Refused("too_large", f"frame of {len(frame)} bytes exceeds {MAX_FRAME}")
     try:
         return _from_minion.decode(frame)
-    except (msgspec.DecodeError, ValueError, TypeError) as exc:  # ValidationError is a DecodeError
+    except (msgspec.DecodeError, ValueError, TypeError, RecursionError) as exc:  # ValidationError is a DecodeError
         raise _refusal(exc) from None
 
 
@@ -165,7 +168,7 @@ def decode(frame: bytes) -> dict[str, Any]:
         raise Refused("too_large", f"frame of {len(frame)} bytes exceeds {MAX_FRAME}")
     try:
         msg = _any_frame.decode(frame)
-    except (msgspec.DecodeError, ValueError, TypeError) as exc:
+    except (msgspec.DecodeError, ValueError, TypeError, RecursionError) as exc:
         raise _refusal(exc) from None
     out: dict[str, Any] = {"v": VERSION, "t": msg.__struct_config__.tag}
     for name in msg.__struct_fields__:
@@ -186,7 +189,7 @@ def plain_map(raw: Raw | bytes, limit: int, what: str) -> dict[str, Any]:
         raise Refused("bad_value", f"{what}: {len(raw)} bytes exceeds {limit}")
     try:
         value = _plain_map.decode(raw)
-    except (msgspec.DecodeError, ValueError, TypeError) as exc:
+    except (msgspec.DecodeError, ValueError, TypeError, RecursionError) as exc:
         raise Refused("bad_value", f"{what}: {exc}") from None
     _check_plain(value, 1, what)
     return value
@@ -225,7 +228,7 @@ def event_from_wire(raw: Raw | bytes) -> Event:
     """Validate one event map of an `events` frame (its msgpack bytes)."""
     try:
         w = _event.decode(raw)
-    except (msgspec.DecodeError, ValueError, TypeError) as exc:
+    except (msgspec.DecodeError, ValueError, TypeError, RecursionError) as exc:
         raise Refused("bad_field", f"event: {exc}") from None
     if w.kind == "vrrp":
         if w.state not in VRRP_STATES:
@@ -243,7 +246,7 @@ def seq_of(raw: Raw | bytes) -> int | None:
     """The seq of an event refused for its other fields (so it can be acked), or None."""
     try:
         return _seq_only.decode(raw).seq
-    except (msgspec.DecodeError, ValueError, TypeError):
+    except (msgspec.DecodeError, ValueError, TypeError, RecursionError):
         return None
 
 

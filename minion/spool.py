@@ -161,7 +161,7 @@ class Spool:
                     continue
                 files.append(entry.path)
                 try:
-                    with open(entry.path) as f:
+                    with open(entry.path, newline="") as f:  # keep a \r in a name as it is
                         events.append(parse_inbox_line(f.read(), entry.name))
                 except (OSError, ValueError, UnicodeDecodeError) as exc:
                     bad.append(str(exc))

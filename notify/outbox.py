@@ -11,7 +11,8 @@ every attempt in `delivery_attempts` and backs off exponentially until `retry.ma
 
 Several masters may share one store (PostgreSQL): routing claims the incident (`routed_ns` from NULL) and
 sending claims the delivery (`pending` -> `sending`), each with one UPDATE that only one of them can win, so
-an alert goes out once. A claim whose sender died is given back after CLAIM_TIMEOUT_S.
+an alert goes out once. A claim whose sender died is given back after CLAIM_TIMEOUT_S, or at once when a
+master starts on a SQLite store (one master's alone: every claim in it is of a run that is over).
 
 The outbox holds no SQL: it asks the store through `OutboxStore`, which the master implements on its store
 (hamaster.master.store.outbox) and hands to the Notifier.

@@ -2,6 +2,7 @@
 
 import fnmatch
 import json
+import math
 import sys
 import time
 from typing import Any
@@ -22,14 +23,33 @@ def event_json(se: store.StoredEvent) -> dict[str, Any]:
     return {"id": se.id, "minion": se.minion, "seq": e.seq, "tag": e.tag, "kind": e.kind,
             "instance": e.instance, "state": e.state, "priority": e.priority, "source": e.source,
             "node_time": to_datetime(e.node_ns).isoformat(), "master_time": to_datetime(se.master_ns).isoformat(),
-            "data": e.data}
+            "data": _finite(e.data)}
+
+
+def _finite(value: Any) -> Any:
+    """NaN and infinities (stored before the protocol refused them) as null: JSON has no word for them."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
+
+
+_CONTROL = {c: f"\\x{c:02x}" for c in [*range(0x20), 0x7F]}
+
+
+def printable(text: str) -> str:
+    """Control characters (terminal escapes, CR, NUL ...) as \\xNN: a name must not drive the terminal."""
+    return text.translate(_CONTROL)
 
 
 def event_line(se: store.StoredEvent) -> str:
     e = se.event
     t = to_datetime(e.node_ns).isoformat(timespec="milliseconds")
     prio = f" prio={e.priority}" if e.priority is not None else ""
-    return f"{t}  {se.minion:<12} {e.tag:<32} {e.source}{prio}"
+    return f"{t}  {printable(se.minion):<12} {printable(e.tag):<32} {printable(e.source)}{prio}"
 
 
 @click.command()
@@ -62,7 +82,7 @@ def events(config_path: str | None, tag_glob: str, since_s: float, follow: bool,
 
 def _print(se: store.StoredEvent, tag_glob: str, as_json: bool) -> None:
     if fnmatch.fnmatchcase(se.event.tag, tag_glob):
-        click.echo(json.dumps(event_json(se)) if as_json else event_line(se))
+        click.echo(json.dumps(event_json(se), allow_nan=False) if as_json else event_line(se))
 
 
 @click.command()
@@ -73,6 +93,13 @@ def status(config_path: str | None, as_json: bool) -> None:
     from hamaster.master.cli import control
 
     cfg = load_master_config(config_path)
+    try:  # first: a user who may not ask the master must hear that, not "down" nor the store's refusal
+        live = control.call(cfg, "status", timeout=2)
+        master_up, live_minions, counters = True, live["minions"], live["counters"]
+    except control.Unreachable:
+        raise  # running, maybe, but not ours to ask (permission)
+    except TransportError:
+        master_up, live_minions, counters, live = False, {}, {}, {}
     conn = store.connect(cfg.store, readonly=True)
     try:
         vrrp = store.current_vrrp_states(conn)
@@ -80,15 +107,8 @@ def status(config_path: str | None, as_json: bool) -> None:
         vips = _vips_held(conn)
     finally:
         conn.close()
-    try:
-        live = control.call(cfg, "status", timeout=2)
-        master_up, live_minions, counters = True, live["minions"], live["counters"]
-    except control.Unreachable:
-        raise  # running, maybe, but not ours to ask (permission): not "down"
-    except TransportError:
-        master_up, live_minions, counters, live = False, {}, {}, {}
     out: dict[str, Any] = {"master": "up" if master_up else "down", "counters": counters,
-                           "refused": live.get("refused", {}), "minions": {}}
+                           "refused": live.get("refused", {}), "store": live.get("store", {}), "minions": {}}
     for m in sorted(set(known) | set(live_minions) | set(vrrp)):
         info = live_minions.get(m, {})
         seen = info.get("last_seen_ns") or known.get(m, (None, 0))[0]
@@ -104,16 +124,19 @@ def status(config_path: str | None, as_json: bool) -> None:
         click.echo(json.dumps(out, indent=2))
         return
     click.echo(f"master: {out['master']}" + (f"  (frames dropped: {counters.get('dropped', 0)})" if counters else ""))
+    if out["store"].get("writable") is False:
+        since = to_datetime(out["store"]["full_since_ns"]).isoformat(timespec="seconds")
+        click.echo(f"store: FULL since {since} ({out['store']['error']}): not acking, minions keep their events")
     if out["refused"]:
         click.echo("refused: " + ", ".join(f"{reason} {n}" for reason, n in sorted(out["refused"].items())))
     for m, info in out["minions"].items():
         state = "online" if info["online"] else f"offline, last seen {info['last_seen'] or 'never'}"
-        click.echo(f"{m}: {state}" + (f"  dropped={info['dropped']}" if info["dropped"] else "")
+        click.echo(f"{printable(m)}: {state}" + (f"  dropped={info['dropped']}" if info["dropped"] else "")
                    + (f"  dumps skipped={info['reconcile_skipped']}" if info["reconcile_skipped"] else ""))
         stale = "" if info["online"] else "last known "  # an offline node's word may be stale
         for inst, st in info["instances"].items():
             prio = st["priority"] if st["priority"] is not None else "?"
-            click.echo(f"  {inst}: {stale}{st['state']} (priority {prio})")
+            click.echo(f"  {printable(inst)}: {stale}{st['state']} (priority {prio})")
         if info["vips"]:
             click.echo(f"  {'held' if stale else 'holds'} {', '.join(info['vips'])}")
 

@@ -65,6 +65,7 @@ def init(directory: str, master_addr: str, bind: str | None, minions: tuple[str,
     root.mkdir(parents=True, exist_ok=True)
     master_yaml = root / "master.yaml"
     if not master_yaml.exists():
+        master_yaml.touch(mode=0o600)  # it will hold notify tokens and store passwords: the owner's only
         master_yaml.write_text(MASTER_YAML.format(bind=bind or master_addr, state_root=state_root,
                                                   pillar_root=pillar_root, heartbeat=HEARTBEAT_S,
                                                   silent=SILENT_AFTER_S))

@@ -6,6 +6,8 @@ One loop in one thread owns the sockets and the store's write connection:
     control.py   the CLI's control socket: status, jobs on minions (jobs.py keeps their books)
     probes.py    the master's own VIP probes, stored as events of `@probe`
     timers.py    time-based incidents, key changes, job deadlines, liveness for `status`
+    guard.py     the fd limit raised, connections without an accepted key bounded, handshakes counted
+    storehealth.py  a full disk stops acking (minions keep their events) and resumes by itself
 
 The ZAP thread (pyzmq's authenticator, see keys.py) admits accepted keys only; the notifier delivers in its
 own thread, so a slow chat service never holds up intake. Every part is started under one ExitStack: a
@@ -15,10 +17,12 @@ leaves no thread behind; the caller prints the ConfigError as one line.
 
 import functools
 import logging
+import os
 import signal
 import time
 from contextlib import ExitStack
 from typing import Any
+from urllib.parse import urlsplit
 
 import zmq
 
@@ -29,14 +33,16 @@ from hamaster.core.timeutil import now_ns
 from hamaster.master import store
 from hamaster.master.correlate.correlator import Correlator
 from hamaster.master.intake.control import ControlServer
+from hamaster.master.intake.guard import ConnectionGuard, raise_fd_limit, unauthenticated_bound
 from hamaster.master.intake.intake import Intake
 from hamaster.master.intake.jobs import JobBook
 from hamaster.master.intake.keys import KeyRing, MinionAuthenticator, master_certificate
 from hamaster.master.intake.probes import PROBE_MINION, ProbeBridge
 from hamaster.master.intake.refusals import Refusals
+from hamaster.master.intake.storehealth import StoreHealth
 from hamaster.master.intake.timers import Timers
 from hamaster.master.store import minions as stored_minions
-from hamaster.master.store.outbox import open_outbox
+from hamaster.master.store.outbox import open_outbox, take_back_claims
 from hamaster.notify.notifier import Notifier
 
 log = logging.getLogger("hamaster")
@@ -48,7 +54,8 @@ __all__ = ["PROBE_MINION", "MasterDaemon", "run"]
 class MasterDaemon:
     def __init__(self, cfg: MasterConfig) -> None:
         self.cfg = cfg
-        self.counters = {"frames": 0, "events": 0, "duplicates": 0, "dropped": 0, "unknown_sender": 0, "incidents": 0}
+        self.counters = {"frames": 0, "events": 0, "duplicates": 0, "dropped": 0, "unknown_sender": 0, "incidents": 0,
+                         "unacked_store_full": 0}
         self.refusals = Refusals()
         self.running = True
         self.started_ns = now_ns()
@@ -61,11 +68,15 @@ class MasterDaemon:
 
     def _start(self, stack: ExitStack) -> None:
         cfg = self.cfg
+        fd_limit = raise_fd_limit()
         # what only reads config and disk first: a bad section stops us before any socket or thread exists
         self.notifier = Notifier(cfg.notify, functools.partial(open_outbox, cfg.store), cfg.path, cfg.reactor)
         stack.callback(self.notifier.stop)
         self.keyring = KeyRing(cfg.pki_dir)
         master_certificate(cfg.pki_dir, cfg.path)
+        if "://" not in cfg.store and not os.path.exists(cfg.store):  # SQLite gives -wal and -shm this mode too
+            os.makedirs(os.path.dirname(cfg.store) or ".", exist_ok=True)
+            os.close(os.open(cfg.store, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640))
         self.db = store.connect(cfg.store)
         stack.callback(self.db.close)
         self.probes = ProbeBridge(cfg, self.db, self.on_stored)
@@ -80,9 +91,16 @@ class MasterDaemon:
         auth = MinionAuthenticator(self.ctx, self.keyring, self.refusals.refuse)
         auth.start()
         stack.callback(auth.stop)
-        self.intake = Intake(self.ctx, cfg, self.keyring, self.db, self.counters, self.refusals, self.on_stored,
-                             self.correlator.clocks)
+        self.health = StoreHealth(self.db)
+        self.intake = Intake(self.ctx, cfg, self.keyring, self.db, self.counters, self.refusals, self.health,
+                             self.on_stored, self.correlator.clocks)
         stack.callback(self.intake.close)
+        port = urlsplit(cfg.bind).port if cfg.bind.startswith("tcp://") else None
+        self.guard = ConnectionGuard(self.intake.router, port, self.refusals, unauthenticated_bound(fd_limit))
+        stack.callback(self.guard.close)
+        self.intake.on_spoke = self.guard.spoke
+        log.info("open files: limit %d, at most %d connections without an accepted key", fd_limit,
+                 self.guard.bound)
         self.control = ControlServer(self.ctx, cfg.control, str(cfg.path))
         stack.callback(self.control.close)
         self.jobs = JobBook(self.db, self.intake.send, self.control.reply)
@@ -90,6 +108,9 @@ class MasterDaemon:
         self.control.ops = {"status": lambda client, req: self.status(), "run": self._op_run}
         self.timers = Timers(self.db, self.intake, self.correlator, self.jobs, heard_before, self._incidents)
 
+        taken = take_back_claims(self.db)  # before the notifier runs: no claim of this run exists yet
+        if taken:
+            log.info("%d deliveries left sending by the previous run are pending again", taken)
         self.notifier.start()
         if cfg.metrics_listen:
             from hamaster.master.intake.metrics import serve
@@ -123,6 +144,7 @@ class MasterDaemon:
             "started_ns": self.started_ns,
             "counters": self.counters,
             "refused": self.refusals.snapshot(),
+            "store": self.health.status(),
             "minions": {
                 m.id: {"online": now - m.last_seen < self.cfg.silent_after, "last_seen_ns": m.last_seen_ns,
                        "dropped": m.dropped, "backlog": m.backlog, "reconcile_skipped": m.reconcile_skipped}
@@ -130,8 +152,11 @@ class MasterDaemon:
             },
         }
 
-    def _op_run(self, client: bytes, req: dict[str, Any]) -> None:
-        self.jobs.start(req["targets"], float(req.get("timeout_s", 60)), bool(req.get("test")), client)
+    def _op_run(self, client: bytes, req: dict[str, Any]) -> dict[str, Any] | None:
+        jid = self.health.write("jobs", lambda: self.jobs.start(req["targets"], float(req.get("timeout_s", 60)),
+                                                                bool(req.get("test")), client))
+        if jid is None:
+            return {"error": f"the store is full ({self.health.error}): no job can be recorded"}
         return None  # answered when complete or timed out
 
     def run(self) -> None:
@@ -140,14 +165,18 @@ class MasterDaemon:
         poller = zmq.Poller()
         poller.register(self.intake.router, zmq.POLLIN)
         poller.register(self.control.socket, zmq.POLLIN)
+        poller.register(self.guard.monitor, zmq.POLLIN)
         try:
             while self.running:
                 ready = dict(poller.poll(timeout=100))
+                if self.guard.monitor in ready:  # before intake: shed unauthenticated connections first
+                    self.guard.serve()
                 if self.intake.router in ready:
                     self.intake.drain()
                 if self.control.socket in ready:
                     self.control.serve()
-                self.probes.store_changes()
+                if not self.health.full:
+                    self.health.write("probes", self.probes.store_changes)
                 self.timers.run_due(time.monotonic())
         finally:
             self.close()

@@ -24,10 +24,12 @@ from hamaster.master import store
 from hamaster.master.correlate.clocks import Clocks
 from hamaster.master.intake.keys import ZAP_DOMAIN, KeyRing, master_certificate
 from hamaster.master.intake.refusals import Refusals
+from hamaster.master.intake.storehealth import StoreHealth
 
 log = logging.getLogger("hamaster")
 
 ROUND = 500  # frames drained per commit
+HANDSHAKE_S = 5  # a connection that has not finished its CURVE handshake by then is closed (see guard.py)
 
 
 @dataclass
@@ -43,20 +45,25 @@ class Minion:
 
 class Intake:
     def __init__(self, ctx: zmq.Context, cfg: MasterConfig, keyring: KeyRing, db: Any, counters: dict[str, int],
-                 refusals: Refusals, on_stored: Callable[[list[StoredEvent]], None], clocks: Clocks) -> None:
+                 refusals: Refusals, health: StoreHealth, on_stored: Callable[[list[StoredEvent]], None],
+                 clocks: Clocks) -> None:
         self.cfg, self.keyring, self.db, self.counters, self.on_stored = cfg, keyring, db, counters, on_stored
+        self.refusals, self.health = refusals, health
         self.clocks = clocks  # the minions' clock offsets, learnt from their pings (correlate/clocks.py)
-        self.refusals = refusals
         self.on_job_result: Callable[[str, str, dict[str, Any]], None] = lambda who, jid, result: None
+        self.on_spoke: Callable[[int], None] = lambda fd: None  # the guard's: this connection is a minion's
         self.minions: dict[str, Minion] = {}
         public, secret = master_certificate(cfg.pki_dir, cfg.path)
         self.router = ctx.socket(zmq.ROUTER)
         try:
             self.router.setsockopt(zmq.LINGER, 0)
-            self.router.setsockopt(zmq.MAXMSGSIZE, protocol.MAX_FRAME)
+            # twice the limit: what is between is read, refused and counted (too_large); beyond, libzmq drops
+            # the connection without a word, which keeps a peer from making us hold more
+            self.router.setsockopt(zmq.MAXMSGSIZE, 2 * protocol.MAX_FRAME)
             self.router.setsockopt(zmq.ROUTER_MANDATORY, 1)
             self.router.setsockopt(zmq.SNDHWM, 10_000)
             self.router.setsockopt(zmq.RCVHWM, 10_000)
+            self.router.setsockopt(zmq.HANDSHAKE_IVL, HANDSHAKE_S * 1000)
             self.router.curve_server = True
             self.router.curve_secretkey = secret
             self.router.curve_publickey = public
@@ -97,6 +104,7 @@ class Intake:
                 self.counters["unknown_sender"] += 1
                 self.refusals.refuse("revoked_key", f"key {fingerprint(key)}", "no longer accepted")
                 continue
+            self.on_spoke(frame.get(zmq.SRCFD))
             m = self.minions.get(who)
             if m is None:
                 m = self.minions[who] = Minion(who, route.bytes, now, wall)
@@ -118,18 +126,25 @@ class Intake:
                     hellos[who] = json.dumps(grains, allow_nan=False)
                     log.info("minion %s says hello (backlog %d)", who, m.backlog)
                 else:
-                    self.on_job_result(who, msg.jid, protocol.plain_map(msg.result, protocol.MAX_RESULT, "result"))
+                    result = protocol.plain_map(msg.result, protocol.MAX_RESULT, "result")
+                    self.health.write("job result", lambda: self.on_job_result(who, msg.jid, result))  # noqa: B023
             except protocol.Refused as exc:
                 self._drop(who, exc.reason, str(exc))
         if not batches and not acks and not hellos:
             return
-        new = store.store_intake(self.db, wall, hellos, batches)
+        if not self.health.retry_due():  # the store is full: these stay in the minions' spools
+            self.counters["unacked_store_full"] += sum(len(s) for s in acks.values())
+            return
+        new = self.health.write("intake", lambda: store.store_intake(self.db, wall, hellos, batches))
+        if new is None:
+            self.counters["unacked_store_full"] += sum(len(s) for s in acks.values())
+            return
         for who, seqs in acks.items():
             self.send(who, protocol.encode("ack", seqs=protocol.ranges(sorted(seqs))))
         self.counters["events"] += len(new)
         self.counters["duplicates"] += sum(len(s) for s in acks.values()) - len(new)
         if new:
-            self.on_stored(new)
+            self.health.write("incidents", lambda: self.on_stored(new))
 
     def _take_events(self, who: str, raw: list[Any], batches: dict[str, list[Event]],
                      acks: dict[str, list[int]], wall: int) -> None:

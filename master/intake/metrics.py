@@ -9,6 +9,7 @@ and alert deliveries, from the store. A scrape opens its own read-only connectio
     hamaster_events_total{node,kind}              events stored
     hamaster_frames_dropped_total                 frames refused (bad msgpack, version, fields ...)
     hamaster_refused_total{reason}                frames, keys, handshakes refused (see intake/refusals.py)
+    hamaster_store_writable                       0 while the store's disk is full: the master is not acking
     hamaster_minion_online{node}                  1 while heartbeats arrive
     hamaster_minion_spool_backlog{node}           events waiting in the minion's spool (as of its last hello)
     hamaster_incidents_total{kind,severity}
@@ -56,6 +57,9 @@ class MasterCollector(Collector):
         for reason, n in sorted(live.get("refused", {}).items()):
             refused.add_metric([reason], n)
         yield refused
+        writable = GaugeMetricFamily("hamaster_store_writable", "0 while the store's disk is full (no acks)")
+        writable.add_metric([], 1 if live.get("store", {}).get("writable", True) else 0)
+        yield writable
         online = GaugeMetricFamily("hamaster_minion_online", "1 while the minion's heartbeats arrive", labels=["node"])
         backlog = GaugeMetricFamily("hamaster_minion_spool_backlog", "Events waiting in the minion's spool",
                                     labels=["node"])

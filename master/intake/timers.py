@@ -23,13 +23,18 @@ class Timers:
         self._last_flush = time.monotonic()
 
     def run_due(self, now: float) -> None:
-        if now - self._last_tick >= TICK_S:
+        if now - self._last_tick >= TICK_S and not self.intake.health.full:
             seen = {**self.heard_before, **{m.id: m.last_seen_ns for m in self.intake.minions.values()}}
-            self.on_incidents(self.correlator.tick(now_ns(), seen))
+            ids = self.intake.health.write("incidents", lambda: self.correlator.tick(now_ns(), seen))
+            self.on_incidents(ids or [])
             self._last_tick = now
         self.intake.refusals.flush()
-        self.jobs.expire(now)
-        if now - self._last_flush > FLUSH_S:
-            stored_minions.record_liveness(self.db, [(m.id, m.last_seen_ns, m.dropped)
-                                                     for m in self.intake.minions.values()])
+        if not self.intake.health.full:
+            self.intake.health.write("jobs", lambda: self.jobs.expire(now))
+        if now - self._last_flush > FLUSH_S and not self.intake.health.full:
+            self.intake.health.write("liveness", self._flush)
             self._last_flush = now
+
+    def _flush(self) -> None:
+        stored_minions.record_liveness(self.db, [(m.id, m.last_seen_ns, m.dropped)
+                                                 for m in self.intake.minions.values()])

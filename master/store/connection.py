@@ -11,7 +11,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from hamaster.core.errors import StoreError
+from hamaster.core.errors import StoreError, StoreFull
 from hamaster.master.store.dialect import SQLITE, Dialect, describe, is_url
 from hamaster.master.store.schema import SCHEMA, check_version
 
@@ -50,6 +50,11 @@ class Connection(Protocol):
     def close(self) -> None: ...
 
 
+def _failure(where: str, exc: sqlite3.Error) -> StoreError:
+    full = getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or "disk is full" in str(exc)
+    return (StoreFull if full else StoreError)(f"{where}: {exc}")
+
+
 class SqliteConnection(sqlite3.Connection):
     """Python's sqlite3 connection whose statements and commits fail with StoreError, as PostgreSQL's do."""
 
@@ -64,19 +69,19 @@ class SqliteConnection(sqlite3.Connection):
         try:
             return super().execute(sql, parameters)
         except sqlite3.Error as exc:
-            raise StoreError(f"{self.where}: {exc}") from None
+            raise _failure(self.where, exc) from None
 
     def executemany(self, sql: str, parameters: Iterable[Any], /) -> sqlite3.Cursor:
         try:
             return super().executemany(sql, parameters)
         except sqlite3.Error as exc:
-            raise StoreError(f"{self.where}: {exc}") from None
+            raise _failure(self.where, exc) from None
 
     def commit(self) -> None:
         try:
             super().commit()
         except sqlite3.Error as exc:
-            raise StoreError(f"{self.where}: {exc}") from None
+            raise _failure(self.where, exc) from None
 
     def begin_write(self) -> None:
         """BEGIN IMMEDIATE: a deferred transaction that reads before it writes keeps a snapshot, and when

@@ -118,6 +118,17 @@ def open_outbox(path: str | Path) -> OutboxStore:
     return OutboxStore(connect(path))
 
 
+def take_back_claims(conn: Connection) -> int:
+    """At a master's start: deliveries a dead run left `sending` are pending again. Only on a store of one
+    master's (SQLite): on a shared one a claim may be another live master's (claims name no owner), so there
+    the claim times out (notify/outbox.py CLAIM_TIMEOUT_S). -> deliveries taken back (commit)."""
+    if conn.dialect.shared:
+        return 0
+    cur = conn.execute("UPDATE deliveries SET status = 'pending' WHERE status = 'sending'")
+    conn.commit()
+    return cur.rowcount
+
+
 # -- what the rest of the master reads ------------------------------------------------------------------------
 
 def counts(conn: Connection) -> list[tuple[str, int]]:

@@ -17,7 +17,7 @@ from typing import Any
 
 import psycopg
 
-from hamaster.core.errors import StoreError
+from hamaster.core.errors import StoreError, StoreFull
 from hamaster.master.store.dialect import POSTGRESQL, Dialect, describe, postgres_schema, pyformat
 from hamaster.master.store.schema import SCHEMA, check_version
 
@@ -65,7 +65,10 @@ class PgConnection:
         """Nothing to do: row locks are taken by the statements that write, and held until commit."""
 
     def commit(self) -> None:
-        self._pg.commit()
+        try:
+            self._pg.commit()
+        except psycopg.Error as exc:
+            raise _failure(self.url, exc) from None
 
     def rollback(self) -> None:
         self._pg.rollback()
@@ -79,7 +82,7 @@ class PgConnection:
             call(cur)
         except psycopg.Error as exc:
             self._pg.rollback()
-            raise StoreError(f"{self.url}: {_one_line(exc)}") from None
+            raise _failure(self.url, exc) from None
         return cur
 
     def has_table(self, name: str) -> bool:
@@ -108,3 +111,8 @@ def connect(url: str, *, readonly: bool) -> PgConnection:
 
 def _one_line(exc: Exception) -> str:
     return " ".join(str(exc).split())
+
+
+def _failure(url: str, exc: psycopg.Error) -> StoreError:
+    full = getattr(exc, "sqlstate", None) == "53100"  # disk_full
+    return (StoreFull if full else StoreError)(f"{url}: {_one_line(exc)}")

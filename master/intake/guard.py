@@ -1,0 +1,95 @@
+"""The connection guard: unauthenticated TCP connections cannot use up the master's file descriptors.
+
+Each TCP connection costs an fd before its CURVE handshake is done, and libzmq aborts the whole process when
+accept() on the control socket meets EMFILE. So, at start, the soft fd limit is raised to the hard one; the
+ROUTER gives up on a handshake after HANDSHAKE_S; and this guard watches the ROUTER's monitor: a connection
+that has not yet sent a frame from an accepted key is unauthenticated, and when there are more than
+`bound` of them the oldest are shut down (shutdown(2) on the fd: libzmq sees the peer leave and closes it
+itself). Minions that have spoken are never touched. Refused handshakes are counted too; the handshake
+timeout is intake.HANDSHAKE_S.
+"""
+
+import logging
+import resource
+import socket
+from collections import OrderedDict
+
+import zmq
+from zmq.utils.monitor import parse_monitor_message
+
+from hamaster.master.intake.refusals import Refusals
+
+log = logging.getLogger("hamaster")
+
+EVENTS = (zmq.EVENT_ACCEPTED | zmq.EVENT_DISCONNECTED | zmq.EVENT_CLOSED | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
+          | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL | zmq.EVENT_HANDSHAKE_FAILED_AUTH)
+FAILED = {zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL: "handshake_failed", zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL:
+          "handshake_protocol", zmq.EVENT_HANDSHAKE_FAILED_AUTH: "handshake_auth"}
+
+
+def raise_fd_limit() -> int:
+    """Soft RLIMIT_NOFILE up to the hard one; returns the limit now in force."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            soft = hard
+        except (ValueError, OSError) as exc:
+            log.warning("cannot raise the open-file limit from %d to %d: %s", soft, hard, exc)
+    return soft
+
+
+def unauthenticated_bound(fd_limit: int) -> int:
+    """A quarter of the fds, at most 1,024: the rest for minions, the store, the control socket."""
+    return max(16, min(1024, fd_limit // 4))
+
+
+class ConnectionGuard:
+    def __init__(self, router: zmq.Socket, port: int | None, refusals: Refusals, bound: int) -> None:
+        self.router, self.port, self.refusals, self.bound = router, port, refusals, bound
+        self.monitor = router.get_monitor_socket(EVENTS)
+        self.unauthenticated: OrderedDict[int, None] = OrderedDict()  # fd -> None, oldest first
+        self.shut = 0
+
+    def close(self) -> None:
+        self.router.disable_monitor()
+        self.monitor.close(linger=0)
+
+    def spoke(self, fd: int) -> None:
+        """A frame from an accepted key came on this fd: it is a minion's."""
+        if self.unauthenticated:
+            self.unauthenticated.pop(fd, None)
+
+    def serve(self) -> None:
+        for _ in range(10_000):
+            try:
+                msg = self.monitor.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                break
+            event = parse_monitor_message(msg)
+            kind, value = event["event"], event["value"]
+            if kind == zmq.EVENT_ACCEPTED:
+                self.unauthenticated[value] = None
+            elif kind in (zmq.EVENT_DISCONNECTED, zmq.EVENT_CLOSED):
+                self.unauthenticated.pop(value, None)
+            elif kind in FAILED:
+                self.refusals.refuse(FAILED[kind], "a peer", f"handshake refused (code {value})")
+        while len(self.unauthenticated) > self.bound:
+            fd, _ = self.unauthenticated.popitem(last=False)
+            self._shut(fd)
+
+    def _shut(self, fd: int) -> None:
+        try:
+            sock = socket.socket(fileno=fd)  # not a dup: that would need a free fd; detached below
+        except OSError:
+            return
+        try:
+            if sock.type == socket.SOCK_STREAM and (self.port is None or sock.getsockname()[1] == self.port):
+                sock.shutdown(socket.SHUT_RDWR)  # libzmq reads EOF and closes the fd itself
+                self.shut += 1
+                self.refusals.refuse("unauthenticated_bound", "a peer",
+                                     f"more than {self.bound} connections without an accepted key")
+        except OSError:
+            pass
+        finally:
+            sock.detach()
