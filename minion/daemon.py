@@ -231,7 +231,8 @@ class MinionDaemon:
     def run(self) -> None:
         from hamaster.minion import grains
 
-        self.grains = grains.collect(self.cfg.id)
+        # the spool's identity in every hello: the master tells a reset spool from the old one by it
+        self.grains = {**grains.collect(self.cfg.id), "spool": self.spool.identity}
         log.info("haminion %s started: spool %s, backlog %d, masters %s", self.cfg.id, self.cfg.spool_dir,
                  self.spool.backlog(), ", ".join(self.cfg.masters))
         self._ingest()

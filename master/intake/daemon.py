@@ -13,6 +13,7 @@ The control socket (ipc, in the site folder, mode 0600) serves the CLI: status, 
 (jobs.py keeps their books, and runs the reactor's `state:` rules).
 """
 
+import dataclasses
 import json
 import logging
 import os
@@ -43,6 +44,7 @@ log = logging.getLogger("hamaster")
 ROUND = 500  # frames drained per commit
 PROBE_MINION = "@probe"  # the master's own observations; "@" cannot start a minion id made by `hamaster init`
 REPLAY_NS = 24 * 3600 * 10**9  # history the correlator rebuilds its picture from at start-up
+SPOOL_NEW, SPOOL_RESET = "minion/spool/new", "minion/spool/reset"  # a minion's new spool; one after an older one
 
 
 @dataclass
@@ -95,7 +97,8 @@ class MasterDaemon:
             self.control.bind(cfg.control)
         self.minions: dict[str, Minion] = {}
         self.jobs = JobBook(self.db, self._send, self._reply)
-        self.counters = {"frames": 0, "events": 0, "duplicates": 0, "dropped": 0, "unknown_sender": 0, "incidents": 0}
+        self.counters = {"frames": 0, "events": 0, "duplicates": 0, "dropped": 0, "unknown_sender": 0, "incidents": 0,
+                         "spool_resets": 0, "seq_conflicts": 0}
         self.running = True
         self.accepted = self.keyring.accepted_ids()
         self._accepted_checked = time.monotonic()
@@ -158,7 +161,9 @@ class MasterDaemon:
             elif kind == "hello":
                 m.backlog = msg.get("backlog", 0)
                 hellos[who] = json.dumps(msg["grains"], default=str)
-                log.info("minion %s says hello (backlog %d)", who, m.backlog)
+                spool = msg["grains"].get("spool")
+                log.info("minion %s says hello (backlog %d, spool %s)", who, m.backlog,
+                         spool.get("id") if isinstance(spool, dict) else "without identity")
             elif kind == "job_result":
                 self.jobs.result(who, msg["jid"], msg["result"])
             else:
@@ -166,6 +171,8 @@ class MasterDaemon:
         if not batches and not acks and not hellos:
             return
         new = store.store_intake(self.db, wall, hellos, batches)
+        if sum(len(s) for s in acks.values()) > len(new):  # some were stored before: resends, or a seq used twice
+            self._count_conflicts(batches, new)
         for who, seqs in acks.items():
             self._send(who, protocol.encode("ack", seqs=protocol.ranges(sorted(seqs))))
         self.counters["events"] += len(new)
@@ -190,8 +197,23 @@ class MasterDaemon:
                 if type(seq) is int and 0 < seq < 2**63:
                     seqs.append(seq)
                 continue
+            if ev.tag == SPOOL_NEW and store.has_events_before(self.db, who, ev.seq):
+                ev = dataclasses.replace(ev, tag=SPOOL_RESET)  # the node cannot know it had a spool before; we do
+                self.counters["spool_resets"] += 1
+                log.warning("spool of %s was reset (new spool %s numbered from %d): a new incarnation, its events"
+                            " are stored beside the old ones", who, ev.data.get("spool"), ev.seq)
             good.append(ev)
             seqs.append(ev.seq)
+
+    def _count_conflicts(self, batches: dict[str, list[Event]], new: list[StoredEvent]) -> None:
+        """A seq already stored with other content is a conflict: counted and logged, the stored event kept."""
+        fresh = {(se.minion, se.event.seq) for se in new}
+        for who, events in batches.items():
+            conflicts = store.seq_conflicts(self.db, who, [e for e in events if (who, e.seq) not in fresh])
+            if conflicts:
+                self.counters["seq_conflicts"] += len(conflicts)
+                log.warning("minion %s: %d event(s) reuse a stored seq with other content (seq %d..%d): the stored"
+                            " ones are kept", who, len(conflicts), conflicts[0].seq, conflicts[-1].seq)
 
     def on_stored(self, events: list[StoredEvent]) -> None:
         """New events are committed: derive incidents, alert on them, run reactor rules."""

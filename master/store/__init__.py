@@ -230,6 +230,25 @@ def insert_events(conn: Connection, minion: str, master_ns: int, events: Iterabl
     return [row_to_event(r) for r in cur]
 
 
+def has_events_before(conn: Connection, minion: str, seq: int) -> bool:
+    """Whether `minion` has stored events numbered below `seq` (a new spool after those is a reset spool)."""
+    row = conn.execute("SELECT 1 FROM events WHERE minion = ? AND seq < ? LIMIT 1", (minion, seq)).fetchone()
+    return row is not None
+
+
+def seq_conflicts(conn: Connection, minion: str, events: Iterable[Event]) -> list[Event]:
+    """Of events the store already holds by (minion, seq), those whose stored content differs: the same seq
+    used twice for two events (a spool numbered over an older one), never a resend of the same event."""
+    stored = {}
+    events = list(events)
+    for i in range(0, len(events), 500):
+        chunk = [e.seq for e in events[i:i + 500]]
+        stored.update((r[2], row_to_event(r).event) for r in conn.execute(
+            f"SELECT {_EVENT_COLUMNS} FROM events WHERE minion = ? AND seq IN ({','.join('?' * len(chunk))})",
+            (minion, *chunk)))
+    return [e for e in events if e.seq in stored and stored[e.seq] != e]
+
+
 def duplicate_of_sql(conn: Connection) -> str:
     """SQL for the id of the event that the row `events` repeats (its data.duplicate_of), NULL if none."""
     if isinstance(conn, sqlite3.Connection):
