@@ -150,51 +150,68 @@ class Spool:
         self.db.close()
 
     def add(self, events: list[NewEvent]) -> list[int]:
-        """Give each event its sequence number and commit. Returns the new seqs."""
-        seqs = []
-        for ev in sorted(events, key=lambda e: e.node_ns):
-            if ev.kind == "vrrp" and ev.instance:
-                prev = self._last.get(ev.instance)
-                if ev.source == "reconcile":
-                    if prev and prev[0] == ev.state:
-                        continue  # keepalived agrees with what we recorded: nothing was missed
-                    ev.data = {**ev.data, "missed_after": prev[0] if prev else None}
-                else:
-                    twin = self._twin(ev)
-                    if twin is not None:
-                        ev.data = {**ev.data, "duplicate_of": twin}
-            cur = self.db.execute(
-                "INSERT OR IGNORE INTO spool (origin, node_ns, kind, tag, instance, state, priority, source, data)"
-                " VALUES (?,?,?,?,?,?,?,?,?)",
-                (ev.origin, ev.node_ns, ev.kind, ev.tag, ev.instance, ev.state, ev.priority, ev.source,
-                 json.dumps(ev.data) if ev.data else None),
-            )
-            if cur.rowcount:
-                seq = cur.lastrowid
-                assert seq is not None
-                seqs.append(seq)
-                if ev.kind == "vrrp" and ev.instance and "duplicate_of" not in ev.data:
-                    self._last[ev.instance] = last = (ev.state or "", ev.source, seq, ev.node_ns)
-                    self.db.execute("INSERT OR REPLACE INTO last_state VALUES (?,?,?,?,?)", (ev.instance, *last))
-                    recent = self._recent.setdefault(ev.instance, [])
-                    if ev.source == "hook" and recent and ev.node_ns - recent[-1][3] < HOOK_RACE_NS:
-                        self.hooks_raced = True  # concurrent hooks may have swapped: ask keepalived (beacons)
-                    recent.append([ev.state or "", ev.source, seq, ev.node_ns, False])
-                    del recent[:-RECENT]
-        self.db.commit()
+        """Give each event its sequence number and commit. Returns the new seqs.
+
+        All or nothing: when the commit fails (a full disk), the database and what this object remembers are
+        as before, and the same events can be added again later."""
+        saved = dict(self._last), {k: [list(e) for e in v] for k, v in self._recent.items()}, self.hooks_raced
+        try:
+            seqs = [seq for ev in sorted(events, key=lambda e: e.node_ns) if (seq := self._add_one(ev)) is not None]
+            self.db.commit()
+        except BaseException:
+            self.db.rollback()
+            self._last, self._recent, self.hooks_raced = saved
+            raise
         return seqs
 
-    def ingest_inbox(self) -> tuple[list[int], list[str]]:
-        """Move the hook's inbox files into the spool. Returns (new seqs, complaints about bad files)."""
+    def _add_one(self, ev: NewEvent) -> int | None:
+        data = ev.data
+        if ev.kind == "vrrp" and ev.instance:
+            prev = self._last.get(ev.instance)
+            if ev.source == "reconcile":
+                if prev and prev[0] == ev.state:
+                    return None  # keepalived agrees with what we recorded: nothing was missed
+                data = {**data, "missed_after": prev[0] if prev else None}
+            else:
+                twin = self._twin(ev)
+                if twin is not None:
+                    data = {**data, "duplicate_of": twin}
+        cur = self.db.execute(
+            "INSERT OR IGNORE INTO spool (origin, node_ns, kind, tag, instance, state, priority, source, data)"
+            " VALUES (?,?,?,?,?,?,?,?,?)",
+            (ev.origin, ev.node_ns, ev.kind, ev.tag, ev.instance, ev.state, ev.priority, ev.source,
+             json.dumps(data) if data else None),
+        )
+        if not cur.rowcount:
+            return None
+        seq = cur.lastrowid
+        assert seq is not None
+        if ev.kind == "vrrp" and ev.instance and "duplicate_of" not in data:
+            self._last[ev.instance] = last = (ev.state or "", ev.source, seq, ev.node_ns)
+            self.db.execute("INSERT OR REPLACE INTO last_state VALUES (?,?,?,?,?)", (ev.instance, *last))
+            recent = self._recent.setdefault(ev.instance, [])
+            if ev.source == "hook" and recent and ev.node_ns - recent[-1][3] < HOOK_RACE_NS:
+                self.hooks_raced = True  # concurrent hooks may have swapped: ask keepalived (beacons)
+            recent.append([ev.state or "", ev.source, seq, ev.node_ns, False])
+            del recent[:-RECENT]
+        return seq
+
+    def ingest_inbox(self, inbox: Path | None = None, origin_prefix: str = "") -> tuple[list[int], list[str]]:
+        """Move the hook's inbox files (of `inbox`, default the spool's own) into the spool.
+        Returns (new seqs, complaints about bad files)."""
         events, files, bad = [], [], []
-        with os.scandir(self.inbox) as it:
+        try:
+            it = os.scandir(inbox or self.inbox)
+        except FileNotFoundError:
+            return [], []
+        with it:
             for entry in it:
                 if not entry.name.endswith(".ev"):
                     continue
                 files.append(entry.path)
                 try:
                     with open(entry.path) as f:
-                        events.append(parse_inbox_line(f.read(), entry.name))
+                        events.append(parse_inbox_line(f.read(), origin_prefix + entry.name))
                 except (OSError, ValueError, UnicodeDecodeError) as exc:
                     bad.append(str(exc))
         seqs = self.add(events) if events else []
@@ -214,11 +231,15 @@ class Spool:
 
     def ack(self, master: int, seq_ranges: list[list[int]]) -> None:
         bit = 1 << master
-        self.db.executemany("UPDATE spool SET acked = acked | ? WHERE seq BETWEEN ? AND ?",
-                            [(bit, lo, hi) for lo, hi in seq_ranges])
-        # AUTOINCREMENT never hands out a deleted seq again, so acked rows can go at once
-        self.db.execute("DELETE FROM spool WHERE acked = ?", (self.all_acked,))
-        self.db.commit()
+        try:
+            self.db.executemany("UPDATE spool SET acked = acked | ? WHERE seq BETWEEN ? AND ?",
+                                [(bit, lo, hi) for lo, hi in seq_ranges])
+            # AUTOINCREMENT never hands out a deleted seq again, so acked rows can go at once
+            self.db.execute("DELETE FROM spool WHERE acked = ?", (self.all_acked,))
+            self.db.commit()
+        except BaseException:
+            self.db.rollback()
+            raise
 
     def backlog(self) -> int:
         return self.db.execute("SELECT COUNT(*) FROM spool WHERE acked != ?", (self.all_acked,)).fetchone()[0]

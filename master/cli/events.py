@@ -92,6 +92,7 @@ def status(config_path: str | None, as_json: bool) -> None:
             "online": bool(info.get("online")),
             "last_seen": to_datetime(seen).isoformat() if seen else None,
             "dropped": info.get("dropped", known.get(m, (None, 0))[1]),
+            "spool": info.get("spool", "ok"),  # "disk full" while the minion's pings say so
             "instances": {i: {"state": s, "priority": p} for i, (s, p, _) in sorted(vrrp.get(m, {}).items())},
             "vips": sorted(vips.get(m, ())),
         }
@@ -101,7 +102,8 @@ def status(config_path: str | None, as_json: bool) -> None:
     click.echo(f"master: {out['master']}" + (f"  (frames dropped: {counters.get('dropped', 0)})" if counters else ""))
     for m, info in out["minions"].items():
         state = "online" if info["online"] else f"offline, last seen {info['last_seen'] or 'never'}"
-        click.echo(f"{m}: {state}" + (f"  dropped={info['dropped']}" if info["dropped"] else ""))
+        click.echo(f"{m}: {state}" + (f"  dropped={info['dropped']}" if info["dropped"] else "")
+                   + (f"  spool {info['spool']}" if info["spool"] != "ok" else ""))
         known = "" if info["online"] else "last known "  # an offline node's word may be stale
         for inst, st in info["instances"].items():
             prio = st["priority"] if st["priority"] is not None else "?"

@@ -55,6 +55,7 @@ class Minion:
     last_seen_ns: int
     dropped: int = 0
     backlog: int = 0
+    spool: str | None = None  # what the minion's pings say of its spool when it is not fine ("disk full")
 
 
 class MasterDaemon:
@@ -158,6 +159,10 @@ class MasterDaemon:
                 self._take_events(who, msg["events"], batches, acks)
             elif kind == "ping":
                 self._send(who, protocol.encode("pong", ts=msg["ts"]))
+                spool = msg.get("spool") if isinstance(msg.get("spool"), str) else None
+                if spool != m.spool:
+                    log.warning("minion %s: spool %s", who, spool[:100] if spool else "has room again")
+                    m.spool = spool
             elif kind == "hello":
                 m.backlog = msg.get("backlog", 0)
                 hellos[who] = json.dumps(msg["grains"], default=str)
@@ -294,7 +299,7 @@ class MasterDaemon:
             "counters": self.counters,
             "minions": {
                 m.id: {"online": now - m.last_seen < self.cfg.silent_after, "last_seen_ns": m.last_seen_ns,
-                       "dropped": m.dropped, "backlog": m.backlog}
+                       "dropped": m.dropped, "backlog": m.backlog, "spool": m.spool or "ok"}
                 for m in list(self.minions.values())  # a copy: the metrics thread reads this too
             },
         }
