@@ -116,6 +116,17 @@ class MinionDaemon:
                           exc, self.fallback)
                 time.sleep(2 * RETRY_S)
 
+    def _check_hook_reads_our_spool(self) -> None:
+        try:
+            hook_dir = hook.spool_dir_of(str(self.cfg.path))
+        except (OSError, ValueError) as exc:
+            log.warning("the hook cannot read spool_dir: %s; its events go to %s, taken in from there", exc,
+                        self.fallback)
+            return
+        if os.path.realpath(hook_dir) != os.path.realpath(self.cfg.spool_dir):
+            log.warning("the hook reads spool_dir as %s, the daemon as %s: fix minion.yaml (haminion doctor)",
+                        hook_dir, self.cfg.spool_dir)
+
     # -- sources ------------------------------------------------------------------------------------
     def wake(self) -> None:
         """Callable from any thread: make the loop look at its queues now."""
@@ -318,6 +329,7 @@ class MinionDaemon:
         self.grains = {**grains.collect(self.cfg.id), "spool": self.spool.identity}
         log.info("haminion %s started: spool %s, backlog %d, masters %s", self.cfg.id, self.cfg.spool_dir,
                  self.spool.backlog(), ", ".join(self.cfg.masters))
+        self._check_hook_reads_our_spool()
         self._ingest()
         if self.beacons is not None:
             self.beacons.start()

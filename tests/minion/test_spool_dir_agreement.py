@@ -90,3 +90,37 @@ def test_the_hook_refuses_what_a_line_scan_could_read_otherwise(tmp_path: Path, 
     config = write(tmp_path, body)
     with pytest.raises(ValueError, match=r"minion\.yaml:\d+: .*plain one-line string"):
         hook.spool_dir_of(config)
+
+
+def test_an_event_the_hook_cannot_place_reaches_the_master_through_the_fallback_and_doctor_says_why(
+        site, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import subprocess
+
+    from sitelib import HAMINION, wait_for
+
+    monkeypatch.setenv("HAMINION_FALLBACK", str(tmp_path / "run-fallback"))
+    config = Path(site.minion_config("node1"))
+    config.write_text(config.read_text().replace("spool_dir: spool", "spool_dir:\n  spool-next-line"))
+    site.start_master()
+    site.start_minion("node1")
+    hooked = site.hook("node1", "INSTANCE", "VI_1", "MASTER", "100")
+    assert hooked.returncode == 0
+    assert "spool_dir has no value on its line" in hooked.stderr and "fallback spool" in hooked.stderr
+    wait_for(lambda: site.count() == 1, 20, "the event, by way of the fallback spool")
+    assert "no value on its line" in site.query("SELECT json_extract(data, '$.fallback') FROM events"
+                                                " WHERE kind = 'vrrp'")[0][0]
+    doctor = subprocess.run([HAMINION, "doctor", "-c", str(config), "--keepalived-conf", "/nonexistent"],
+                            capture_output=True, text=True, timeout=30)
+    assert doctor.returncode != 0
+    assert "FIX  the hook cannot read spool_dir: " in doctor.stdout, doctor.stdout
+    assert "the hook cannot read spool_dir" in (site.root / "minion-node1.log").read_text()
+
+
+def test_doctor_says_so_when_hook_and_daemon_agree(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from hamaster.minion.doctor import check_hook_spool
+
+    monkeypatch.setenv("HAMINION_FALLBACK", str(tmp_path / "run-fallback"))
+    cfg = load_minion_config(write(tmp_path, "spool_dir: /var/spool/hm\n"))
+    assert [(ok, what) for ok, what, _ in check_hook_spool(cfg)] == [
+        (True, "the hook and the daemon use one spool (/var/spool/hm)"),
+        (True, f"no hook events wait in the fallback spool {hook.fallback_dir(str(cfg.path))}")]
