@@ -168,16 +168,19 @@ class MinionDaemon:
             if not disk_full(exc):
                 raise
             self._hold(new, exc)
-            return
-        if self.spool_full is not None:
-            self._room_again()
+        else:
+            if self.spool_full is not None:
+                self._room_again()
+            self._after_ingest(seqs)
+        for complaint in bad:
+            self.dropped += 1
+            log.warning("dropped: %s", complaint)
+
+    def _after_ingest(self, seqs: list[int]) -> None:
         if self.spool.hooks_raced:  # without the FIFO, only keepalived itself can say which came last
             self.spool.hooks_raced = False
             if self.beacons is not None:
                 self.beacons.reconcile_now.set()
-        for complaint in bad:
-            self.dropped += 1
-            log.warning("dropped: %s", complaint)
         if seqs:
             log.debug("spooled seq %d..%d", min(seqs), max(seqs))
 

@@ -108,6 +108,7 @@ class Spool:
         self.db.executescript(_SCHEMA)
         self.identity = self._identity()
         self.hooks_raced = False  # set by add(); the daemon clears it when it has asked for a reconciliation
+        self._stuck: set[str] = set()  # inbox files that could not be removed after they were spooled
         # per instance, the last few transitions: [state, source, seq, node_ns, matched by the other source]
         self._recent: dict[str, list[list[Any]]] = {}
         self._last: dict[str, tuple[str, str, int, int]] = {
@@ -206,7 +207,7 @@ class Spool:
             return [], []
         with it:
             for entry in it:
-                if not entry.name.endswith(".ev"):
+                if not entry.name.endswith(".ev") or entry.path in self._stuck:
                     continue
                 files.append(entry.path)
                 try:
@@ -216,7 +217,13 @@ class Spool:
                     bad.append(str(exc))
         seqs = self.add(events) if events else []
         for path in files:  # only after the commit: a crash before this line re-ingests, INSERT OR IGNORE absorbs it
-            os.unlink(path)
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
+            except OSError as exc:  # a file we may not remove (another user's fallback spool): say it once
+                self._stuck.add(path)
+                bad.append(f"cannot remove {path} ({exc.strerror}): it is kept, and not read again")
         return seqs, bad
 
     def unacked(self, master: int, after_seq: int = 0, limit: int = 1000) -> Iterator[Event]:
