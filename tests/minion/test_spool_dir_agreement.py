@@ -124,3 +124,9 @@ def test_doctor_says_so_when_hook_and_daemon_agree(tmp_path: Path, monkeypatch: 
     assert [(ok, what) for ok, what, _ in check_hook_spool(cfg)] == [
         (True, "the hook and the daemon use one spool (/var/spool/hm)"),
         (True, f"no hook events wait in the fallback spool {hook.fallback_dir(str(cfg.path))}")]
+
+
+def test_the_minion_yaml_that_init_writes_is_read_alike_by_hook_and_daemon(site) -> None:
+    for minion in ("node1", "node2"):
+        config = site.minion_config(minion)
+        assert os.path.normpath(hook.spool_dir_of(config)) == daemon_sees(config)
