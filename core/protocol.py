@@ -12,6 +12,7 @@ minion -> master
     ping        ts: int, ntp: [t1, t2, t3, t4]        heartbeat; the master answers pong; ntp (optional) is
                                                       the last full exchange, for the clock offset
                 reconcile_skipped: int                keepalived dumps the minion did not use (see beacons)
+                spool: str                            what is wrong with its spool ("disk full"), if anything
     job_result  jid: str, result: map                 the answer to a job
 master -> minion
     ack         seqs: [[first, last], ...]            these seq ranges are committed: drop them from the spool
@@ -85,6 +86,7 @@ class Ping(_Frame, tag="ping"):
     ts: Int64
     reconcile_skipped: Annotated[int, Meta(ge=0, le=2**63 - 1)] = 0  # keepalived dumps the minion could not vouch for
     ntp: tuple[Int64, Int64, Int64, Int64] | None = None  # the last full exchange [t1, t2, t3, t4]
+    spool: Text | None = None  # what is wrong with the minion's spool ("disk full ..."); none: it is fine
 
 
 class JobResult(_Frame, tag="job_result"):

@@ -8,17 +8,25 @@ writes to.
 
 Delivery is at-least-once: an unacked batch is sent again after `master_timeout` or a reconnect; the
 master's store is unique on (minion, seq), so resends cost nothing but bandwidth.
+
+A full disk under the spool stops nothing but the spool's growth: what was spooled is still streamed and
+acked, new events wait (FIFO transitions in the hook's fallback spool, others in memory) and are spooled
+when there is room again, every ping says "disk full" to the masters meanwhile, and a `minion/spool/full`
+event records the episode afterwards. The hook's fallback spool is taken in on every wake and every second.
 """
 
+import errno
 import logging
 import os
 import queue
 import random
 import signal
+import sqlite3
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import zmq
@@ -26,6 +34,7 @@ import zmq
 from hamaster.core import protocol
 from hamaster.core.config import MinionConfig
 from hamaster.core.errors import ConfigError, ProtocolError
+from hamaster.minion import hook
 from hamaster.minion.beacons import Beacons
 from hamaster.minion.fifo import FifoReader
 from hamaster.minion.spool import WAKE, NewEvent, Spool
@@ -35,6 +44,15 @@ log = logging.getLogger("haminion")
 BATCH = 1000
 WINDOW = 20_000  # events in flight per master before we wait for acks
 BACKOFF_MIN, BACKOFF_MAX = 0.5, 30.0
+RETRY_S = 1.0  # how often a full spool is tried again, and the hook's fallback spool looked at
+SPOOL_FULL = "minion/spool/full"
+
+
+def disk_full(exc: BaseException) -> bool:
+    """SQLite's SQLITE_FULL or the OS's ENOSPC/EDQUOT: wait for room, never die of it."""
+    if isinstance(exc, sqlite3.Error):
+        return getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or "disk is full" in str(exc)
+    return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
 
 
 def poll_timeout_ms(heartbeat_interval: float) -> int:
@@ -65,7 +83,11 @@ class Uplink:
 class MinionDaemon:
     def __init__(self, cfg: MinionConfig) -> None:
         self.cfg = cfg
-        self.spool = Spool(cfg.spool_dir, n_masters=len(cfg.masters))
+        self.fallback = Path(hook.fallback_dir(str(cfg.path)))
+        self.spool = self._open_spool()
+        self.held: list[NewEvent] = []  # events that wait for room in the spool
+        self.spool_full: tuple[int, str] | None = None  # (since ns, why) while the spool's disk is full
+        self._last_retry = 0.0
         self.ctx = zmq.Context()
         public, secret = _load_keys(cfg)
         self.public_key, self.secret_key = public, secret
@@ -82,6 +104,29 @@ class MinionDaemon:
         self.grains: dict[str, Any] = {}
         self.dropped = 0
         self.beacons = Beacons(cfg, self.submit) if cfg.beacons.get("enabled", True) else None
+
+    def _open_spool(self) -> Spool:
+        """The spool; on a full disk, wait for room (the hook's events go to its fallback spool meanwhile)."""
+        while True:
+            try:
+                return Spool(self.cfg.spool_dir, n_masters=len(self.cfg.masters))
+            except (sqlite3.Error, OSError) as exc:
+                if not disk_full(exc):
+                    raise
+                log.error("spool %s: disk full (%s); waiting for room, hook events go to %s", self.cfg.spool_dir,
+                          exc, self.fallback)
+                time.sleep(2 * RETRY_S)
+
+    def _check_hook_reads_our_spool(self) -> None:
+        try:
+            hook_dir = hook.spool_dir_of(str(self.cfg.path))
+        except (OSError, ValueError) as exc:
+            log.warning("the hook cannot read spool_dir: %s; its events go to %s, taken in from there", exc,
+                        self.fallback)
+            return
+        if os.path.realpath(hook_dir) != os.path.realpath(self.cfg.spool_dir):
+            log.warning("the hook reads spool_dir as %s, the daemon as %s: fix minion.yaml (haminion doctor)",
+                        hook_dir, self.cfg.spool_dir)
 
     # -- sources ------------------------------------------------------------------------------------
     def wake(self) -> None:
@@ -102,26 +147,41 @@ class MinionDaemon:
                 pass
         except BlockingIOError:
             pass
-        seqs, bad = self.spool.ingest_inbox()
-        new = []
+        new, self.held = self.held, []
         while True:
             try:
                 new.append(self.inbox.get_nowait())
             except queue.Empty:
                 break
+        bad: list[str] = []
         if self.fifo is not None:
-            events, bad_fifo = self.fifo.read(time.time_ns())
+            events, bad = self.fifo.read(time.time_ns())
             new.extend(events)
-            bad.extend(bad_fifo)
-        if new:
-            seqs += self.spool.add(new)
+        try:
+            seqs, bad_inbox = self.spool.ingest_inbox()
+            kept, bad_kept = self.spool.ingest_inbox(self.fallback / "inbox", origin_prefix="fallback/")
+            if kept:
+                log.warning("%d hook event(s) taken in from the fallback spool %s (each says why it was there)",
+                            len(kept), self.fallback)
+            seqs += kept + (self.spool.add(new) if new else [])
+            bad += bad_inbox + bad_kept
+        except (sqlite3.Error, OSError) as exc:
+            if not disk_full(exc):
+                raise
+            self._hold(new, exc)
+        else:
+            if self.spool_full is not None:
+                self._room_again()
+            self._after_ingest(seqs)
+        for complaint in bad:
+            self.dropped += 1
+            log.warning("dropped: %s", complaint)
+
+    def _after_ingest(self, seqs: list[int]) -> None:
         if self.spool.hooks_raced:  # without the FIFO, only keepalived itself can say which came last
             self.spool.hooks_raced = False
             if self.beacons is not None:
                 self.beacons.reconcile_now.set()
-        for complaint in bad:
-            self.dropped += 1
-            log.warning("dropped: %s", complaint)
         if seqs:
             log.debug("spooled seq %d..%d", min(seqs), max(seqs))
 
@@ -129,6 +189,34 @@ class MinionDaemon:
         """keepalived dumps not used: not provably this node's keepalived's (beacons), or older than the last
         transition recorded (spool). Reported with every heartbeat; `hamaster status` shows it."""
         return self.spool.stale_dumps + (self.beacons.skipped_total if self.beacons is not None else 0)
+
+    def _hold(self, events: list[NewEvent], exc: BaseException) -> None:
+        """The spool's disk is full: FIFO transitions go where the hook's go, the rest waits in memory."""
+        for i, ev in enumerate(events):
+            if ev.kind == "vrrp" and ev.source == "fifo" and ev.instance and ev.state:
+                fields = [ev.data.get("type", "INSTANCE"), ev.instance, ev.state,
+                          "-" if ev.priority is None else str(ev.priority)]
+                try:
+                    hook.write_event(str(self.fallback), fields, ev.node_ns, "fifo", ("fallback=spool disk full",),
+                                     unique=f"-{time.monotonic_ns()}-{i}")
+                    continue
+                except OSError:
+                    pass
+            self.held.append(ev)
+        if self.spool_full is None:
+            self.spool_full = (time.time_ns(), str(exc))
+            log.error("spool %s: disk full (%s): keeping what is spooled, holding new events (%d in memory),"
+                      " hook events go to %s; trying again every %.0f s", self.cfg.spool_dir, exc, len(self.held),
+                      self.fallback, RETRY_S)
+
+    def _room_again(self) -> None:
+        assert self.spool_full is not None
+        since, why = self.spool_full
+        self.spool_full = None
+        until = time.time_ns()
+        log.warning("spool %s has room again after %.1f s of a full disk", self.cfg.spool_dir, (until - since) / 1e9)
+        self.submit(NewEvent(since, "minion", SPOOL_FULL, source="minion",
+                             data={"until_ns": until, "why": why, "spool_dir": str(self.cfg.spool_dir)}))
 
     # -- uplinks ------------------------------------------------------------------------------------
     def _connect(self, up: Uplink, now: float) -> None:
@@ -196,7 +284,11 @@ class MinionDaemon:
         kind = msg["t"]
         if kind == "ack":
             ranges = [r for r in msg["seqs"] if isinstance(r, list) and len(r) == 2]
-            self.spool.ack(up.index, ranges)
+            try:
+                self.spool.ack(up.index, ranges)
+            except (sqlite3.Error, OSError) as exc:  # not recorded: the master absorbs the resend
+                if not disk_full(exc):
+                    raise
             up.inflight = max(0, up.inflight - sum(hi - lo + 1 for lo, hi in ranges))
             up.last_ack = now
         elif kind == "job":
@@ -223,6 +315,10 @@ class MinionDaemon:
         self.wake()
 
     def _timers(self, now: float) -> None:
+        if now - self._last_retry >= RETRY_S:  # a full spool, or hook events waiting in the fallback spool
+            self._last_retry = now
+            if self.spool_full is not None or (self.fallback / "inbox").is_dir():
+                self._ingest()
         for up in self.uplinks:
             if up.sock is None:
                 if now >= up.next_connect:
@@ -235,17 +331,20 @@ class MinionDaemon:
                 up.cursor, up.inflight, up.last_ack = 0, 0, now  # acks lost: send the unacked again
             if now - up.last_tx_ping >= self.cfg.heartbeat_interval:
                 ntp = {"ntp": up.ntp} if up.ntp else {}
+                full = {"spool": "disk full"} if self.spool_full is not None else {}
                 self._send(up, protocol.encode("ping", ts=time.time_ns(), reconcile_skipped=self.reconcile_skipped(),
-                                               **ntp))
+                                               **ntp, **full))
                 up.last_tx_ping = now
 
     # -- the loop -----------------------------------------------------------------------------------
     def run(self) -> None:
         from hamaster.minion import grains
 
-        self.grains = grains.collect(self.cfg.id)
+        # the spool's identity in every hello: the master tells a reset spool from the old one by it
+        self.grains = {**grains.collect(self.cfg.id), "spool": self.spool.identity}
         log.info("haminion %s started: spool %s, backlog %d, masters %s", self.cfg.id, self.cfg.spool_dir,
                  self.spool.backlog(), ", ".join(self.cfg.masters))
+        self._check_hook_reads_our_spool()
         self._ingest()
         if self.beacons is not None:
             self.beacons.start()

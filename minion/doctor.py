@@ -75,6 +75,26 @@ def check_keepalived_tmpdir(pid: int | None) -> Iterator[Check]:
         " in its unit); until then its state dumps are not used")
 
 
+def check_hook_spool(cfg: MinionConfig) -> Iterator[Check]:
+    """The hook (a line scan) and the daemon (YAML) must see one spool, and nothing may wait in the fallback."""
+    from hamaster.minion import hook
+
+    fix = "write spool_dir: as a plain one-line string at the top level, once (e.g. spool_dir: /var/spool/hamaster)"
+    try:
+        hook_dir = hook.spool_dir_of(str(cfg.path))
+    except (OSError, ValueError) as exc:
+        yield (False, f"the hook cannot read spool_dir: {exc}", fix)
+    else:
+        same = os.path.realpath(hook_dir) == os.path.realpath(cfg.spool_dir)
+        yield (same, f"the hook and the daemon use one spool ({cfg.spool_dir})" if same else
+               f"the hook spools to {hook_dir}, the daemon reads {cfg.spool_dir}", fix)
+    inbox = Path(hook.fallback_dir(str(cfg.path))) / "inbox"
+    waiting = len(list(inbox.glob("*.ev"))) if inbox.is_dir() else 0
+    yield (waiting == 0, f"no hook events wait in the fallback spool {inbox.parent}" if not waiting else
+           f"{waiting} hook event(s) wait in the fallback spool {inbox.parent} (each says why)",
+           f"fix what the hook says in keepalived's log, and run the daemon: haminion run -c {cfg.path}")
+
+
 def run_checks(cfg: MinionConfig, keepalived_conf: Path, keepalived_pid: int | None = None) -> Iterator[Check]:
     key = cfg.secret_key_file
     yield (key.is_file(), f"secret key {key} exists", "copy the minion folder made by `hamaster init` to this node")
@@ -83,6 +103,7 @@ def run_checks(cfg: MinionConfig, keepalived_conf: Path, keepalived_pid: int | N
         yield (mode & 0o077 == 0, f"secret key is private (mode {mode:o})", f"chmod 600 {key}")
     spool_ok = cfg.spool_dir.is_dir() and os.access(cfg.spool_dir, os.W_OK)
     yield (spool_ok, f"spool {cfg.spool_dir} is writable", f"mkdir -p {cfg.spool_dir} (as the user keepalived runs)")
+    yield from check_hook_spool(cfg)
     inbox = cfg.spool_dir / "inbox"
     waiting = len(list(inbox.glob("*.ev"))) if inbox.is_dir() else 0
     daemon = _daemon_listening(cfg.spool_dir)

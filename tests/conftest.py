@@ -9,6 +9,12 @@ from receivers import HttpReceiver, SmtpReceiver
 from sitelib import Site
 
 
+@pytest.fixture(autouse=True)
+def hook_fallback_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Hooks and minions that tests start keep the hook's fallback spool in the test's folder, not in /run."""
+    monkeypatch.setenv("HAMINION_FALLBACK", str(tmp_path / "hook-fallback"))
+
+
 @pytest.fixture
 def site(tmp_path: Path) -> Iterator[Site]:
     """A site made by `hamaster init` with minions node1 and node2; start what you need with start_*()."""

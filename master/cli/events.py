@@ -117,6 +117,7 @@ def status(config_path: str | None, as_json: bool) -> None:
             "last_seen": to_datetime(seen).isoformat() if seen else None,
             "dropped": info.get("dropped", known.get(m, (None, 0))[1]),
             "reconcile_skipped": info.get("reconcile_skipped", 0),
+            "spool": info.get("spool", "ok"),  # "disk full" while the minion's pings say so
             "instances": {i: {"state": s, "priority": p} for i, (s, p, _) in sorted(vrrp.get(m, {}).items())},
             "vips": sorted(vips.get(m, ())),
         }
@@ -132,7 +133,8 @@ def status(config_path: str | None, as_json: bool) -> None:
     for m, info in out["minions"].items():
         state = "online" if info["online"] else f"offline, last seen {info['last_seen'] or 'never'}"
         click.echo(f"{printable(m)}: {state}" + (f"  dropped={info['dropped']}" if info["dropped"] else "")
-                   + (f"  dumps skipped={info['reconcile_skipped']}" if info["reconcile_skipped"] else ""))
+                   + (f"  dumps skipped={info['reconcile_skipped']}" if info["reconcile_skipped"] else "")
+                   + (f"  spool {printable(info['spool'])}" if info["spool"] != "ok" else ""))
         stale = "" if info["online"] else "last known "  # an offline node's word may be stale
         for inst, st in info["instances"].items():
             prio = st["priority"] if st["priority"] is not None else "?"

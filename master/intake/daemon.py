@@ -55,7 +55,7 @@ class MasterDaemon:
     def __init__(self, cfg: MasterConfig) -> None:
         self.cfg = cfg
         self.counters = {"frames": 0, "events": 0, "duplicates": 0, "dropped": 0, "unknown_sender": 0, "incidents": 0,
-                         "unacked_store_full": 0}
+                         "unacked_store_full": 0, "spool_resets": 0, "seq_conflicts": 0}
         self.refusals = Refusals()
         self.running = True
         self.started_ns = now_ns()
@@ -147,7 +147,8 @@ class MasterDaemon:
             "store": self.health.status(),
             "minions": {
                 m.id: {"online": now - m.last_seen < self.cfg.silent_after, "last_seen_ns": m.last_seen_ns,
-                       "dropped": m.dropped, "backlog": m.backlog, "reconcile_skipped": m.reconcile_skipped}
+                       "dropped": m.dropped, "backlog": m.backlog, "reconcile_skipped": m.reconcile_skipped,
+                       "spool": m.spool or "ok"}
                 for m in list(self.intake.minions.values())  # a copy: the metrics thread reads this too
             },
         }

@@ -5,6 +5,7 @@ a commit is shared by a whole batch under load, and an ack never leaves before i
 minion id is the ZAP User-Id (keys.py sets it from the CURVE key), never a field of the payload.
 """
 
+import dataclasses
 import json
 import logging
 import time
@@ -25,8 +26,10 @@ from hamaster.master.correlate.clocks import Clocks
 from hamaster.master.intake.keys import ZAP_DOMAIN, KeyRing, master_certificate
 from hamaster.master.intake.refusals import Refusals
 from hamaster.master.intake.storehealth import StoreHealth
+from hamaster.master.store import events as stored_events
 
 log = logging.getLogger("hamaster")
+SPOOL_NEW, SPOOL_RESET = "minion/spool/new", "minion/spool/reset"  # a minion's new spool; one after an older one
 
 ROUND = 500  # frames drained per commit
 HANDSHAKE_S = 5  # a connection that has not finished its CURVE handshake by then is closed (see guard.py)
@@ -41,6 +44,7 @@ class Minion:
     dropped: int = 0
     backlog: int = 0
     reconcile_skipped: int = 0  # keepalived dumps the minion could not vouch for
+    spool: str | None = None  # what the minion's pings say of its spool when it is not fine ("disk full")
 
 
 class Intake:
@@ -120,11 +124,16 @@ class Intake:
                     self.clocks.ping(who, msg.ts, rx, list(msg.ntp) if msg.ntp else None)
                     self.send(who, protocol.encode("pong", ts=msg.ts, rx=rx, tx=now_ns()))
                     m.reconcile_skipped = msg.reconcile_skipped
+                    if msg.spool != m.spool:
+                        log.warning("minion %s: spool %s", who, msg.spool[:100] if msg.spool else "has room again")
+                        m.spool = msg.spool
                 elif isinstance(msg, protocol.Hello):
                     grains = protocol.plain_map(msg.grains, protocol.MAX_GRAINS, "grains")
                     m.backlog = msg.backlog
                     hellos[who] = json.dumps(grains, allow_nan=False)
-                    log.info("minion %s says hello (backlog %d)", who, m.backlog)
+                    spool = grains.get("spool")
+                    log.info("minion %s says hello (backlog %d, spool %s)", who, m.backlog,
+                             spool.get("id") if isinstance(spool, dict) else "without identity")
                 else:
                     result = protocol.plain_map(msg.result, protocol.MAX_RESULT, "result")
                     self.health.write("job result", lambda: self.on_job_result(who, msg.jid, result))  # noqa: B023
@@ -139,6 +148,8 @@ class Intake:
         if new is None:
             self.counters["unacked_store_full"] += sum(len(s) for s in acks.values())
             return
+        if sum(len(s) for s in acks.values()) > len(new):  # some were stored before: resends, or a seq used twice
+            self._count_conflicts(batches, new)
         for who, seqs in acks.items():
             self.send(who, protocol.encode("ack", seqs=protocol.ranges(sorted(seqs))))
         self.counters["events"] += len(new)
@@ -160,8 +171,23 @@ class Intake:
                 if seq is not None:
                     seqs.append(seq)
                 continue
+            if ev.tag == SPOOL_NEW and stored_events.has_events_before(self.db, who, ev.seq):
+                ev = dataclasses.replace(ev, tag=SPOOL_RESET)  # the node cannot know it had a spool before; we do
+                self.counters["spool_resets"] += 1
+                log.warning("spool of %s was reset (new spool %s numbered from %d): a new incarnation, its events"
+                            " are stored beside the old ones", who, ev.data.get("spool"), ev.seq)
             good.append(self.clocks.vet_event(who, ev, wall))  # an impossible node time replaced and marked
             seqs.append(ev.seq)
+
+    def _count_conflicts(self, batches: dict[str, list[Event]], new: list[StoredEvent]) -> None:
+        """A seq already stored with other content is a conflict: counted and logged, the stored event kept."""
+        fresh = {(se.minion, se.event.seq) for se in new}
+        for who, events in batches.items():
+            conflicts = stored_events.seq_conflicts(self.db, who, [e for e in events if (who, e.seq) not in fresh])
+            if conflicts:
+                self.counters["seq_conflicts"] += len(conflicts)
+                log.warning("minion %s: %d event(s) reuse a stored seq with other content (seq %d..%d): the stored"
+                            " ones are kept", who, len(conflicts), conflicts[0].seq, conflicts[-1].seq)
 
     def send(self, who: str, frame: bytes) -> bool:
         m = self.minions.get(who)

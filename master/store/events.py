@@ -77,6 +77,24 @@ def _not_handed_out(conn: Connection, minion: str, new: list[StoredEvent], absor
     return new
 
 
+def has_events_before(conn: Connection, minion: str, seq: int) -> bool:
+    """Whether `minion` has stored events numbered below `seq` (a new spool after those is a reset spool)."""
+    row = conn.execute("SELECT 1 FROM events WHERE minion = ? AND seq < ? LIMIT 1", (minion, seq)).fetchone()
+    return row is not None
+
+
+def seq_conflicts(conn: Connection, minion: str, events: Iterable[Event]) -> list[Event]:
+    """Of events the store already holds by (minion, seq), those whose stored content differs: the same seq
+    used twice for two events (a spool numbered over an older one), never a resend of the same event."""
+    batch = list(events)
+    stored: dict[int, Event] = {}
+    for start in range(0, len(batch), _ROWS_PER_STATEMENT):
+        w = Where().eq("minion", minion).any_of("seq", [e.seq for e in batch[start:start + _ROWS_PER_STATEMENT]])
+        stored.update((se.event.seq, se.event) for se in map(row_to_event, conn.execute(
+            f"SELECT {COLUMNS} FROM events{w.sql}", w.args)))
+    return [e for e in batch if e.seq in stored and stored[e.seq] != e]
+
+
 def row_to_event(r: tuple[Any, ...]) -> StoredEvent:
     data = json.loads(r[11]) if r[11] else {}
     return StoredEvent(r[0], r[1], r[4], Event(r[2], r[3], r[5], r[6], r[7], r[8], r[9], r[10], data))

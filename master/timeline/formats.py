@@ -97,6 +97,8 @@ def describe(row: Row) -> tuple[str, str, str, str, str, str]:
             slow = "slow" if row.clock_skew_ns > 0 else "fast"
             notes.append(f"clock {_dur(abs(row.clock_skew_ns))} {slow}")
         what = f"{row.from_state or '?'} -> {row.to_state}" if row.kind == "vrrp" else row.tag.replace("/", " ", 1)
+        if row.tag == "minion/spool/reset":  # named by the master: a new spool where the node had one before
+            what = f"spool of {row.node} was reset"
         prio = "" if row.priority is None else str(row.priority)
         return row.node, row.instance or "", what, prio, "+".join(row.sources), "; ".join(notes)
     if isinstance(row, IncidentRow):
