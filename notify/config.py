@@ -33,9 +33,7 @@ import apprise
 from hamaster.core import schema
 from hamaster.core.errors import ConfigError, ConfigFileError
 from hamaster.core.incidents import KINDS
-
-# info incidents (a start-up overlap of a few ms, a node back) are for the timeline; what they close still follows
-DEFAULT_SEVERITIES = ("warning", "critical")
+from hamaster.core.schema import DEFAULT_SEVERITIES
 
 
 @dataclass
