@@ -34,9 +34,11 @@ Name = Annotated[str, Meta(min_length=1)]
 LogLevel = Literal["debug", "info", "warning", "error", "critical"]
 Kind = Literal[tuple(KINDS)]  # type: ignore[valid-type]
 Severity = Literal[tuple(SEVERITIES)]  # type: ignore[valid-type]
+# info incidents (a start-up overlap of a few ms, a node back) are for the timeline; what they close still follows
+DEFAULT_SEVERITIES = ("warning", "critical")
 
 
-class Section(Struct, forbid_unknown_fields=True, omit_defaults=True):
+class Section(Struct, forbid_unknown_fields=True):
     """Base of every mapping in a config file: a field it does not know is refused."""
 
 
@@ -96,7 +98,7 @@ class Route(Section):
     name: str | None = None
     tags: list[Name] | Name = field(default_factory=lambda: ["all"])
     kinds: list[Kind] = field(default_factory=lambda: list(KINDS))
-    severities: list[Severity] = field(default_factory=lambda: ["warning", "critical"])
+    severities: list[Severity] = field(default_factory=lambda: list(DEFAULT_SEVERITIES))
     instances: list[Name] | Name = []  # globs; none: every instance
     planned: bool = False  # send incidents caused by `hamaster apply`?
     rate_limit: RateLimit | None = None

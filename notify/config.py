@@ -43,11 +43,10 @@ import apprise
 from hamaster.core import schema
 from hamaster.core.errors import ConfigError, ConfigFileError
 from hamaster.core.incidents import KINDS
+from hamaster.core.schema import DEFAULT_SEVERITIES
 from hamaster.notify import services
 from hamaster.notify.services.ratelimit import TokenBucket
 
-# info incidents (a start-up overlap of a few ms, a node back) are for the timeline; what they close still follows
-DEFAULT_SEVERITIES = ("warning", "critical")
 # our TokenBucket per target (burst, then per second): a failover's alerts at once, a storm spread out
 MAIL_RATE = (10, 1.0)
 OTHER_RATE = (20, 5.0)  # apprise targets other than mail (which keep apprise's own pacing as well)
