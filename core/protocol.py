@@ -61,7 +61,7 @@ class Refused(ProtocolError):
         self.reason = reason
 
 
-_NIL = b"\xc0"
+_EMPTY = (b"\x80", b"\xc0")  # an empty map, nil
 _NO_NUL = "^[^\x00]*$"
 Text = Annotated[str, Meta(max_length=MAX_TEXT, pattern=_NO_NUL)]
 Name = Annotated[str, Meta(min_length=1, max_length=MAX_TEXT, pattern=_NO_NUL)]
@@ -78,8 +78,6 @@ class Hello(_Frame, tag="hello"):
     backlog: Annotated[int, Meta(ge=0, le=2**63 - 1)] = 0
 
 
-class Events(_Frame, tag="events"):
-    events: Annotated[list[Raw], Meta(max_length=MAX_BATCH)]
 
 
 class Ping(_Frame, tag="ping"):
@@ -123,13 +121,25 @@ class WireEvent(Struct):
     data: Raw = Raw(b"\x80")  # an empty map; nil is taken as one too
 
 
+class Events(_Frame, tag="events"):
+    """Each event still raw: the slow path, when the fast one failed, so one bad event costs only itself."""
+
+    events: Annotated[list[Raw], Meta(max_length=MAX_BATCH)]
+
+
+class GoodEvents(_Frame, tag="events"):
+    """The fast path: every event of the batch decoded in one call, as it is when a minion sends it."""
+
+    events: Annotated[list[WireEvent], Meta(max_length=MAX_BATCH)]
+
+
 class _SeqOnly(Struct):
     seq: Positive
 
 
-FromMinion = Hello | Events | Ping | JobResult
-_from_minion = msgspec.msgpack.Decoder(FromMinion)
-_any_frame = msgspec.msgpack.Decoder(FromMinion | Ack | Pong | Job)
+_from_minion_fast = msgspec.msgpack.Decoder(Hello | GoodEvents | Ping | JobResult)
+_from_minion = msgspec.msgpack.Decoder(Hello | Events | Ping | JobResult)
+_any_frame = msgspec.msgpack.Decoder(Hello | Events | Ping | JobResult | Ack | Pong | Job)
 _event = msgspec.msgpack.Decoder(WireEvent)
 _seq_only = msgspec.msgpack.Decoder(_SeqOnly)
 _plain_map = msgspec.msgpack.Decoder(dict[str, Any])
@@ -154,10 +164,14 @@ def _refusal(exc: Exception) -> Refused:
     return Refused("not_msgpack", f"not msgpack: {text or type(exc).__name__}")
 
 
-def decode_from_minion(frame: bytes | memoryview) -> Hello | Events | Ping | JobResult:
+def decode_from_minion(frame: bytes | memoryview) -> Hello | Events | GoodEvents | Ping | JobResult:
     """Parse and validate one frame a minion sent; raise Refused with the reason for anything off."""
     if len(frame) > MAX_FRAME:
         raise Refused("too_large", f"frame of {len(frame)} bytes exceeds {MAX_FRAME}")
+    try:
+        return _from_minion_fast.decode(frame)
+    except (msgspec.DecodeError, ValueError, TypeError, RecursionError):
+        pass  # read it again event by event: which one is wrong, or is it the frame?
     try:
         return _from_minion.decode(frame)
     except (msgspec.DecodeError, ValueError, TypeError, RecursionError) as exc:  # ValidationError is a DecodeError
@@ -226,26 +240,31 @@ def _check_plain(value: Any, depth: int, where: str) -> None:
         raise Refused("bad_value", f"{where}: a value of type {kind.__name__}")
 
 
-def event_from_wire(raw: Raw | bytes) -> Event:
-    """Validate one event map of an `events` frame (its msgpack bytes)."""
-    try:
-        w = _event.decode(raw)
-    except (msgspec.DecodeError, ValueError, TypeError, RecursionError) as exc:
-        raise Refused("bad_field", f"event: {exc}") from None
+def event_from_wire(raw: WireEvent | Raw | bytes) -> Event:
+    """Validate one event of an `events` frame (decoded already, or its msgpack bytes)."""
+    if isinstance(raw, WireEvent):
+        w = raw
+    else:
+        try:
+            w = _event.decode(raw)
+        except (msgspec.DecodeError, ValueError, TypeError, RecursionError) as exc:
+            raise Refused("bad_field", f"event: {exc}") from None
     if w.kind == "vrrp":
         if w.state not in VRRP_STATES:
             raise Refused("bad_field", f"event: vrrp state {w.state!r} unknown")
         if w.instance is None:
             raise Refused("bad_field", "event: vrrp event without instance")
-    data = plain_map(w.data, MAX_DATA, "event data") if bytes(w.data) != _NIL else {}
+    data = {} if len(w.data) == 1 and bytes(w.data) in _EMPTY else plain_map(w.data, MAX_DATA, "event data")
     if type(w.node_ns) is int and 0 < w.node_ns < 2**63:
         return Event(w.seq, w.node_ns, w.kind, w.tag, w.instance, w.state, w.priority, w.source, data)
     sent = repr(w.node_ns)[:40]
     return Event(w.seq, 1, w.kind, w.tag, w.instance, w.state, w.priority, w.source, {**data, "node_ns_sent": sent})
 
 
-def seq_of(raw: Raw | bytes) -> int | None:
+def seq_of(raw: WireEvent | Raw | bytes) -> int | None:
     """The seq of an event refused for its other fields (so it can be acked), or None."""
+    if isinstance(raw, WireEvent):
+        return raw.seq
     try:
         return _seq_only.decode(raw).seq
     except (msgspec.DecodeError, ValueError, TypeError, RecursionError):

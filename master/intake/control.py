@@ -12,7 +12,7 @@ from typing import Any
 import msgpack
 import zmq
 
-from hamaster.core.errors import ConfigError
+from hamaster.core.errors import ConfigError, HamasterError
 
 log = logging.getLogger("hamaster")
 
@@ -57,6 +57,8 @@ class ControlServer:
                 reply = self.ops[req["op"]](client, req)
             except (KeyError, TypeError, AttributeError, ValueError, msgpack.UnpackException) as exc:
                 reply = {"error": f"bad control request: {exc}"}
+            except HamasterError as exc:  # a job that cannot start, say: the CLI says why, the master goes on
+                reply = {"error": str(exc)}
             if reply is not None:
                 self.reply(client, reply)
 

@@ -116,7 +116,7 @@ class Intake:
             m.route, m.last_seen, m.last_seen_ns = route.bytes, now, wall
             try:
                 msg = protocol.decode_from_minion(frame.buffer)
-                if isinstance(msg, protocol.Events):
+                if isinstance(msg, protocol.GoodEvents | protocol.Events):
                     self._take_events(who, msg.events, batches, acks, wall)
                 elif isinstance(msg, protocol.Ping):
                     # an NTP exchange too: our clock on receipt and on answer
