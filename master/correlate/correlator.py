@@ -56,6 +56,7 @@ class Correlator:
         self._quiet_before: int | None = None  # replay: incidents older than this are stored as routed
         self.clocks = Clocks()
         self.nodes = nodes.Nodes(self.s.stale_vip_after_s)
+        self.member_of: dict[str, dict[Group, str]] = {}  # minion -> {group it is in: its instance there}
 
     def known(self, key: str) -> bool:
         if key in self._known:
@@ -92,9 +93,8 @@ class Correlator:
             e = se.event
             if e.kind == "beacon":
                 if self.nodes.beacon(se.minion, at, e) == "died":
-                    for group in [g for g in self.groups.values() if se.minion in g.members]:
-                        per_group.setdefault(group, []).append(
-                            Transition(at, se.minion, e.seq, DEAD, None, group.members[se.minion].instance))
+                    for group, instance in self.member_of.get(se.minion, {}).items():
+                        per_group.setdefault(group, []).append(Transition(at, se.minion, e.seq, DEAD, None, instance))
                 continue
             if e.kind != "vrrp" or not e.instance or e.data.get("duplicate_of"):
                 continue
@@ -105,12 +105,16 @@ class Correlator:
             group = self._group_of(e.instance, e.data)
             group.vips.update(str(v) for v in e.data.get("vips") or ())
             per_group.setdefault(group, []).append(tr)
+            self.member_of.setdefault(tr.minion, {})[group] = tr.instance
         # a group takes its share of the batch at once: late ones in it cost one replay, not one each
         ops: list[Op] = []
         for group, trs in per_group.items():
             ops += group.add(sorted(trs))
-        ops += self.nodes.stale_vips(self.groups.values(), None)
+        ops += self.nodes.stale_vips(self._groups_with, None, {se.minion for se in events})
         return self._commit(self.nodes.annotate(ops, self.groups, self.clocks))
+
+    def _groups_with(self, minion: str) -> list[Group]:
+        return sorted(self.member_of.get(minion, ()), key=lambda g: g.name)
 
     def tick(self, now: int, last_seen_ns: dict[str, int]) -> list[int]:
         ops: list[Op] = []
@@ -130,7 +134,7 @@ class Correlator:
                                     data={"silent_since_ns": since, "closes_key": f"node_silent:{minion}:{since}"}))
         for group in self.groups.values():
             ops += group.on_time(now, last_seen_ns)
-        ops += self.nodes.stale_vips(self.groups.values(), now)
+        ops += self.nodes.stale_vips(self._groups_with, now)
         ops += nodes.clock_incidents(self.clocks, now)
         return self._commit(self.nodes.annotate(ops, self.groups, self.clocks))
 
