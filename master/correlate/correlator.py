@@ -82,14 +82,17 @@ class Correlator:
     def at(self, se: StoredEvent) -> int:
         """An event's time for comparing nodes: node time corrected by the node's clock offset, and never
         later than the master received it."""
-        measured = se.event.data.get("clock_offset_ns")  # stored with the event when the clock was off
-        if type(measured) is int:
-            return min(se.event.node_ns - measured, se.master_ns)
-        return min(self.clocks.corrected(se.minion, se.event.node_ns), se.master_ns)
+        e = se.event
+        offset = e.data.get("clock_offset_ns") if e.data else None  # stored with it when the clock was off
+        if type(offset) is not int:
+            offset = self.clocks.offset(se.minion)
+        at = e.node_ns - offset
+        return at if at < se.master_ns else se.master_ns
 
     def feed(self, events: list[StoredEvent]) -> list[int]:
         per_group: dict[Group, list[Transition]] = {}
-        for at, se in sorted(((self.at(se), se) for se in events), key=lambda p: (p[0], p[1].minion, p[1].event.seq)):
+        # as plain tuples, compared in C: (corrected time, minion, seq) is the order groups keep
+        for at, _, _, _, se in sorted([(self.at(se), se.minion, se.event.seq, i, se) for i, se in enumerate(events)]):
             e = se.event
             if e.kind == "beacon":
                 if self.nodes.beacon(se.minion, at, e) == "died":
@@ -109,7 +112,7 @@ class Correlator:
         # a group takes its share of the batch at once: late ones in it cost one replay, not one each
         ops: list[Op] = []
         for group, trs in per_group.items():
-            ops += group.add(sorted(trs))
+            ops += group.add(trs)  # in order already: built from the events sorted by corrected time
         ops += self.nodes.stale_vips(self._groups_with, None, {se.minion for se in events})
         return self._commit(self.nodes.annotate(ops, self.groups, self.clocks))
 

@@ -63,7 +63,11 @@ class Nodes:
         return None
 
     def vrrp(self, minion: str, state: str | None) -> None:
-        node = self.nodes.setdefault(minion, Node())
+        node = self.nodes.get(minion)
+        if node is None:  # (called for every transition: no Node made for nothing)
+            if state != "STOP":
+                return
+            node = self.nodes[minion] = Node()
         node.stopped = state == "STOP" or (node.stopped and node.dead_ns is not None)
 
     # -- stale VIPs ---------------------------------------------------------------------------------------
