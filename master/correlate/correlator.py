@@ -96,8 +96,12 @@ class Correlator:
             e = se.event
             if e.kind == "beacon":
                 if self.nodes.beacon(se.minion, at, e) == "died":
+                    before = self._died_before(at, e.node_ns, e.data)
                     for group, instance in self.member_of.get(se.minion, {}).items():
-                        per_group.setdefault(group, []).append(Transition(at, se.minion, e.seq, DEAD, None, instance))
+                        member = group.members.get(se.minion)
+                        if before is None or (member is not None and member.node_ns < before):
+                            per_group.setdefault(group, []).append(
+                                Transition(at, se.minion, e.seq, DEAD, None, instance))
                 continue
             if e.kind != "vrrp" or not e.instance or e.data.get("duplicate_of"):
                 continue
@@ -115,6 +119,14 @@ class Correlator:
             ops += group.add(trs)  # in order already: built from the events sorted by corrected time
         ops += self.nodes.stale_vips(self._groups_with, None, {se.minion for se in events})
         return self._commit(self.nodes.annotate(ops, self.groups, self.clocks))
+
+    @staticmethod
+    def _died_before(at: int, node_ns: int, data: dict[str, Any]) -> int | None:
+        """For a minion's first look that found no keepalived: its start (corrected). What the node said
+        before that is undone by the death; what it said since came from a keepalived alive after the
+        minion started (a hook runs even while the minion starts), so that one look does not undo it."""
+        started = data.get("minion_started_ns") if data.get("initial") else None
+        return at - (node_ns - started) if type(started) is int else None
 
     def _groups_with(self, minion: str) -> list[Group]:
         return sorted(self.member_of.get(minion, ()), key=lambda g: g.name)
