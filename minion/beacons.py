@@ -5,7 +5,8 @@
     beacon/keepalived/up|down          keepalived's process in this network namespace: watched through a pidfd,
                                        so its death is reported the moment the kernel reaps it (kill -9 and
                                        crashes send no STOP notify: this event is what says the node's
-                                       instances are gone); data: pid, and died: true for a death seen live
+                                       instances are gone); data: pid, and died: true for a death seen live;
+                                       the first report has initial: true and minion_started_ns
     beacon/nginx/up|down               a local HTTP check of nginx
     vrrp/<instance>/<STATE> (source reconcile)
                                        keepalived's own state dump, dated when keepalived wrote it, disagrees
@@ -29,6 +30,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
@@ -149,12 +151,13 @@ class KeepalivedWatch(threading.Thread):
         super().__init__(name="keepalived-watch", daemon=True)
         self.interval, self.submit, self.stopping, self.on_up = interval, submit, stopping, on_up
         self.up: bool | None = None  # None: not looked yet
+        self.started_ns = process_started_ns()
 
     def _report(self, up: bool, **data: Any) -> None:
         if up == self.up:
             return
-        if self.up is None:
-            data["initial"] = True
+        if self.up is None:  # the first look: a down then says keepalived died before we watched (or never ran)
+            data.update(initial=True, minion_started_ns=self.started_ns)
         elif up:
             self.on_up()  # (re)started: its states and VIPs (vip: auto) are news
         self.up = up
@@ -186,3 +189,13 @@ class KeepalivedWatch(threading.Thread):
                     return
         finally:
             os.close(pidfd)
+
+
+def process_started_ns() -> int:
+    """When this process was started (exec'd), in wall-clock ns: /proc's start time, to the clock tick."""
+    try:
+        ticks = int(Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[19])  # field 22: starttime
+    except (OSError, ValueError, IndexError):
+        return time.time_ns()
+    since_start_ns = time.clock_gettime_ns(time.CLOCK_BOOTTIME) - ticks * 1_000_000_000 // os.sysconf("SC_CLK_TCK")
+    return time.time_ns() - since_start_ns

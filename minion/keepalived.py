@@ -85,8 +85,22 @@ def _ppid(pid: int | str) -> int:
     return int(stat.rsplit(")", 1)[1].split()[1])
 
 
+# a keepalived run as a command, not as the daemon: `keepalived --version` (our grains), `-t` (a config check)
+_NOT_THE_DAEMON = ("-v", "--version", "-t", "--config-test", "-h", "--help")
+
+
+def _is_command(pid: int | str) -> bool:
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return True
+    return any(a.decode(errors="replace") in _NOT_THE_DAEMON or a.startswith((b"--signum", b"--config-test="))
+               for a in argv[1:])
+
+
 def keepalived_pid(pid_file: str | Path | None = None) -> int | None:
-    """The parent keepalived of this node, or None if it does not run here."""
+    """The parent keepalived of this node, or None if it does not run here (a `keepalived --version` or
+    `keepalived -t` that runs for a moment is not keepalived running)."""
     if pid_file is not None:
         try:
             pid = int(Path(pid_file).read_text().split()[0])
@@ -98,7 +112,7 @@ def keepalived_pid(pid_file: str | Path | None = None) -> int | None:
         pid = entry.name
         if not pid.isdigit() or _comm(pid) != "keepalived" or _netns_inode(pid) != ours:
             continue
-        if _comm(_ppid(pid)) != "keepalived":  # the parent: its VRRP and checker children are keepalived too
+        if _comm(_ppid(pid)) != "keepalived" and not _is_command(pid):  # the parent, not its VRRP or checker
             return int(pid)
     return None
 

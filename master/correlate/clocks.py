@@ -44,6 +44,7 @@ class Clock:
 class Clocks:
     def __init__(self) -> None:
         self.clocks: dict[str, Clock] = {}
+        self.changed: set[str] = set()  # minions with a new full sample since clock incidents were looked at
 
     def ping(self, minion: str, t1: int, t2: int, exchange: Any = None) -> None:
         """A ping sent at node time t1 arrived at master time t2; `exchange` is the last full [t1, t2, t3, t4]."""
@@ -62,6 +63,7 @@ class Clocks:
         clock = self.clocks.setdefault(minion, Clock())
         clock.samples.append((delay, ((t1 - t2) + (t4 - t3)) // 2))
         clock.delay_ns, clock.offset_ns = min(clock.samples)
+        self.changed.add(minion)
 
     def offset(self, minion: str) -> int:
         clock = self.clocks.get(minion)
@@ -97,9 +99,6 @@ class Clocks:
             return replace(ev, data={**ev.data, "clock_offset_ns": off}) if abs(off) > OFFSET_BOUND_NS else ev
         return replace(ev, node_ns=node_ns, data={**ev.data, "node_time_replaced": why,
                                                   "node_ns_sent": sent if sent is not None else ev.node_ns})
-
-    def beyond_bound(self) -> list[tuple[str, Clock]]:
-        return [(m, c) for m, c in self.clocks.items() if abs(c.offset_ns) > OFFSET_BOUND_NS]
 
 
 def describe(minion: str, offset_ns: int) -> str:

@@ -55,6 +55,7 @@ class Correlator:
         self._quiet_before: int | None = None  # replay: incidents older than this are stored as routed
         self.clocks = Clocks()
         self.nodes = nodes.Nodes(self.s.stale_vip_after_s)
+        self.member_of: dict[str, dict[Group, str]] = {}  # minion -> {group it is in: its instance there}
 
     def known(self, key: str) -> bool:
         if key in self._known:
@@ -80,20 +81,26 @@ class Correlator:
     def at(self, se: StoredEvent) -> int:
         """An event's time for comparing nodes: node time corrected by the node's clock offset, and never
         later than the master received it."""
-        measured = se.event.data.get("clock_offset_ns")  # stored with the event when the clock was off
-        if type(measured) is int:
-            return min(se.event.node_ns - measured, se.master_ns)
-        return min(self.clocks.corrected(se.minion, se.event.node_ns), se.master_ns)
+        e = se.event
+        offset = e.data.get("clock_offset_ns") if e.data else None  # stored with it when the clock was off
+        if type(offset) is not int:
+            offset = self.clocks.offset(se.minion)
+        at = e.node_ns - offset
+        return at if at < se.master_ns else se.master_ns
 
     def feed(self, events: list[StoredEvent]) -> list[int]:
         per_group: dict[Group, list[Transition]] = {}
-        for at, se in sorted(((self.at(se), se) for se in events), key=lambda p: (p[0], p[1].minion, p[1].event.seq)):
+        # as plain tuples, compared in C: (corrected time, minion, seq) is the order groups keep
+        for at, _, _, _, se in sorted([(self.at(se), se.minion, se.event.seq, i, se) for i, se in enumerate(events)]):
             e = se.event
             if e.kind == "beacon":
                 if self.nodes.beacon(se.minion, at, e) == "died":
-                    for group in [g for g in self.groups.values() if se.minion in g.members]:
-                        per_group.setdefault(group, []).append(
-                            Transition(at, se.minion, e.seq, DEAD, None, group.members[se.minion].instance))
+                    before = self._died_before(at, e.node_ns, e.data)
+                    for group, instance in self.member_of.get(se.minion, {}).items():
+                        member = group.members.get(se.minion)
+                        if before is None or (member is not None and member.node_ns < before):
+                            per_group.setdefault(group, []).append(
+                                Transition(at, se.minion, e.seq, DEAD, None, instance))
                 continue
             if e.kind != "vrrp" or not e.instance or e.data.get("duplicate_of"):
                 continue
@@ -104,12 +111,24 @@ class Correlator:
             group = self._group_of(e.instance, e.data)
             group.vips.update(str(v) for v in e.data.get("vips") or ())
             per_group.setdefault(group, []).append(tr)
+            self.member_of.setdefault(tr.minion, {})[group] = tr.instance
         # a group takes its share of the batch at once: late ones in it cost one replay, not one each
         ops: list[Op] = []
         for group, trs in per_group.items():
-            ops += group.add(sorted(trs))
-        ops += self.nodes.stale_vips(self.groups.values(), None)
+            ops += group.add(trs)  # in order already: built from the events sorted by corrected time
+        ops += self.nodes.stale_vips(self._groups_with, None, {se.minion for se in events})
         return self._commit(self.nodes.annotate(ops, self.groups, self.clocks))
+
+    @staticmethod
+    def _died_before(at: int, node_ns: int, data: dict[str, Any]) -> int | None:
+        """For a minion's first look that found no keepalived: its start (corrected). What the node said
+        before that is undone by the death; what it said since came from a keepalived alive after the
+        minion started (a hook runs even while the minion starts), so that one look does not undo it."""
+        started = data.get("minion_started_ns") if data.get("initial") else None
+        return at - (node_ns - started) if type(started) is int else None
+
+    def _groups_with(self, minion: str) -> list[Group]:
+        return sorted(self.member_of.get(minion, ()), key=lambda g: g.name)
 
     def tick(self, now: int, last_seen_ns: dict[str, int]) -> list[int]:
         ops: list[Op] = []
@@ -129,7 +148,7 @@ class Correlator:
                                     data={"silent_since_ns": since, "closes_key": f"node_silent:{minion}:{since}"}))
         for group in self.groups.values():
             ops += group.on_time(now, last_seen_ns)
-        ops += self.nodes.stale_vips(self.groups.values(), now)
+        ops += self.nodes.stale_vips(self._groups_with, now)
         ops += nodes.clock_incidents(self.clocks, now)
         return self._commit(self.nodes.annotate(ops, self.groups, self.clocks))
 

@@ -12,7 +12,7 @@
 - `clock_incidents`: a node whose clock is off the master's by more than a second (clocks.py).
 """
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from hamaster.core.events import Event
@@ -38,6 +38,7 @@ class Nodes:
         self.stale_after = int(stale_after_s * S)
         self.nodes: dict[str, Node] = {}
         self.stale: dict[tuple[str, str], tuple[str, str | None]] = {}  # (node, vip) -> (dedup key, group)
+        self.holding: set[str] = set()  # nodes that hold a VIP: the only ones a tick has to look at
 
     def beacon(self, minion: str, at: int, e: Event) -> str | None:
         """Take one beacon event; -> "died" when the node's keepalived just died."""
@@ -53,29 +54,39 @@ class Nodes:
             node.lost.pop(parts[2], None)
             if isinstance(e.data.get("instance"), str):
                 node.vip_instance[parts[2]] = e.data["instance"]
+            self.holding.add(minion)
         elif len(parts) == 4 and parts[1] == "vip" and parts[3] == "lost" and parts[2] in node.vips:
             del node.vips[parts[2]]
             node.lost[parts[2]] = at
+            if not node.vips:
+                self.holding.discard(minion)
         return None
 
     def vrrp(self, minion: str, state: str | None) -> None:
-        node = self.nodes.setdefault(minion, Node())
+        node = self.nodes.get(minion)
+        if node is None:  # (called for every transition: no Node made for nothing)
+            if state != "STOP":
+                return
+            node = self.nodes[minion] = Node()
         node.stopped = state == "STOP" or (node.stopped and node.dead_ns is not None)
 
     # -- stale VIPs ---------------------------------------------------------------------------------------
-    def stale_vips(self, groups: Iterable[Group], now: int | None) -> list[Op]:
-        """Open and close stale_vip incidents; `now` None (on intake) decides only what needs no waiting."""
-        groups = list(groups)
+    def stale_vips(self, groups_of: Callable[[str], Iterable[Group]], now: int | None,
+                   minions: Iterable[str] | None = None) -> list[Op]:
+        """Open and close stale_vip incidents, looking at `minions` (default: every node holding a VIP);
+        `now` None (on intake) decides only what needs no waiting. `groups_of(minion)`: its groups."""
         ops: list[Op] = []
         for (minion, vip), (key, _) in list(self.stale.items()):
             node = self.nodes[minion]
             if vip not in node.vips:
                 ops.append(Close(key, node.lost.get(vip, now or 0), {"closed_by": "the address is gone"}))
                 del self.stale[(minion, vip)]
-            elif self._owner(minion, vip, groups):
+            elif self._owner(minion, vip, list(groups_of(minion))):
                 ops.append(Close(key, now or node.vips[vip][1], {"closed_by": f"{minion} is MASTER again"}))
                 del self.stale[(minion, vip)]
-        for minion, node in self.nodes.items():
+        for minion in sorted(self.holding if minions is None else self.holding.intersection(minions)):
+            node = self.nodes[minion]
+            groups = list(groups_of(minion))
             for vip, (interface, since) in node.vips.items():
                 if (minion, vip) in self.stale:
                     continue
@@ -94,7 +105,7 @@ class Nodes:
     def _groups_of(self, minion: str, vip: str, groups: list[Group]) -> list[Group]:
         """The groups of `minion` that `vip` belongs to: by the instance the node's dump gives it, by the VIPs
         the config gives a group, else every group of the node that names no VIP."""
-        mine = [g for g in groups if minion in g.members]
+        mine = [g for g in groups if minion in g.members]  # (groups_of gives only the node's own, so: all)
         instance = self.nodes[minion].vip_instance.get(vip)
         by_instance = [g for g in mine if g.members[minion].instance == instance] if instance else []
         return by_instance or [g for g in mine if vip in g.vips] or [g for g in mine if not g.vips]
@@ -158,7 +169,8 @@ def clock_incidents(clocks: Clocks, now: int) -> list[Op]:
     """A clock_offset incident for a node whose offset (from a full exchange) passed the bound; closed when
     it is back under half of it."""
     ops: list[Op] = []
-    for minion, clock in clocks.clocks.items():
+    for minion in sorted(clocks.changed):
+        clock = clocks.clocks[minion]
         off = clock.offset_ns
         trusted = clock.delay_ns is not None and clock.delay_ns < OFFSET_BOUND_NS
         if trusted and abs(off) > OFFSET_BOUND_NS and clock.reported is None:
@@ -168,4 +180,5 @@ def clock_incidents(clocks: Clocks, now: int) -> list[Op]:
         elif clock.reported is not None and abs(off) < OFFSET_BOUND_NS // 2:
             ops.append(Close(clock.reported, now, {"offset_ns": off}))
             clock.reported = None
+    clocks.changed.clear()
     return ops

@@ -168,3 +168,29 @@ def test_two_instances_of_opposite_priorities_each_vip_judged_by_its_own_instanc
     f.tick(5.0, {"a1": 5.0, "a2": 5.0})
     [stale] = f.incidents("stale_vip")
     assert stale.data["vip"] == "10.9.0.102" and stale.instance == "VI_2" and "a1 is BACKUP" in stale.summary
+
+
+def test_a_minion_restarted_after_its_keepalived_died_undoes_only_what_was_said_before(conn) -> None:
+    f = TruthFeed(conn)
+    f.vrrp(0.0, "a1", "MASTER", 150)
+    f.vrrp(0.1, "a2", "BACKUP", 100)
+    # a1's minion and keepalived died at ~5 s; the minion is back at 6 s (before it is declared silent)
+    f.beacon(6.2, "a1", "keepalived/down", initial=True, minion_started_ns=f.at(6.0))
+    f.vrrp(8.1, "a2", "MASTER", 100)
+    f.tick(9.5, {"a1": 9.5, "a2": 9.5})
+    assert not f.incidents("split_brain")
+    [failover] = f.incidents("failover")
+    assert failover.data["cause"] == "keepalived on a1 died without a STOP (killed or crashed)"
+
+
+def test_a_first_look_finding_no_keepalived_leaves_what_the_hook_said_since_the_minion_started(conn) -> None:
+    f = TruthFeed(conn)
+    f.beacon(0.0, "a2", "keepalived/up", initial=True, minion_started_ns=f.at(0.0), pid=7)
+    f.vrrp(1.0, "a1", "MASTER", 150)  # the hook ran while a1's minion started
+    f.vrrp(1.0, "a2", "BACKUP", 100)
+    f.beacon(1.2, "a1", "keepalived/down", initial=True, minion_started_ns=f.at(0.9))
+    f.vrrp(5.0, "a1", "FAULT", 150)
+    f.vrrp(5.5, "a2", "MASTER", 100)
+    f.tick(6.0, {"a1": 6.0, "a2": 6.0})
+    [failover] = f.incidents("failover")
+    assert failover.data["cause"] == "a1 FAULT (priority 150)"
