@@ -31,6 +31,7 @@ FALLBACK_ROOT = "/run/hamaster/hook-fallback"  # $HAMINION_FALLBACK overrides it
 
 _YAML_NULLS = ("~", "null", "Null", "NULL")
 _YAML_BOOLS = tuple(w for b in ("yes", "no", "true", "false", "on", "off") for w in (b, b.title(), b.upper()))
+_YAML_SPECIAL = ("=", "<<")  # YAML 1.1's value and merge keys, which PyYAML resolves to tags of their own
 _KEY_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.")
 
 
@@ -56,7 +57,8 @@ def _plain_value(config: str, n: int, value: str) -> str:
     value = value.split(" #", 1)[0].split("\t#", 1)[0].strip()
     if value[0] in "!&*|>[]{},@`%#" or value[:2] in ("- ", "? ", ": ") or value in ("-", "?", ":"):
         raise _refuse(config, n, f"{value[0]!r} starts a YAML tag, anchor, block or flow here")
-    if ": " in value or value in _YAML_NULLS or value in _YAML_BOOLS:
+    if ": " in value or value in _YAML_NULLS or value in _YAML_BOOLS or value in _YAML_SPECIAL or \
+            value.lower().lstrip("+-") in (".inf", ".nan"):
         raise _refuse(config, n, f"YAML does not read {value!r} as a folder name")
     if "/" not in value and (value[0].isdigit() or (value[0] in "+-." and value[1:2].isdigit())):
         raise _refuse(config, n, f"YAML may read {value!r} as a number or a date: quote it")

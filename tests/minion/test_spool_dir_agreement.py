@@ -19,6 +19,7 @@ READABLE = [
     "spool_dir: /var/spool/hm\n",
     "spool_dir: spool2\n",
     "spool_dir: ./s # relative to minion.yaml\n",
+    "spool_dir: .hidden-spool\n",
     "spool_dir: '/var/spool/hm'\n",
     'spool_dir: "/var/spool/with space"\n',
     "spool_dir: /var/spool/a#b\n",  # '#' without a space before it is part of the value
@@ -59,6 +60,8 @@ AMBIGUOUS = [
     "spool_dir: |\n  /block\n",
     "'spool_dir': /single/quoted/key\n",
     "spool_dir: 2024-01-01\n",
+    "spool_dir: .inf\n",
+    "spool_dir: =\n",
 ]
 
 
