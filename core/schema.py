@@ -14,7 +14,8 @@ Relative paths stay strings here; core/config.py resolves them against the folde
 """
 
 import re
-from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Union, get_args, get_origin
 
 import msgspec
 from msgspec import Meta, Struct, field
@@ -32,8 +33,12 @@ SecondsOrZero = Annotated[float, Meta(ge=0)]
 Port = Annotated[int, Meta(ge=1, le=65535)]
 Name = Annotated[str, Meta(min_length=1)]
 LogLevel = Literal["debug", "info", "warning", "error", "critical"]
-Kind = Literal[tuple(KINDS)]  # type: ignore[valid-type]
-Severity = Literal[tuple(SEVERITIES)]  # type: ignore[valid-type]
+if TYPE_CHECKING:  # mypy cannot read a Literal made from a tuple; msgspec checks the values
+    Kind = str
+    Severity = str
+else:
+    Kind = Literal[tuple(KINDS)]
+    Severity = Literal[tuple(SEVERITIES)]
 # info incidents (a start-up overlap of a few ms, a node back) are for the timeline; what they close still follows
 DEFAULT_SEVERITIES = ("warning", "critical")
 
@@ -139,7 +144,7 @@ class InstanceHint(Section):
     router_id: Annotated[int, Meta(ge=1, le=255)] | None = None
 
 
-class CorrelatorSettings(Section, frozen=True):
+class CorrelatorSettings(Section, frozen=True):  # type: ignore[misc]  # msgspec allows a frozen subclass
     """`correlator:`: how VRRP groups are formed and when their changes become incidents."""
 
     group_by: Literal["instance", "vip", "router_id"] = "instance"
@@ -309,11 +314,11 @@ def convert(data: Any, type_: Any, where: str, prefix: str = "", line_of: Any = 
     except msgspec.ValidationError as exc:
         parts, message = explain(str(exc), data, type_)
     line = line_of(parts) if line_of else None
-    path = dotted(([prefix] if prefix else []) + parts)
+    path = dotted([*([prefix] if prefix else []), *parts])
     raise ConfigFileError(f"{where}{f':{line}' if line else ''}: {path or 'the file'}: {message}")
 
 
-def dotted(parts: list[str | int], lead: str = "") -> str:
+def dotted(parts: Sequence[str | int], lead: str = "") -> str:
     out = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in parts)
     return (out[1:] if out.startswith(".") and not lead else out) if out else ""
 

@@ -13,7 +13,8 @@ import click
 from hamaster.core import __version__
 from hamaster.core.errors import ConfigFileError, HamasterError
 
-COMMANDS = {  # name -> (where it lives, the first sentence of its help: `hamaster --help` imports no command)
+# name -> (where it lives, the first sentence of its help): `hamaster --help` imports no command
+COMMANDS: dict[str, tuple[str, str]] = {
     "init": ("hamaster.master.cli.site:init", "Write a ready site: master.yaml, the master's keys, and per minion a "
              "folder with its minion.yaml and keys, already accepted."),
     "master": ("hamaster.master.cli.site:master",
@@ -53,7 +54,7 @@ class LazyGroup(click.Group):
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         """As click lists them, from the table: importing every command for its help took most of --help's time."""
         limit = formatter.width - 6 - max(map(len, COMMANDS))
-        rows = [(name, click.utils.make_default_short_help(COMMANDS[name][1], limit)) for name in sorted(COMMANDS)]
+        rows = [(name, _shortened(help_text, limit)) for name, (_, help_text) in sorted(COMMANDS.items())]
         with formatter.section("Commands"):
             formatter.write_dl(rows)
 
@@ -71,6 +72,13 @@ config_option = click.option(
     "-c", "--config", "config_path", type=click.Path(dir_okay=False), default=None,
     help="master.yaml of the site [default: $HAMASTER_CONFIG or /etc/hamaster/master.yaml]",
 )
+
+
+def _shortened(text: str, limit: int) -> str:
+    """At most `limit` characters, cut at a word, as click shortens a command's help."""
+    if len(text) <= limit:
+        return text
+    return text[:max(limit - 3, 1)].rsplit(" ", 1)[0].rstrip(",;:") + "..."
 
 
 def one_line(exc: BaseException) -> str:

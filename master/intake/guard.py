@@ -23,7 +23,7 @@ log = logging.getLogger("hamaster")
 
 EVENTS = (zmq.EVENT_ACCEPTED | zmq.EVENT_DISCONNECTED | zmq.EVENT_CLOSED | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
           | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL | zmq.EVENT_HANDSHAKE_FAILED_AUTH)
-FAILED = {zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL: "handshake_failed", zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL:
+FAILED: dict[int, str] = {zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL: "handshake_failed", zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL:
           "handshake_protocol", zmq.EVENT_HANDSHAKE_FAILED_AUTH: "handshake_auth"}
 
 
