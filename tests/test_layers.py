@@ -188,6 +188,9 @@ KNOWN_CYCLES = {
                "hamaster.minion.statemods.pkg", "hamaster.minion.statemods.service"}),
     # formats.py loads the table writer on first use; table.py takes the formatting helpers from formats.py
     frozenset({"hamaster.master.timeline.formats", "hamaster.master.timeline.table"}),
+    # protocol.py loads its msgspec decoders (wire.py) on first use, so the CLI and the executor start fast;
+    # wire.py takes the limits and Refused from protocol.py
+    frozenset({"hamaster.core.protocol", "hamaster.core.wire"}),
 }
 
 
