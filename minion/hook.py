@@ -170,10 +170,12 @@ def spawn_time_ns(source: str = "spawn") -> tuple[int, str]:
     /proc/self/stat field 22 is the fork's moment in clock ticks since boot (10 ms: it says only in which
     tick); /proc/self/schedstat says how long the process has run and waited to run since then, so
     `now - (run + wait)` is the latest moment the fork can have been (exact when the process has not slept,
-    as a starting Python seldom does). The estimate is that when it falls inside the tick, else the tick's
-    middle. Both are on CLOCK_BOOTTIME, carried over to the epoch by reading both clocks now. Measured
-    (bench/hook.py): p99 3 ms from the fork, against 5 ms for the tick alone and 20-300 ms for the time
-    Python reaches main. Without /proc: the time now, noted `clock=main` in the event."""
+    as a starting Python seldom does). The estimate is that, kept inside the tick: never before the fork,
+    at most a tick after it when the process slept. Both are on CLOCK_BOOTTIME, carried over to the epoch
+    by reading both clocks now. Measured (bench/hook.py): p99 0.3-3 ms from the fork, against 4.7 ms for
+    the tick's middle alone and 125-300 ms for the time Python reaches main. /proc/self's mtime is no
+    help: it is when its inode was first looked up, on the coarse clock. Without /proc: the time now,
+    noted `clock=main` in the event."""
     now = time.time_ns()
     if source == "main":
         return now, "main"
@@ -189,9 +191,8 @@ def spawn_time_ns(source: str = "spawn") -> tuple[int, str]:
         earliest = int(stat[stat.rindex(b")") + 2:].split()[19]) * tick_ns  # field 22, the fork's tick
         if source == "ticks":
             return now - (boot - earliest - tick_ns // 2), "ticks"
-        latest = max(boot - int(run_ns) - int(wait_ns), earliest)
-        if latest > earliest + tick_ns:  # it slept (blocked on I/O) since: schedstat cannot narrow the tick
-            latest = earliest + tick_ns // 2
+        # never before the fork, so never before what keepalived did first (its FIFO line): the upper bound
+        latest = min(max(boot - int(run_ns) - int(wait_ns), earliest), earliest + tick_ns)
         return now - (boot - latest), "spawn"
     except (OSError, ValueError, IndexError):
         return time.time_ns(), "main"
