@@ -6,7 +6,6 @@ and PostgreSQL 15: `ON CONFLICT ... DO NOTHING`, `RETURNING`, `?` placeholders t
 import functools
 import re
 from dataclasses import dataclass
-from urllib.parse import urlsplit, urlunsplit
 
 
 @dataclass(frozen=True)
@@ -50,9 +49,33 @@ def is_url(store: str) -> bool:
     return store.startswith(("postgresql://", "postgres://"))
 
 
+def _userinfo(url: str) -> tuple[str, str, str] | None:
+    """(scheme://user, password, @host...) of a URL with a password, read as a person typed it: the password
+    runs from the user's ':' to the last '@', whatever it holds (#, /, ?, % and @ included)."""
+    scheme, sep, rest = url.partition("://")
+    at = rest.rfind("@")
+    if not sep or at < 0 or ":" not in rest[:at]:
+        return None
+    user, _, password = rest[:at].partition(":")
+    return f"{scheme}://{user}", password, rest[at:]
+
+
 def describe(store: object) -> str:
-    """The store for messages and logs: a URL's password masked."""
-    parts = urlsplit(str(store))
-    if parts.password is None:
-        return str(store)
-    return urlunsplit(parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@", 1)))
+    """The store for messages and logs: a URL's password masked (parsed, not pattern-matched)."""
+    parts = _userinfo(str(store))
+    return str(store) if parts is None else f"{parts[0]}:***{parts[2]}"
+
+
+def scrub(text: str, store: object) -> str:
+    """`text` (a driver's error, which may quote the URL it could not parse) without the store's password or
+    any piece of it a parser may have cut at a delimiter."""
+    parts = _userinfo(str(store))
+    if parts is None or not parts[1]:
+        return text
+    password = parts[1]
+    # a parser cuts at delimiters: every run of the password from one delimiter (or its start) to another
+    cuts = [-1, *(m.start() for m in re.finditer(r"[#/?&=%@:;]", password)), len(password)]
+    pieces = {password[a + 1:b] for i, a in enumerate(cuts) for b in cuts[i + 1:] if b - a > 3}
+    for piece in sorted(pieces, key=len, reverse=True):
+        text = text.replace(piece, "***")
+    return text

@@ -18,7 +18,7 @@ from typing import Any
 import psycopg
 
 from hamaster.core.errors import StoreError, StoreFull
-from hamaster.master.store.dialect import POSTGRESQL, Dialect, describe, postgres_schema, pyformat
+from hamaster.master.store.dialect import POSTGRESQL, Dialect, describe, postgres_schema, pyformat, scrub
 from hamaster.master.store.schema import SCHEMA, check_version
 
 # The id of the event a second report repeats (data.duplicate_of), NULL when there is none or data is not
@@ -48,7 +48,9 @@ class PgConnection:
             # a reader never holds a transaction open (`hamaster events --follow` reads for days)
             self._pg = psycopg.connect(url, connect_timeout=10, options=options, autocommit=readonly)
         except psycopg.Error as exc:
-            raise StoreError(f"{self.url}: {_one_line(exc)}") from None
+            hint = ("; percent-encode what the password holds of # / ? @ % (# as %23)"
+                    if "URI" in str(exc) else "")
+            raise StoreError(f"{self.url}: {scrub(_one_line(exc), url)}{hint}") from None
 
     @property
     def dialect(self) -> Dialect:
