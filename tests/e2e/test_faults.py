@@ -66,8 +66,6 @@ def test_apply_on_the_running_pair_is_rolling_and_the_vip_stays_answered(site: L
     assert not outages(seen) and all(o.node == "node1" for o in seen)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 10 item 1 (branch truth): the correlator does not yet believe the"
-                   " minion's keepalived/down, so the new MASTER makes a false split brain")
 def test_keepalived_killed_on_the_master_is_one_failover_alert(site: LabSite) -> None:
     # a crash (OOM killer, segfault): no STOP, the VIP stays on node1's eth0, node1's minion lives on
     start = now_ns()

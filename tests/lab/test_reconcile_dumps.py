@@ -52,9 +52,10 @@ def test_a_dump_is_dated_by_keepalived_and_carries_this_nodes_instances(pair: La
 
 def test_a_dump_older_than_the_last_transition_is_not_used(pair: Lab, tmp_path: Path) -> None:
     spool = Spool(tmp_path / "spool")
-    assert spool.add([hook(time.time_ns() - 10**9, "BACKUP")]) == [1]  # what we recorded a second ago
+    first = spool.identity["first_seq"] + 1  # after the spool's own minion/spool/new
+    assert spool.add([hook(time.time_ns() - 10**9, "BACKUP")]) == [first]  # what we recorded a second ago
     stale = keepalived.take_dump(pid(pair, "node1"))  # node1 is MASTER here
-    assert spool.add([hook(time.time_ns(), "BACKUP")]) == [2]  # a transition after keepalived wrote the dump
+    assert spool.add([hook(time.time_ns(), "BACKUP")]) == [first + 1]  # a transition after keepalived wrote the dump
     assert spool.add(reconcile_events(stale)) == []  # MASTER would contradict it: not used, counted
     assert spool.stale_dumps == 1
 
