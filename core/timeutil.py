@@ -25,16 +25,20 @@ def from_datetime(dt: datetime) -> int:
     return (d.days * 86_400 + d.seconds) * 1_000_000_000 + d.microseconds * 1000
 
 
-def human_duration(seconds: float) -> str:
-    """620 ms, 3.4 s, 3 min 12 s, 2 h 5 min: durations as people read them."""
-    if seconds < 0:
-        seconds = 0.0
+# the words of a duration: (ms, s, min before seconds, min alone, h); Chinese says 3 分 12 秒 but 3 分钟
+EN_UNITS = ("ms", "s", "min", "min", "h")
+
+
+def human_duration(seconds: float, units: tuple[str, str, str, str, str] = EN_UNITS) -> str:
+    """620 ms, 3.4 s, 3 min 12 s, 2 h 5 min: durations as people read them (in `units`' words)."""
+    ms, s, min_s, min_, h = units
+    seconds = max(0.0, seconds)
     if seconds < 1:
-        return f"{seconds * 1000:.0f} ms"
+        return f"{seconds * 1000:.0f} {ms}"
     if seconds < 60:
-        return f"{seconds:.1f} s" if seconds < 10 else f"{seconds:.0f} s"
+        return f"{seconds:.1f} {s}" if seconds < 10 else f"{seconds:.0f} {s}"
     minutes, sec = divmod(round(seconds), 60)
     if minutes < 60:
-        return f"{minutes} min {sec} s" if sec else f"{minutes} min"
+        return f"{minutes} {min_s} {sec} {s}" if sec else f"{minutes} {min_}"
     hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    return f"{hours} {h} {minutes} {min_}" if minutes else f"{hours} {h}"

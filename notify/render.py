@@ -34,16 +34,7 @@ KIND_ZH = {"failover": "主备切换", "split_brain": "脑裂", "no_master": "�
 
 def duration_zh(seconds: float) -> str:
     """600 毫秒, 3.4 秒, 3 分 12 秒, 2 小时 5 分钟 (a space between digits and Chinese, as tech writing has it)."""
-    seconds = max(0.0, seconds)
-    if seconds < 1:
-        return f"{seconds * 1000:.0f} 毫秒"
-    if seconds < 60:
-        return f"{seconds:.1f} 秒" if seconds < 10 else f"{seconds:.0f} 秒"
-    minutes, sec = divmod(round(seconds), 60)
-    if minutes < 60:
-        return f"{minutes} 分 {sec} 秒" if sec else f"{minutes} 分钟"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} 小时 {minutes} 分钟" if minutes else f"{hours} 小时"
+    return human_duration(seconds, ("毫秒", "秒", "分", "分钟", "小时"))
 
 
 def zone_label(offset: timedelta | None) -> str:

@@ -48,6 +48,9 @@ class Site:
         self.run_cli("init", str(root), "--master-addr", f"127.0.0.1:{self.port}",
                      *[a for m in minions for a in ("--minion", m)])
         self.config = str(root / "master.yaml")
+        for m in minions:  # no keepalived runs here: the tests play it by firing its hooks and FIFO lines, so
+            with open(self.minion_config(m), "a") as f:  # a watch of its process would only report it dead
+                f.write("beacons:\n  keepalived: false\n")
 
     # -- processes ----------------------------------------------------------------------------------
     def _spawn(self, argv: list[str], log_name: str) -> subprocess.Popen[bytes]:

@@ -148,7 +148,7 @@ class Correlator:
                                     data={"silent_since_ns": since, "closes_key": f"node_silent:{minion}:{since}"}))
         for group in self.groups.values():
             ops += group.on_time(now, last_seen_ns)
-        ops += self.nodes.stale_vips(self._groups_with, now)
+        ops += self.nodes.stale_vips(self._groups_with, now, heard=last_seen_ns)
         ops += nodes.clock_incidents(self.clocks, now)
         return self._commit(self.nodes.annotate(ops, self.groups, self.clocks))
 

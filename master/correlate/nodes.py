@@ -12,7 +12,7 @@
 - `clock_incidents`: a node whose clock is off the master's by more than a second (clocks.py).
 """
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from hamaster.core.events import Event
@@ -72,9 +72,10 @@ class Nodes:
 
     # -- stale VIPs ---------------------------------------------------------------------------------------
     def stale_vips(self, groups_of: Callable[[str], Iterable[Group]], now: int | None,
-                   minions: Iterable[str] | None = None) -> list[Op]:
+                   minions: Iterable[str] | None = None, heard: Mapping[str, int] | None = None) -> list[Op]:
         """Open and close stale_vip incidents, looking at `minions` (default: every node holding a VIP);
-        `now` None (on intake) decides only what needs no waiting. `groups_of(minion)`: its groups."""
+        `now` None (on intake) decides only what needs no waiting. `groups_of(minion)`: its groups;
+        `heard`: when each minion was last heard (what needs waiting needs the node alive after the wait)."""
         ops: list[Op] = []
         for (minion, vip), (key, _) in list(self.stale.items()):
             node = self.nodes[minion]
@@ -90,7 +91,7 @@ class Nodes:
             for vip, (interface, since) in node.vips.items():
                 if (minion, vip) in self.stale:
                     continue
-                why = self._why_stale(minion, node, vip, since, groups, now)
+                why = self._why_stale(minion, node, vip, since, groups, now, (heard or {}).get(minion))
                 if why is None:
                     continue
                 reason, at, group = why
@@ -115,7 +116,7 @@ class Nodes:
             g.members[minion].state == "MASTER" for g in self._groups_of(minion, vip, groups))
 
     def _why_stale(self, minion: str, node: Node, vip: str, since: int, groups: list[Group],
-                   now: int | None) -> tuple[str, int, str | None] | None:
+                   now: int | None, heard: int | None = None) -> tuple[str, int, str | None] | None:
         mine = self._groups_of(minion, vip, groups)
         group = mine[0].name if len(mine) == 1 else None
         if node.dead_ns is not None:
@@ -130,6 +131,10 @@ class Nodes:
             return None  # owned, or not known (a silent node's facts are old news)
         at = max(since, *(t.node_ns for t in states))
         if now - at < self.stale_after:
+            return None
+        if heard is None or heard < at + self.stale_after:
+            # not heard since the grace began: a node switched off in FAULT keeps its VIP on a dead interface
+            # of a dead host (no ARP answered); what it is, is a silence, not two hosts with the VIP
             return None
         return f"{minion} is {'/'.join(sorted({str(t.state) for t in states}))}", at, group
 

@@ -156,6 +156,20 @@ def test_a_vip_left_on_a_backup_is_stale_after_the_grace(conn) -> None:
     assert "while a1 is BACKUP" in stale.summary and stale.started_ns == f.at(10.01)
 
 
+def test_a_node_switched_off_in_fault_is_silent_not_a_stale_vip(conn) -> None:
+    # the demo's power-off: the cable goes dark (keepalived says FAULT), then every process dies; the VIP
+    # stays configured on a dead interface of a dead host, which answers no ARP: that is a silence
+    f = TruthFeed(conn)
+    f.vrrp(0.0, "a1", "MASTER", 150)
+    f.vrrp(0.1, "a2", "BACKUP", 100)
+    f.beacon(0.2, "a1", "vip/10.9.0.100/held", interface="eth0")
+    f.vrrp(10.0, "a1", "FAULT", 150)  # its last word; its last heartbeat was at 9.95
+    f.tick(12.3, {"a1": 9.95, "a2": 12.3})  # past the stale grace (2 s), before a1 is declared silent
+    assert not f.incidents("stale_vip")
+    f.tick(20.1, {"a1": 9.95, "a2": 20.1})  # this feed's silent_after: 10 s
+    assert f.incidents("node_silent") and not f.incidents("stale_vip")
+
+
 def test_two_instances_of_opposite_priorities_each_vip_judged_by_its_own_instance(conn) -> None:
     """a1 is MASTER of VI_1 and BACKUP of VI_2 (the minion's dump says which VIP is whose): a1 still holding
     VI_2's VIP is stale though it is MASTER of something."""
