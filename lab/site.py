@@ -126,11 +126,12 @@ class LabSite:
         (self.root / "control.sock").unlink(missing_ok=True)
         with open(self.root / "master.log", "ab") as log:
             # its own session: Ctrl-C in the demo reaches us, and we stop the master ourselves, by pid
-            self.master_proc = subprocess.Popen([HAMASTER, "master", "-c", str(self.config)], stdin=subprocess.DEVNULL,
-                                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        wait_until(lambda: (self.root / "control.sock").exists() or self.master_proc.poll() is not None, 10,
+            master = subprocess.Popen([HAMASTER, "master", "-c", str(self.config)], stdin=subprocess.DEVNULL,
+                                      stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.master_proc = master
+        wait_until(lambda: (self.root / "control.sock").exists() or master.poll() is not None, 10,
                    "the master's control socket")
-        if self.master_proc.poll() is not None:
+        if master.poll() is not None:
             raise LabError(f"the master exited at start ({self.master_proc.returncode}); see {self.root}/master.log")
 
     @property
@@ -201,7 +202,9 @@ class LabSite:
         def seen() -> int | None:
             changes = self.probe_changes()
             return changes[-1].ts_ns if changes and changes[-1].node == node else None
-        return wait_until(seen, timeout, f"the VIP to be answered by {node or 'nobody'}")
+        at = wait_until(seen, timeout, f"the VIP to be answered by {node or 'nobody'}")
+        assert at is not None  # wait_until returns only something truthy
+        return at
 
     def settle(self, master: str | None = None, timeout: float = 60) -> None:
         """After an apply: wait until `master` (default: the first node) serves the VIP, the store says it is the

@@ -109,11 +109,11 @@ def keepalived_pid(pid_file: str | Path | None = None) -> int | None:
         return pid if _comm(pid) == "keepalived" else None
     ours = _netns_inode("self")
     for entry in os.scandir("/proc"):
-        pid = entry.name
-        if not pid.isdigit() or _comm(pid) != "keepalived" or _netns_inode(pid) != ours:
+        name = entry.name
+        if not name.isdigit() or _comm(name) != "keepalived" or _netns_inode(name) != ours:
             continue
-        if _comm(_ppid(pid)) != "keepalived" and not _is_command(pid):  # the parent, not its VRRP or checker
-            return int(pid)
+        if _comm(_ppid(name)) != "keepalived" and not _is_command(name):  # the parent, not its VRRP or checker
+            return int(name)
     return None
 
 

@@ -177,7 +177,9 @@ def load(section: "schema.Notify | dict[str, Any]", where: str, base: Path) -> N
 
     if not isinstance(section, schema.Notify):
         section = schema.convert(section if section is not None else {}, schema.Notify, where, prefix="notify")
-    targets = [t for i, raw in enumerate(section.targets) for t in _target(i, raw, where, base)]
+    assert isinstance(section, schema.Notify)  # (for mypy: convert gives what it was asked for)
+    given = [schema.Target(url=t) if isinstance(t, str) else t for t in section.targets]  # (the schema did it)
+    targets = [t for i, raw in enumerate(given) for t in _target(i, raw, where, base)]
     routes = [_route(i, raw) for i, raw in enumerate(section.routes or [schema.Route(name="default")])]
     known_tags = {tag for t in targets for tag in t.tags}
     for i, route in enumerate(routes):
