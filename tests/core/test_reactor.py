@@ -20,8 +20,9 @@ def test_a_fault_makes_the_master_reapply_a_state_on_that_node(site: Site, tmp_p
     config.write_text(re.sub(r"(?m)^(state_root|pillar_root): .*\n", "", config.read_text())
                       + f"state_root: {states}\npillar_root: {pillar}\n"
                       "reactor:\n  - match: vrrp/*/FAULT\n    state: repair\n    cooldown_s: 3600\n")
-    with open(site.minion_config("node1"), "a") as f:
-        f.write(f"file_root_prefix: {files}\nbeacons: {{enabled: false}}\n")
+    minion = Path(site.minion_config("node1"))  # its beacons off altogether (the site gives it a beacons: section)
+    minion.write_text(minion.read_text().replace("beacons:\n  keepalived: false\n", "beacons: {enabled: false}\n")
+                      + f"file_root_prefix: {files}\n")
     site.start_master()
     site.start_minion("node1")
 
