@@ -4,6 +4,7 @@ Every process a Site starts is tracked by pid and stopped at teardown (SIGTERM, 
 else is touched. All traffic stays on 127.0.0.1.
 """
 
+import errno
 import os
 import signal
 import socket
@@ -150,3 +151,17 @@ def pid_alive(pid: int) -> bool:
         return True
     except ProcessLookupError:
         return False
+
+
+def fill_disk(folder: Path) -> Path:
+    """Write zeros into `folder` until its filesystem is full (ENOSPC); returns the file, to remove for room."""
+    filler = folder / "filler"
+    with open(filler, "wb") as f:
+        try:
+            while True:
+                f.write(b"\0" * 65536)
+                f.flush()
+        except OSError as exc:
+            if exc.errno != errno.ENOSPC:
+                raise
+    return filler

@@ -1,14 +1,13 @@
 """The store's disk fills up (a small tmpfs of our own): the master stops acking, says why, lives on, and
 stores what the minion kept once space returns."""
 
-import errno
 import json
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sitelib import Site, wait_for
+from sitelib import Site, fill_disk, wait_for
 
 STORE = "disk/store.db"
 
@@ -25,18 +24,6 @@ def small_disk(site: Site) -> Iterator[Path]:
         subprocess.run(["umount", str(disk)], check=True)
 
 
-def fill(disk: Path) -> Path:
-    filler = disk / "filler"
-    with open(filler, "wb") as f:
-        try:
-            while True:
-                f.write(b"\0" * 65536)
-                f.flush()
-        except OSError as exc:
-            assert exc.errno == errno.ENOSPC
-    return filler
-
-
 def status(site: Site) -> dict:
     return json.loads(site.cli("status", "--json").stdout)
 
@@ -49,7 +36,7 @@ def test_a_full_store_stops_acks_and_resumes_by_itself(site: Site, small_disk: P
     site.hook("node1", "INSTANCE", "VI_1", "BACKUP", "99")
     wait_for(lambda: site.count(store=STORE) == 1, 20, "the first event")
 
-    filler = fill(small_disk)
+    filler = fill_disk(small_disk)
     for state in ("MASTER", "FAULT", "BACKUP"):
         assert site.hook("node1", "INSTANCE", "VI_1", state, "100").returncode == 0
     wait_for(lambda: status(site)["store"].get("writable") is False, 30, "status to say the store is full")

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sitelib import Site, wait_for
+from sitelib import Site, fill_disk, wait_for
 
 HOOKS_WHILE_FULL = 30
 FIFO_WHILE_FULL = 5
@@ -31,18 +31,6 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
         subprocess.run(["umount", "-l", str(mnt)], check=False)
 
 
-def fill(disk: Path) -> Path:
-    filler = disk / "filler"
-    with open(filler, "wb") as f:
-        try:
-            while True:
-                f.write(b"\0" * 65536)
-                f.flush()
-        except OSError:
-            pass
-    return filler
-
-
 def status(site: Site) -> dict:
     return json.loads(site.cli("status", "--json").stdout)["minions"].get("node1", {})
 
@@ -58,7 +46,7 @@ def test_a_full_spool_disk_loses_nothing_and_the_daemon_rides_it_out(site: Site,
         assert site.hook("node1", "INSTANCE", f"BEFORE_{i}", "BACKUP", "100").stderr == ""
     wait_for(lambda: site.count() == 3, 20, "the events before the disk fills")
 
-    filler = fill(small_disk)
+    filler = fill_disk(small_disk)
     outcomes = [site.hook("node1", "INSTANCE", f"FULL_{i}", "MASTER", "100") for i in range(HOOKS_WHILE_FULL)]
     assert all(p.returncode == 0 for p in outcomes)
     assert all("the event is kept in the fallback spool" in p.stderr for p in outcomes), outcomes[0].stderr
@@ -88,7 +76,7 @@ def test_a_full_spool_disk_loses_nothing_and_the_daemon_rides_it_out(site: Site,
     log = (site.root / "minion-node1.log").read_text()
     assert "disk full" in log and "has room again" in log
 
-    filler = fill(small_disk)  # full again, and this time the daemon crashes and starts on the full disk
+    filler = fill_disk(small_disk)  # full again, and this time the daemon crashes and starts on the full disk
     site.stop(minion, signal.SIGKILL)
     minion = site.start_minion("node1")
     for i in range(3):
