@@ -156,11 +156,10 @@ def pid_alive(pid: int) -> bool:
 def fill_disk(folder: Path) -> Path:
     """Write zeros into `folder` until its filesystem is full (ENOSPC); returns the file, to remove for room."""
     filler = folder / "filler"
-    with open(filler, "wb") as f:
+    with open(filler, "wb", buffering=0) as f:  # unbuffered: nothing left to flush (and fail) when it closes
         try:
             while True:
                 f.write(b"\0" * 65536)
-                f.flush()
         except OSError as exc:
             if exc.errno != errno.ENOSPC:
                 raise
