@@ -14,7 +14,10 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import zmq
 
 BIN = Path(sys.executable).parent
 HAMASTER, HAMINION, HOOK = str(BIN / "hamaster"), str(BIN / "haminion"), str(BIN / "haminion-hook")
@@ -164,3 +167,16 @@ def fill_disk(folder: Path) -> Path:
             if exc.errno != errno.ENOSPC:
                 raise
     return filler
+
+
+def dealer_of(ctx: "zmq.Context[Any]", site: Site, minion: str) -> "zmq.Socket[bytes]":
+    """A raw ZeroMQ socket with `minion`'s accepted key, to send the master whatever we like."""
+    import zmq.auth  # (only the tests that speak ZeroMQ themselves pay for it)
+
+    public, secret = zmq.auth.load_certificate(site.root / "minions" / minion / "minion.key_secret")
+    master_public, _ = zmq.auth.load_certificate(site.root / "pki" / "master.key")
+    sock = ctx.socket(zmq.DEALER)
+    sock.setsockopt(zmq.LINGER, 0)
+    sock.curve_secretkey, sock.curve_publickey, sock.curve_serverkey = secret, public, master_public
+    sock.connect(f"tcp://127.0.0.1:{site.port}")
+    return sock

@@ -6,7 +6,7 @@ import time
 import msgpack
 import zmq
 import zmq.auth
-from sitelib import Site, wait_for
+from sitelib import Site, dealer_of, wait_for
 
 from hamaster.core import protocol
 from hamaster.core.protocol import fingerprint
@@ -20,17 +20,6 @@ def make_stranger(site: Site, claimed_id: str) -> str:
     text = (site.root / "minions" / "node1" / "minion.yaml").read_text().replace("id: node1", f"id: {claimed_id}")
     (folder / "minion.yaml").write_text(text)
     return fingerprint(public)
-
-
-def dealer_of(ctx: zmq.Context, site: Site, minion: str) -> zmq.Socket:
-    """A raw ZeroMQ socket with `minion`'s accepted key, to send the master whatever we like."""
-    public, secret = zmq.auth.load_certificate(site.root / "minions" / minion / "minion.key_secret")
-    master_public, _ = zmq.auth.load_certificate(site.root / "pki" / "master.key")
-    sock = ctx.socket(zmq.DEALER)
-    sock.setsockopt(zmq.LINGER, 0)
-    sock.curve_secretkey, sock.curve_publickey, sock.curve_serverkey = secret, public, master_public
-    sock.connect(f"tcp://127.0.0.1:{site.port}")
-    return sock
 
 
 def keys(site: Site) -> dict[str, str]:

@@ -7,30 +7,18 @@ from typing import Any
 
 import msgpack
 import zmq
-from sitelib import Site, wait_for
+from sitelib import Site, dealer_of, wait_for
 
 from hamaster.core import protocol
 
 S = 10**9
 
 
-def dealer(ctx: zmq.Context, site: Site, minion: str) -> zmq.Socket:
-    import zmq.auth
-
-    public, secret = zmq.auth.load_certificate(site.root / "minions" / minion / "minion.key_secret")
-    master_public, _ = zmq.auth.load_certificate(site.root / "pki" / "master.key")
-    sock = ctx.socket(zmq.DEALER)
-    sock.setsockopt(zmq.LINGER, 0)
-    sock.curve_secretkey, sock.curve_publickey, sock.curve_serverkey = secret, public, master_public
-    sock.connect(f"tcp://127.0.0.1:{site.port}")
-    return sock
-
-
 class FakeMinion:
     """A minion on a clock `ahead_s` fast: pings as haminion does (with the last exchange), sends events."""
 
     def __init__(self, ctx: zmq.Context, site: Site, minion: str, ahead_s: float = 0.0) -> None:
-        self.sock, self.ahead = dealer(ctx, site, minion), round(ahead_s * S)
+        self.sock, self.ahead = dealer_of(ctx, site, minion), round(ahead_s * S)
         self.ntp: list[int] | None = None
         self.seq = 0
 
