@@ -42,3 +42,12 @@ def human_duration(seconds: float, units: tuple[str, str, str, str, str] = EN_UN
         return f"{minutes} {min_s} {sec} {s}" if sec else f"{minutes} {min_}"
     hours, minutes = divmod(minutes, 60)
     return f"{hours} {h} {minutes} {min_}" if minutes else f"{hours} {h}"
+
+
+def human_span(lo_s: float, hi_s: float, units: tuple[str, str, str, str, str] = EN_UNITS) -> str:
+    """3.1-3.6 s, 620 ms-1.1 s: a duration known only within bounds."""
+    lo, hi = human_duration(lo_s, units), human_duration(hi_s, units)
+    if lo == hi:
+        return lo
+    number, unit = lo.rsplit(" ", 1) if lo.count(" ") == 1 else (lo, "")
+    return f"{number}-{hi}" if unit and hi.count(" ") == 1 and hi.endswith(f" {unit}") else f"{lo}-{hi}"

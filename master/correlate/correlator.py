@@ -37,18 +37,21 @@ from hamaster.master import store
 from hamaster.master.correlate import nodes
 from hamaster.master.correlate.clocks import Clocks
 from hamaster.master.correlate.settings import Settings
-from hamaster.master.correlate.vrrp_group import DEAD, Close, Group, Op, S, Transition
+from hamaster.master.correlate.vrrp_group import DEAD, HEARTBEAT_NS, Close, Group, Op, S, Transition
 from hamaster.master.store import incidents, jobs
 
 log = logging.getLogger("hamaster.correlator")
+KEEPALIVED_CONFIG = "minion/keepalived/config"  # the facts of a node's keepalived.conf (core/keepalived_conf.py)
 
 
 class Correlator:
     """The daemon's contract: replay() at start, feed() after each intake commit, tick() every 0.5 s."""
 
     def __init__(self, conn: store.Connection, settings: dict[str, Any], silent_after_s: float,
-                 where: str = "master.yaml") -> None:
+                 where: str = "master.yaml", heartbeat_s: float = HEARTBEAT_NS / S) -> None:
         self.conn, self.s, self.silent_after = conn, Settings.load(settings or {}, where), silent_after_s
+        self.heartbeat_ns = round(heartbeat_s * S)
+        self.advert_int: dict[tuple[str, str], float] = {}  # (minion, instance) -> advert_int, from its config
         self.groups: dict[str, Group] = {}
         self.silent: dict[str, int] = {}  # minion -> last heard (ns) when declared silent
         self._known: set[str] = set()
@@ -75,7 +78,7 @@ class Correlator:
             name = f"vrid-{conf.get('router_id') or data.get('router_id')}"
         group = self.groups.get(name)
         if group is None:
-            group = self.groups[name] = Group(name, vip, self.s, self.known)
+            group = self.groups[name] = Group(name, vip, self.s, self.known, self.heartbeat_ns)
         return group
 
     def at(self, se: StoredEvent) -> int:
@@ -102,6 +105,9 @@ class Correlator:
                             per_group.setdefault(group, []).append(
                                 Transition(at, se.minion, e.seq, DEAD, None, instance))
                 continue
+            if e.kind == "minion" and e.tag == KEEPALIVED_CONFIG:
+                self._config(se.minion, e.data)
+                continue
             if e.kind != "vrrp" or not e.instance or e.data.get("duplicate_of"):
                 continue
             self.nodes.vrrp(se.minion, e.state)
@@ -110,6 +116,9 @@ class Correlator:
                             sys.intern(e.instance))
             group = self._group_of(e.instance, e.data)
             group.vips.update(str(v) for v in e.data.get("vips") or ())
+            advert = self.advert_int.get((tr.minion, tr.instance))
+            if advert is not None:
+                group.advert_int[tr.minion] = advert
             per_group.setdefault(group, []).append(tr)
             self.member_of.setdefault(tr.minion, {})[group] = tr.instance
         # a group takes its share of the batch at once: late ones in it cost one replay, not one each
@@ -118,6 +127,17 @@ class Correlator:
             ops += group.add(trs)  # in order already: built from the events sorted by corrected time
         ops += self.nodes.stale_vips(self._groups_with, None, {se.minion for se in events})
         return self._commit(self.nodes.annotate(ops, self.groups, self.clocks))
+
+    def _config(self, minion: str, data: dict[str, Any]) -> None:
+        """The facts of the node's keepalived.conf: each instance's advert_int (it dates a silent death)."""
+        instances = data.get("instances")
+        for name, facts in (instances if isinstance(instances, dict) else {}).items():
+            advert = facts.get("advert_int") if isinstance(facts, dict) else None
+            if isinstance(advert, int | float) and not isinstance(advert, bool) and 0 < advert <= 255:
+                self.advert_int[(minion, str(name))] = float(advert)
+                for group, instance in self.member_of.get(minion, {}).items():
+                    if instance == name:
+                        group.advert_int[minion] = float(advert)
 
     @staticmethod
     def _died_before(at: int, node_ns: int, data: dict[str, Any]) -> int | None:
@@ -212,4 +232,4 @@ def _json_list(text: str | None) -> list[str]:
 
 
 def _stored_vrrp(conn: store.Connection, since_ns: int) -> Iterable[StoredEvent]:
-    return store.query_events(conn, since_ns=since_ns, kinds=["vrrp", "beacon"])
+    return store.query_events(conn, since_ns=since_ns, kinds=["vrrp", "beacon", "minion"])

@@ -22,12 +22,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from hamaster.core.incidents import Incident
-from hamaster.core.timeutil import human_duration, to_datetime
+from hamaster.core.timeutil import human_duration, human_span, to_datetime
+from hamaster.master.correlate.dating import Dating, date_silent_death
 from hamaster.master.correlate.settings import Settings
 
 log = logging.getLogger("hamaster.correlator")
 S = 1_000_000_000
 SNAPSHOT_EVERY = 32  # transitions between snapshots: the most a late one replays before its own place
+HEARTBEAT_NS = S // 2  # init's heartbeat interval, unless the correlator is told the site's
 
 
 DEAD = "DEAD"  # not a VRRP state: the node's keepalived died (its minion saw the process go)
@@ -91,8 +93,11 @@ class Snapshot:
 class Group:
     """One VRRP group's state machine. Pure: returns the incidents to store; `known` asks the store."""
 
-    def __init__(self, name: str, vip: str | None, s: Settings, known: Callable[[str], bool]) -> None:
+    def __init__(self, name: str, vip: str | None, s: Settings, known: Callable[[str], bool],
+                 heartbeat_ns: int = HEARTBEAT_NS) -> None:
         self.name, self.vip, self.s, self.known = name, vip, s, known
+        self.heartbeat_ns = heartbeat_ns  # bounds a silent holder's death (dating.py)
+        self.advert_int: dict[str, float] = {}  # member -> its advert_int (s), from its keepalived.conf's facts
         self.vips: set[str] = {str(vip).split("/")[0]} if vip else set()  # and those reconcile's dumps name
         self.history: list[Transition] = []  # sorted; history[0] is at absolute position `base`
         self.base = 0
@@ -173,7 +178,11 @@ class Group:
         """A MASTER after a time with none."""
         ops: list[Op] = []
         lost = self.lost
-        gap = tr.node_ns - lost.node_ns if lost else None
+        dating = None
+        if lost is not None and lost.state is None:  # it went silent: nobody saw it die, so bracket the death
+            dating = date_silent_death(lost.node_ns, self.heartbeat_ns, tr.node_ns, tr.priority,
+                                       self.advert_int.get(tr.minion))
+        gap = max(0, tr.node_ns - (dating.at_ns if dating else lost.node_ns)) if lost else None
         if lost is not None:
             nm_key = f"no_master:{self.name}:{lost.key}"
             if self.known(nm_key):
@@ -186,7 +195,7 @@ class Group:
                                     ended_ns=tr.node_ns, data={"vip": self.vip, "gap_ns": gap,
                                                                "after_the_fact": True}))
         if self.holder is not None and new != self.holder:
-            ops.append(self._failover(tr, new, lost, gap))
+            ops.append(self._failover(tr, new, lost, gap, dating))
         return ops
 
     def _healed(self, tr: Transition, new: str) -> list[Op]:
@@ -215,18 +224,24 @@ class Group:
             ops.append(self._failover(tr, new, tr, gap))
         return ops
 
-    def _failover(self, tr: Transition, new: str, cause: Transition | None, gap: int | None) -> Incident:
+    def _failover(self, tr: Transition, new: str, cause: Transition | None, gap: int | None,
+                  dating: Dating | None = None) -> Incident:
         old = self.holder or "?"
         new_tr = self.members[new]
         why = cause.cause() if cause else "unknown"
         if cause and cause.state == "BACKUP" and cause.priority is not None and new_tr.priority is not None:
             why = f"{cause.minion} BACKUP (priority {cause.priority} vs {new_tr.priority})"
         took = f" in {human_duration(gap / S)}" if gap else ""
+        more: dict[str, Any] = {}
+        if dating is not None:  # a range, not a false point: the death is known only within its bounds
+            span = (max(0, tr.node_ns - dating.hi_ns), max(0, tr.node_ns - dating.lo_ns))
+            took = f" in {human_span(span[0] / S, span[1] / S)} (death dated by the {dating.by})"
+            more = {"gap_range_ns": list(span), "death_dated_by": dating.by}
         return self._incident(
             "failover", tr, f"{self.label()} moved {old} -> {new}{took}; {why}", [old, new],
             f"failover:{self.name}:{new_tr.key}", old_holder=old, new_holder=new, gap_ns=gap, cause=why,
             cause_state=cause.state if cause else None, old_priority=cause.priority if cause else None,
-            new_priority=new_tr.priority, instance=new_tr.instance,
+            new_priority=new_tr.priority, instance=new_tr.instance, **more,
         )
 
     def _recovered(self, tr: Transition, holder: str, closes: str, **data: Any) -> Incident:

@@ -80,7 +80,8 @@ class MasterDaemon:
         self.db = store.connect(cfg.store)
         stack.callback(self.db.close)
         self.probes = ProbeBridge(cfg, self.db, self.on_stored)
-        self.correlator = Correlator(self.db, cfg.correlator, cfg.silent_after, where=str(cfg.path))
+        self.correlator = Correlator(self.db, cfg.correlator, cfg.silent_after, where=str(cfg.path),
+                                     heartbeat_s=cfg.heartbeat_interval)
         self.correlator.replay(self.started_ns - REPLAY_NS)
         # minions heard before this start: one that never comes back must still go silent (a holder that died
         # while we were down would otherwise stay MASTER beside its successor: a split brain that is not one)

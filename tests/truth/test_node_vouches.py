@@ -65,8 +65,51 @@ def test_minion_killed_with_its_keepalived_is_a_failover_from_the_silence(conn) 
     crash_of_a1(f, minion_alive=False)
     assert not [i for i in f.incidents("split_brain") if i.severity == "critical"]
     [failover] = f.incidents("failover")
-    assert failover.data["gap_ns"] == f.at(13.1) - f.at(9.99)
+    # nobody saw it die: after its last heartbeat (9.99), before the next one was due (10.49); the middle
+    assert failover.data["gap_range_ns"] == [f.at(13.1) - f.at(10.49), f.at(13.1) - f.at(9.99)]
+    assert failover.data["gap_ns"] == f.at(13.1) - f.at(10.24)
+    assert failover.data["death_dated_by"] == "heartbeat" and "in 2.6-3.1 s" in failover.summary
     assert "a1 silent" in failover.data["cause"]
+
+
+def silent_crash(f: TruthFeed, takeover: float, advert_int: float | None = 1.0) -> None:
+    """a1 (MASTER, 150) and its minion die together at ~10.3 s, last heard 9.99 s; a2 (100) takes over at
+    `takeover`. With `advert_int`, the nodes' keepalived.conf facts say so."""
+    if advert_int is not None:
+        for minion, prio in (("a1", 150), ("a2", 100)):
+            f._store(0.0, minion, "minion", "minion/keepalived/config", data={"path": "/etc/keepalived/keepalived.conf",
+                     "sha256": "0" * 64, "instances": {"VI_1": {"priority": prio, "advert_int": advert_int}},
+                     "sync_groups": {}})
+    f.vrrp(0.0, "a1", "MASTER", 150)
+    f.vrrp(0.1, "a2", "BACKUP", 100)
+    f.tick(10.5, {"a1": 9.99, "a2": 10.5})
+    f.vrrp(takeover, "a2", "MASTER", 100)
+    for t in (14.0, 20.5):
+        f.tick(t, {"a1": 9.99, "a2": t})
+
+
+def test_a_silent_death_is_dated_by_the_heartbeat_and_the_new_masters_master_down_interval(conn) -> None:
+    f = TruthFeed(conn)
+    # a1's last advert went at 10.2 s: a2 (priority 100, advert_int 1) takes over 3 + 156/256 s later
+    silent_crash(f, takeover=10.2 + 3 + 156 / 256)
+    [failover] = f.incidents("failover")
+    assert failover.data["death_dated_by"] == "heartbeat and advert"
+    takeover = f.at(10.2 + 3 + 156 / 256)
+    assert failover.data["gap_range_ns"] == [takeover - f.at(10.49), takeover - f.at(10.2)]  # dead in 10.2-10.49
+    assert abs(failover.data["gap_ns"] - (takeover - f.at(10.345))) <= 1
+
+
+def test_bounds_that_contradict_leave_the_heartbeat_and_no_facts_leave_it_too(conn, tmp_path: Path) -> None:
+    f = TruthFeed(conn)
+    silent_crash(f, takeover=20.0)  # far later than any advert of a1's could explain: not dated by it
+    [failover] = f.incidents("failover")
+    assert failover.data["death_dated_by"] == "heartbeat"
+    other = store.connect(tmp_path / "other.db")
+    g = TruthFeed(other)
+    silent_crash(g, takeover=10.2 + 3 + 156 / 256, advert_int=None)  # no keepalived.conf facts
+    [failover] = g.incidents("failover")
+    assert failover.data["death_dated_by"] == "heartbeat"
+    other.close()
 
 
 def test_two_masters_both_vouched_for_are_still_a_split_brain(conn) -> None:
