@@ -1,19 +1,28 @@
-"""Group fidelity: does hamaster tell what keepalived really did? Real keepalived drills on the lab pair, with
-node2's minion and keepalived on a clock 5 s fast (faketime), checked against the truth from outside
-hamaster (tests/truth/labtruth.py: a notify wrapper logging each transition before the hook, in real time).
+"""Group fidelity: does hamaster tell what keepalived really did? Real keepalived drills on a lab of three nodes
+(one instance; node1 MASTER, node2 and node3 BACKUP), node2's minion and keepalived on a clock 5 s fast
+(faketime), checked against the truth from outside hamaster (tests/truth/labtruth.py: a notify wrapper logging
+each transition before the hook, in real time; the test's own kill times).
 
-Each round: kill -9 of node1's keepalived (its minion alive), node2 takes over, node1 comes back and
-preempts; then node1's keepalived and minion killed together, and back again. Expected per round: two
-failovers node1 -> node2 (gap = node2's MASTER line - the kill), two failovers back, one stale_vip (the VIP
-left on dead node1), one node_silent and its node_back; and one clock_offset for node2 per site.
+Each round: kill -9 of node1's keepalived (its minion alive), node2 takes over, node1 comes back and preempts;
+then node1's keepalived and minion killed together, and back again; then a split: node2 stops hearing VRRP
+(nft in the node) and claims the VIP beside node1, and hears it again. Expected per round: two failovers
+node1 -> node2, two back, one stale_vip (the VIP left on dead node1), one node_silent, one split_brain; and one
+clock_offset for node2 per site.
 
     fidelity_false_incidents      warning/critical incidents derived that the truth does not have
     fidelity_missed_incidents     expected incidents not derived
     fidelity_gap_error_p99_ms     |derived gap - truth gap| of the crash failovers, p99
-    fidelity_alerts_per_incident  chat messages per crash, max (the stale VIP and the silence fold in)
+    fidelity_silent_gap_error_p99_ms   the same for the crashes that took the minion too (dated by bounds)
+    fidelity_silent_gap_in_range  share of those whose truth gap is inside the range the failover shows
+    fidelity_silent_range_p99_ms  width of that range, p99 (its half is the worst-case error of the point)
+    fidelity_split_error_p99_ms   |derived split brain duration - node2's BACKUP line - its MASTER line|, p99
+    fidelity_alerts_per_incident  chat messages per crash or split, max (stale VIP, silence fold in; the
+                                  "[resolved]" of a split is its end, not counted)
+    hook_time_error_p99_ms        |hook's node time (corrected) - the truth line|, p99
+    fifo_time_error_p99_ms        the same for keepalived's FIFO lines (which source is nearer the truth)
     clock_offset_error_ms         |estimated offset of node2 - 5000 ms|
 
-`--quick` (or HAMASTER_BENCH_QUICK=1): one crash with the minion alive, nothing else (well under a minute).
+`--quick` (or HAMASTER_BENCH_QUICK=1): one crash with the minion alive, on a pair (well under a minute).
 Needs root, keepalived, nginx, ip, nft and faketime; prints a note and no figures without them.
 """
 
@@ -30,13 +39,13 @@ from common import emit, percentile
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "truth"))
 
-from labtruth import first_after, wrap_hooks
+from labtruth import first_after, notify_lines, wrap_hooks
 
 from hamaster.lab.site import HAMINION, LabSite, wait_until
 from hamaster.master.cli.demo import missing_requirements
 
 S = 10**9
-ROUNDS = 3
+ROUNDS = int(os.environ.get("HAMASTER_FIDELITY_ROUNDS", "3"))  # the drill N times (the issue: N=3)
 AHEAD_S = 5.0
 GROUP_WAIT_S = 5.0  # notify.group_wait_s (the lab keeps the default): stale_vip and node_silent wait this long
 
@@ -46,27 +55,42 @@ class Drill:
         self.site, self.log = site, log
         self.expected: list[tuple[str, tuple[str, ...]]] = [("clock_offset", ("node2",))]
         self.gap_errors_ms: list[float] = []
-        self.alerts_per_crash: list[int] = []
+        self.silent_errors_ms: list[float] = []
+        self.silent_in_range: list[bool] = []
+        self.silent_ranges_ms: list[float] = []
+        self.split_errors_ms: list[float] = []
+        self.alerts: list[int] = []
 
     def _incidents(self, since: int, kind: str) -> list[dict]:
         return [i for i in self.site.incidents(kind) if i["started_ns"] >= since]
+
+    def _alerts_since(self, start: int) -> int:
+        return len([m for m in self.site.chat.received() if m.at_ns >= start and not m.title.startswith("[resolved]")])
 
     def crash(self, with_minion: bool) -> None:
         site = self.site
         start = time.time_ns()
         if with_minion:
             site.minion_procs.pop("node1").send_signal(signal.SIGKILL)
+        killed = time.time_ns()  # (killpg follows at once: the pid file's read)
         site.lab.kill_keepalived("node1")
-        killed = time.time_ns()
         wait_until(lambda: site.lab.holds_vip("node2"), 20, "node2 to take the VIP")
-        moved = wait_until(lambda: [i for i in self._incidents(start, "failover")
-                                    if i["data"].get("new_holder") == "node2"], 20, "the failover")
+        [moved] = wait_until(lambda: [i for i in self._incidents(start - S, "failover")
+                                      if i["data"].get("new_holder") == "node2"], 20, "the failover")
         truth = wait_until(lambda: first_after(self.log, "node2", "MASTER", start), 10, "node2's MASTER line")
-        self.gap_errors_ms.append(abs((moved[0]["data"].get("gap_ns") or 0) - (truth - killed)) / 1e6)
+        derived = moved["data"].get("gap_ns") or 0
+        self.gap_errors_ms.append(abs(derived - (truth - killed)) / 1e6)
+        if with_minion:
+            self.silent_errors_ms.append(abs(derived - (truth - killed)) / 1e6)
+            lo, hi = moved["data"].get("gap_range_ns") or (derived, derived)
+            self.silent_in_range.append(lo <= truth - killed <= hi)
+            self.silent_ranges_ms.append((hi - lo) / 1e6)
+            print(f"bench fidelity: silent crash: truth {(truth - killed) / 1e6:.0f} ms, derived {derived / 1e6:.0f}"
+                  f" ms in [{lo / 1e6:.0f}, {hi / 1e6:.0f}] ({moved['data'].get('death_dated_by')})", file=sys.stderr)
         self.expected.append(("failover", ("node1", "node2")))
         self.expected.append(("node_silent", ("node1",)) if with_minion else ("stale_vip", ("node1",)))
         time.sleep(GROUP_WAIT_S + 1.0)  # what folds into the failover would be sent by now
-        self.alerts_per_crash.append(len([m for m in site.chat.received() if m.at_ns >= start]))
+        self.alerts.append(self._alerts_since(start))
 
     def restore(self, with_minion: bool) -> None:
         """node1 back: the VIP removed as a reboot would, keepalived (and the minion) started; it preempts."""
@@ -77,6 +101,42 @@ class Drill:
         site.lab.start_keepalived("node1")
         self.expected.append(("failover", ("node1", "node2")))  # the preemption back
         site.settle("node1")
+
+    def split(self) -> None:
+        """node2 stops hearing VRRP and claims the VIP beside node1; then hears node1 again and steps back."""
+        site = self.site
+        start = time.time_ns()
+        site.lab.block_vrrp("node2")
+        began = wait_until(lambda: first_after(self.log, "node2", "MASTER", start), 20, "node2's MASTER line")
+        [split] = wait_until(lambda: [i for i in self._incidents(start - S, "split_brain")
+                                      if i["severity"] == "critical"], 20, "the split brain")
+        healed_at = time.time_ns()
+        site.lab.unblock_vrrp("node2")
+        ended = wait_until(lambda: first_after(self.log, "node2", "BACKUP", healed_at), 20, "node2's BACKUP line")
+        closed = wait_until(lambda: [i for i in self.site.incidents("split_brain") if i["id"] == split["id"]
+                                     and i["data"].get("duration_ns")], 20, "the split brain to close")
+        self.split_errors_ms.append(abs(closed[0]["data"]["duration_ns"] - (ended - began)) / 1e6)
+        self.expected.append(("split_brain", ("node1", "node2")))
+        time.sleep(GROUP_WAIT_S + 1.0)
+        self.alerts.append(self._alerts_since(start))
+        site.settle("node1")
+
+
+def source_errors_ms(site: LabSite, log: Path, since: int) -> dict[str, list[float]]:
+    """|corrected node time - the truth line| of every hook and FIFO event that has a truth line (per source)."""
+    out: dict[str, list[float]] = {"hook": [], "fifo": []}
+    rows = site.query("SELECT minion, state, source, node_ns, data FROM events WHERE kind = 'vrrp' AND master_ns >= ?",
+                      since)
+    truth = [(ns, node, state) for ns, node, state in notify_lines(log) if ns >= since]
+    for minion, state, source, node_ns, data in rows:
+        if source not in out:
+            continue
+        offset = (json.loads(data) if data else {}).get("clock_offset_ns", 0)
+        at = node_ns - offset
+        near = [ns for ns, node, s in truth if node == minion and s == state and abs(ns - at) < 2 * S]
+        if near:
+            out[source].append(min(abs(ns - at) for ns in near) / 1e6)
+    return out
 
 
 def score(site: LabSite, since: int, expected: list[tuple[str, tuple[str, ...]]]) -> tuple[int, int]:
@@ -103,7 +163,9 @@ def main(quick: bool) -> None:
     if missing:
         print(f"bench fidelity: skipped, needs {'; '.join(missing)}", file=sys.stderr)
         return
-    with tempfile.TemporaryDirectory(prefix="hamaster-bench-fidelity-") as tmp, LabSite.create(Path(tmp)) as site:
+    nodes = ("node1", "node2") if quick else ("node1", "node2", "node3")
+    with tempfile.TemporaryDirectory(prefix="hamaster-bench-fidelity-") as tmp, \
+            LabSite.create(Path(tmp), nodes=nodes) as site:
         log = Path(tmp) / "notify.log"
         wrap_hooks(site, log)
         site.lab.stop(site.minion_procs.pop("node2"))
@@ -122,12 +184,23 @@ def main(quick: bool) -> None:
             drill.restore(with_minion=False)
             drill.crash(with_minion=True)
             drill.restore(with_minion=True)
+            drill.split()
         false, missed = score(site, since, drill.expected)
         [clock] = site.incidents("clock_offset")
+        sources = source_errors_ms(site, log, since)
     emit("fidelity_false_incidents", false, "incidents")
     emit("fidelity_missed_incidents", missed, "incidents")
     emit("fidelity_gap_error_p99_ms", percentile(drill.gap_errors_ms, 99), "ms")
-    emit("fidelity_alerts_per_incident", max(drill.alerts_per_crash), "alerts")
+    if drill.silent_errors_ms:
+        emit("fidelity_silent_gap_error_p99_ms", percentile(drill.silent_errors_ms, 99), "ms")
+        emit("fidelity_silent_gap_in_range", sum(drill.silent_in_range) / len(drill.silent_in_range), "share")
+        emit("fidelity_silent_range_p99_ms", percentile(drill.silent_ranges_ms, 99), "ms")
+    if drill.split_errors_ms:
+        emit("fidelity_split_error_p99_ms", percentile(drill.split_errors_ms, 99), "ms")
+    emit("fidelity_alerts_per_incident", max(drill.alerts), "alerts")
+    for source in ("hook", "fifo"):
+        if sources[source]:
+            emit(f"{source}_time_error_p99_ms", percentile(sources[source], 99), "ms")
     emit("clock_offset_error_ms", abs(clock["data"]["offset_ns"] - AHEAD_S * S) / 1e6, "ms")
 
 

@@ -20,7 +20,7 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from hamaster.core.errors import ConfigError
 from hamaster.core.incidents import Incident
-from hamaster.core.timeutil import human_duration, to_datetime
+from hamaster.core.timeutil import EN_UNITS, human_duration, human_span, to_datetime
 
 log = logging.getLogger("hamaster.notify")
 _PARTS = ("title", "body")
@@ -32,9 +32,12 @@ KIND_ZH = {"failover": "主备切换", "split_brain": "脑裂", "no_master": "�
            "clock_offset": "时钟偏差"}
 
 
+ZH_UNITS = ("毫秒", "秒", "分", "分钟", "小时")
+
+
 def duration_zh(seconds: float) -> str:
     """600 毫秒, 3.4 秒, 3 分 12 秒, 2 小时 5 分钟 (a space between digits and Chinese, as tech writing has it)."""
-    return human_duration(seconds, ("毫秒", "秒", "分", "分钟", "小时"))
+    return human_duration(seconds, ZH_UNITS)
 
 
 def zone_label(offset: timedelta | None) -> str:
@@ -104,13 +107,16 @@ def context(inc: Incident, language: str = "en", tz: tzinfo | None = None) -> di
         "id": inc.id, "kind": inc.kind, "instance": inc.instance, "severity": inc.severity,
         "summary": inc.summary, "nodes": inc.nodes, "planned": inc.planned, "job_id": inc.job_id, "data": d,
         "label": f"VIP {d['vip']}" if d.get("vip") else (inc.instance or ", ".join(inc.nodes)),
-        "gap": say(gap / 1e9) if gap else None,
+        "gap": say(gap / 1e9) if gap else None,  # (a range when the death was only bracketed: below)
         "duration": say(duration / 1e9) if duration else None,
         "started": when(inc.started_ns, tz, language),
         "started_time": when(inc.started_ns, tz, language, full=False),
         "timeline": f"hamaster timeline --incident {inc.id}",
         "language": language,
     }
+    span = d.get("gap_range_ns")
+    if gap and isinstance(span, list) and len(span) == 2 and span[0] != span[1]:
+        ctx["gap"] = human_span(span[0] / 1e9, span[1] / 1e9, ZH_UNITS if language == "zh" else EN_UNITS)
     if d.get("last_seen_ns"):
         ctx["last_seen"] = when(d["last_seen_ns"], tz, language, full=False)
     if d.get("silent_since_ns"):

@@ -57,6 +57,7 @@ class Correlator:
         self._known: set[str] = set()
         self._quiet_before: int | None = None  # replay: incidents older than this are stored as routed
         self.clocks = Clocks()
+        self._listening_since: int | None = None  # first tick or live event: since then we could hear every node
         self.nodes = nodes.Nodes(self.s.stale_vip_after_s)
         self.member_of: dict[str, dict[Group, str]] = {}  # minion -> {group it is in: its instance there}
 
@@ -92,6 +93,8 @@ class Correlator:
         return at if at < se.master_ns else se.master_ns
 
     def feed(self, events: list[StoredEvent]) -> list[int]:
+        if self._listening_since is None and self._quiet_before is None and events:  # (not a replay's)
+            self._listening_since = min(se.master_ns for se in events)
         per_group: dict[Group, list[Transition]] = {}
         # as plain tuples, compared in C: (corrected time, minion, seq) is the order groups keep
         for at, _, _, _, se in sorted([(self.at(se), se.minion, se.event.seq, i, se) for i, se in enumerate(events)]):
@@ -152,8 +155,12 @@ class Correlator:
 
     def tick(self, now: int, last_seen_ns: dict[str, int]) -> list[int]:
         ops: list[Op] = []
+        if self._listening_since is None:
+            self._listening_since = now
         for minion, seen in last_seen_ns.items():
-            if now - seen > self.silent_after * S and minion not in self.silent:
+            # a node can only be found silent after we listened for silent_after: a master that was down
+            # for longer must not take its own deafness for every node's silence (dated before it went down)
+            if now - max(seen, self._listening_since) > self.silent_after * S and minion not in self.silent:
                 self.silent[minion] = seen
                 ops.append(Incident("node_silent", None, seen, f"{minion} silent: no heartbeat for"
                                     f" {human_duration((now - seen) / S)}", f"node_silent:{minion}:{seen}",

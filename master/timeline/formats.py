@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from typing import Any, TextIO
 
 from hamaster.core.errors import ConfigError
-from hamaster.core.timeutil import human_duration
+from hamaster.core.timeutil import human_duration, human_span
 from hamaster.master.timeline.rows import AlertRow, EventRow, IncidentRow, Row
 
 FORMATS = ("table", "json", "markdown", "html")
@@ -103,7 +103,10 @@ def describe(row: Row) -> tuple[str, str, str, str, str, str]:
         return row.node, row.instance or "", what, prio, "+".join(row.sources), "; ".join(notes)
     if isinstance(row, IncidentRow):
         notes = []
-        if row.gap_ns is not None:
+        span = row.data.get("gap_range_ns")  # a silent holder's death is known within bounds: show them
+        if row.gap_ns is not None and isinstance(span, list) and len(span) == 2 and span[0] != span[1]:
+            notes.append(f"gap {human_span(span[0] / 1e9, span[1] / 1e9)}")
+        elif row.gap_ns is not None:
             notes.append(f"gap {_dur(row.gap_ns)}")
         if row.ended_ns is None:
             if row.kind in LASTING:

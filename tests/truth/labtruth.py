@@ -5,10 +5,11 @@ import shutil
 import subprocess
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import yaml
 
-from hamaster.lab.site import LabSite
+from hamaster.lab.site import HAMINION, LabSite
 
 S = 10**9
 
@@ -70,3 +71,24 @@ class AddressMonitor:
 
 def have_faketime() -> bool:
     return shutil.which("faketime") is not None
+
+
+def fast_clock(site: LabSite, node: str, ahead: str = "+5s") -> None:
+    """Run `node`'s minion under faketime; keepalived inherits it (the minion starts it when it applies)."""
+    proc = site.minion_procs.pop(node)
+    site.lab.stop(proc)
+    site.minion_procs[node] = site.lab.spawn(
+        node, ["faketime", "-f", ahead, HAMINION, "run", "-c", str(site.minion_config(node))],
+        site.root / f"minion-{node}.log")  # (FAKETIME_DONT_FAKE_MONOTONIC=1 breaks Python's time.sleep: EINVAL)
+
+
+def incidents_since(site: LabSite, start: int, kind: str) -> list[dict[str, Any]]:
+    return [i for i in site.incidents(kind) if i["started_ns"] >= start]
+
+
+def deliveries(site: LabSite, incident_id: int) -> list[tuple[str, str, str | None]]:
+    return site.query("SELECT route, status, last_error FROM deliveries WHERE incident_id = ?", incident_id)
+
+
+def chat_after(site: LabSite, start: int) -> list[str]:
+    return [m.title for m in site.chat.received() if m.at_ns >= start]

@@ -5,60 +5,18 @@ against the test's own notify lines and the kernel's address events, not against
 import json
 import signal
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from labtruth import AddressMonitor, first_after, have_faketime, wrap_hooks
+from labtruth import chat_after, deliveries, first_after, have_faketime, incidents_since
 
 from hamaster.core.config import load_master_config
-from hamaster.lab.site import HAMINION, LabSite, wait_until
+from hamaster.lab.site import LabSite, wait_until
 
 pytestmark = pytest.mark.lab
 S = 10**9
 GAP_FIDELITY_NS = 250_000_000  # the derived gap against the truth lines (the bench measures it: bench/fidelity.py)
-
-
-def fast_clock(site: LabSite, node: str, ahead: str = "+5s") -> None:
-    """Run `node`'s minion under faketime; keepalived inherits it (the minion starts it when it applies)."""
-    proc = site.minion_procs.pop(node)
-    site.lab.stop(proc)
-    site.minion_procs[node] = site.lab.spawn(
-        node, ["faketime", "-f", ahead, HAMINION, "run", "-c", str(site.minion_config(node))],
-        site.root / f"minion-{node}.log")  # (FAKETIME_DONT_FAKE_MONOTONIC=1 breaks Python's time.sleep: EINVAL)
-
-
-@pytest.fixture
-def drill(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[tuple[LabSite, Path, dict[str, AddressMonitor]]]:
-    param = getattr(request, "param", None)
-    nodes = ("node1", "node2", "node3") if param == "three nodes" else ("node1", "node2")
-    with LabSite.create(tmp_path / "site", nodes=nodes) as site:
-        log = tmp_path / "notify.log"
-        wrap_hooks(site, log)
-        monitors = {n.name: AddressMonitor(site, n.name, tmp_path / f"addr-{n.name}.log") for n in site.lab.nodes}
-        try:
-            if param == "node2 fast":
-                fast_clock(site, "node2")  # its heartbeats say so: the incident is the sign it is connected
-                wait_until(lambda: site.incidents("clock_offset"), 20, "node2's minion under faketime")
-            site.apply()
-            site.settle()
-            yield site, log, monitors
-        finally:
-            for m in monitors.values():
-                m.stop()
-
-
-def incidents_since(site: LabSite, start: int, kind: str) -> list[dict[str, Any]]:
-    return [i for i in site.incidents(kind) if i["started_ns"] >= start]
-
-
-def deliveries(site: LabSite, incident_id: int) -> list[tuple[str, str, str | None]]:
-    return site.query("SELECT route, status, last_error FROM deliveries WHERE incident_id = ?", incident_id)
-
-
-def chat_after(site: LabSite, start: int) -> list[str]:
-    return [m.title for m in site.chat.received() if m.at_ns >= start]
 
 
 def check_failover_from(site: LabSite, log: Path, start: int, dead_at: int, unseen_ns: int = 0) -> dict[str, Any]:

@@ -82,6 +82,7 @@ def silent_crash(f: TruthFeed, takeover: float, advert_int: float | None = 1.0) 
                      "sync_groups": {}})
     f.vrrp(0.0, "a1", "MASTER", 150)
     f.vrrp(0.1, "a2", "BACKUP", 100)
+    f.tick(0.5, {"a1": 0.5, "a2": 0.5})
     f.tick(10.5, {"a1": 9.99, "a2": 10.5})
     f.vrrp(takeover, "a2", "MASTER", 100)
     for t in (14.0, 20.5):
@@ -251,3 +252,23 @@ def test_a_first_look_finding_no_keepalived_leaves_what_the_hook_said_since_the_
     f.tick(6.0, {"a1": 6.0, "a2": 6.0})
     [failover] = f.incidents("failover")
     assert failover.data["cause"] == "a1 FAULT (priority 150)"
+
+
+def test_a_master_down_longer_than_silent_after_does_not_make_every_node_silent_at_its_restart(conn) -> None:
+    """Found by the lab drill (the master killed -9 during a split brain): back after 4 s, the master took its
+    own deafness for the nodes' silence, closed the split brain at node1's 'silence' and moved the VIP."""
+    f = TruthFeed(conn, silent_after_s=2.5)
+    f.vrrp(0.0, "a1", "MASTER", 150)
+    f.vrrp(0.1, "a2", "BACKUP", 100)
+    f.vrrp(5.0, "a2", "MASTER", 100)  # a2 stopped hearing VRRP: both MASTER
+    f.tick(8.0, {"a1": 8.0, "a2": 8.0})
+    [split] = f.incidents("split_brain")
+    f.restart()  # killed at 9.0 (both last heard then), back at 13.0
+    f.tick(13.0, {"a1": 9.0, "a2": 9.0})
+    f.tick(13.5, {"a1": 9.0, "a2": 9.0})  # the minions reconnect within silent_after of our start
+    f.vrrp(12.0, "a2", "BACKUP", 100, arrives=13.6)  # the heal, spooled while we were down
+    for t in (14.0, 16.0, 20.0):
+        f.tick(t, {"a1": t, "a2": t})
+    assert not f.incidents("node_silent") and not f.incidents("failover")
+    [split] = f.incidents("split_brain")
+    assert split.ended_ns == f.at(12.0) and split.data["duration_ns"] == 7 * S

@@ -15,9 +15,10 @@ S = 10**9
 
 
 class TruthFeed:
-    def __init__(self, conn: sqlite3.Connection, clock_s: dict[str, float] | None = None, **settings: Any) -> None:
-        self.conn = conn
-        self.c = Correlator(conn, settings, silent_after_s=10)
+    def __init__(self, conn: sqlite3.Connection, clock_s: dict[str, float] | None = None, silent_after_s: float = 10,
+                 **settings: Any) -> None:
+        self.conn, self.settings, self.silent_after_s = conn, settings, silent_after_s
+        self.c = Correlator(conn, settings, silent_after_s=silent_after_s)
         self.clock_s = clock_s or {}
         self.seq: dict[str, int] = {}
         self.new: list[int] = []
@@ -52,6 +53,11 @@ class TruthFeed:
             t2 = t1 - off + round(delay_s / 2 * S)
             t3 = t2 + 50_000
             self.c.clocks.sample(minion, t1, t2, t3, t3 + off + round(delay_s / 2 * S))
+
+    def restart(self) -> None:
+        """The master restarted: a new correlator that replays the store."""
+        self.c = Correlator(self.conn, self.settings, silent_after_s=self.silent_after_s)
+        self.c.replay(0)
 
     def tick(self, t: float, seen: dict[str, float]) -> None:
         self.new += self.c.tick(self.at(t), {m: self.at(s) for m, s in seen.items()})
