@@ -38,6 +38,7 @@ from hamaster.core.config import MinionConfig
 from hamaster.core.errors import ConfigError, StateError
 from hamaster.core.events import vrrp_tag
 from hamaster.minion import keepalived
+from hamaster.minion.hook import real_boot_ns
 from hamaster.minion.spool import NewEvent
 
 log = logging.getLogger("haminion.beacons")
@@ -197,5 +198,6 @@ def process_started_ns() -> int:
         ticks = int(Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[19])  # field 22: starttime
     except (OSError, ValueError, IndexError):
         return time.time_ns()
-    since_start_ns = time.clock_gettime_ns(time.CLOCK_BOOTTIME) - ticks * 1_000_000_000 // os.sysconf("SC_CLK_TCK")
+    boot_ns = real_boot_ns(time.clock_gettime_ns(time.CLOCK_BOOTTIME))  # (under faketime: /proc/uptime)
+    since_start_ns = boot_ns - ticks * 1_000_000_000 // os.sysconf("SC_CLK_TCK")
     return time.time_ns() - since_start_ns

@@ -164,6 +164,17 @@ def parse_args(argv: list[str]) -> tuple[str, list[str]]:
     return config, [vtype, instance, state, prio]
 
 
+def real_boot_ns(boot_ns: int) -> int:
+    """CLOCK_BOOTTIME as read, or the kernel's own count in /proc/uptime (to 10 ms) when the clock was faked:
+    faketime gives every clock id the faked wall time, and a fork dated on it lands in 1970."""
+    try:
+        with open("/proc/uptime", "rb") as f:
+            uptime_ns = round(float(f.read().split()[0]) * 1_000_000_000)
+    except (OSError, ValueError, IndexError):
+        return boot_ns
+    return boot_ns if abs(boot_ns - uptime_ns) < 1_000_000_000 else uptime_ns
+
+
 def spawn_time_ns(source: str = "spawn") -> tuple[int, str]:
     """When keepalived spawned this process, in ns since the epoch, and which clock said so.
 
@@ -187,6 +198,7 @@ def spawn_time_ns(source: str = "spawn") -> tuple[int, str]:
         boot = time.clock_gettime_ns(time.CLOCK_BOOTTIME)
         now = time.time_ns()
         boot = (boot + time.clock_gettime_ns(time.CLOCK_BOOTTIME)) // 2  # the moment `now` was read
+        boot = real_boot_ns(boot)
         tick_ns = 1_000_000_000 // os.sysconf("SC_CLK_TCK")
         earliest = int(stat[stat.rindex(b")") + 2:].split()[19]) * tick_ns  # field 22, the fork's tick
         if source == "ticks":

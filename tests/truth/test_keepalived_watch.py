@@ -5,6 +5,7 @@ dated by the node's clock at the kernel's wake-up, not at the next look."""
 import shutil
 import signal
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -55,3 +56,15 @@ def test_a_killed_keepalived_is_reported_down_with_its_time(tmp_path: Path) -> N
     down = events[1]
     assert down.tag == "beacon/keepalived/down" and down.data == {"pid": proc.pid, "died": True}
     assert killed <= down.node_ns < killed + 30 * 10**9  # the node's own time, after the kill (60 s between looks)
+
+
+@pytest.mark.skipif(not shutil.which("faketime"), reason="needs faketime (apt-get install faketime)")
+def test_the_hooks_spawn_time_and_the_minions_start_are_right_under_faketime() -> None:
+    """faketime gives CLOCK_BOOTTIME the faked wall time too: a fork dated on it landed in 1970 (the master
+    then replaced every hook time of a node under faketime by its receipt time, up to 1.7 s late)."""
+    code = ("import time; from hamaster.minion.hook import spawn_time_ns; from hamaster.minion.beacons import"
+            " process_started_ns; print(time.time_ns(), spawn_time_ns()[0], process_started_ns())")
+    out = subprocess.run(["faketime", "-f", "+5s", sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, timeout=60).stdout.split()
+    now, spawned, started = (int(x) for x in out)
+    assert now - 60 * 10**9 < spawned <= now and now - 60 * 10**9 < started <= now  # in the faked clock, not 1970
