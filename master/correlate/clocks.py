@@ -11,6 +11,8 @@ and the error of `offset` is at most delay / 2, so of the last WINDOW samples th
 is kept (NTP's clock filter). Until a full sample exists, a ping alone gives t1 - t2, off by the one-way
 transit (milliseconds here), which beats assuming 0 for a node whose clock is seconds off.
 
+The estimates are stored (master/store/minions.py, save_clocks) and restored at the master's start.
+
 Corrected time = node time - offset: the master's timeline, where events of two nodes can be compared.
 An event of a node whose offset is over the bound carries it (data.clock_offset_ns), for the timeline.
 A node time that cannot be true once corrected (after its own receipt, before 2001, not a number) is
@@ -45,6 +47,18 @@ class Clocks:
     def __init__(self) -> None:
         self.clocks: dict[str, Clock] = {}
         self.changed: set[str] = set()  # minions with a new full sample since clock incidents were looked at
+        self.unsaved: set[str] = set()  # minions whose estimate moved since it was stored
+
+    def restore(self, saved: dict[str, tuple[int, int]]) -> None:
+        """The estimates stored by the last run, {minion: (offset, delay)}: at a restart the events replayed
+        and those that come before the first new exchange are corrected as before (an offset over the bound
+        also goes with each event; one under it is known only from here). It stays one sample among the
+        next WINDOW: a better one replaces it, and it leaves the window like any other."""
+        for minion, (offset, delay) in saved.items():
+            clock = self.clocks.setdefault(minion, Clock())
+            if clock.delay_ns is None:
+                clock.samples.append((delay, offset))
+                clock.delay_ns, clock.offset_ns, clock.one_way = delay, offset, False
 
     def ping(self, minion: str, t1: int, t2: int, exchange: Any = None) -> None:
         """A ping sent at node time t1 arrived at master time t2; `exchange` is the last full [t1, t2, t3, t4]."""
@@ -62,7 +76,11 @@ class Clocks:
             return  # not a real exchange (a forged or mixed-up one): it says nothing
         clock = self.clocks.setdefault(minion, Clock())
         clock.samples.append((delay, ((t1 - t2) + (t4 - t3)) // 2))
-        clock.delay_ns, clock.offset_ns = min(clock.samples)
+        best = min(clock.samples)
+        if best != (clock.delay_ns, clock.offset_ns):
+            self.unsaved.add(minion)
+        clock.delay_ns, clock.offset_ns = best
+        clock.one_way = False
         self.changed.add(minion)
 
     def offset(self, minion: str) -> int:

@@ -39,6 +39,7 @@ from hamaster.master.correlate.clocks import Clocks
 from hamaster.master.correlate.settings import Settings
 from hamaster.master.correlate.vrrp_group import DEAD, HEARTBEAT_NS, Close, Group, Op, S, Transition
 from hamaster.master.store import incidents, jobs
+from hamaster.master.store import minions as stored_minions
 
 log = logging.getLogger("hamaster.correlator")
 KEEPALIVED_CONFIG = "minion/keepalived/config"  # the facts of a node's keepalived.conf (core/keepalived_conf.py)
@@ -177,12 +178,17 @@ class Correlator:
             ops += group.on_time(now, last_seen_ns)
         ops += self.nodes.stale_vips(self._groups_with, now, heard=last_seen_ns)
         ops += nodes.clock_incidents(self.clocks, now)
+        if self.clocks.unsaved:
+            stored_minions.save_clocks(self.conn, [(m, self.clocks.clocks[m].offset_ns, self.clocks.clocks[m].delay_ns
+                                                    or 0, now) for m in self.clocks.unsaved])
+            self.clocks.unsaved.clear()
         return self._commit(self.nodes.annotate(ops, self.groups, self.clocks))
 
     def replay(self, since_ns: int) -> None:
         """Rebuild the groups from stored events; what this finds that is older than replay_quiet_s is
         stored as already routed (no alerts for old news); newer ones are left for notify's start-up sweep."""
         self._quiet_before = now_ns() - int(self.s.replay_quiet_s * S)
+        self.clocks.restore(stored_minions.clocks(self.conn))
         try:
             batch: list[StoredEvent] = []
             for se in _stored_vrrp(self.conn, since_ns):

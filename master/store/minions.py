@@ -40,3 +40,17 @@ def grains(conn: Connection) -> dict[str, dict[str, Any]]:
 def greeted(conn: Connection) -> list[str]:
     """The minions that said hello (with their grains) at least once."""
     return [m for (m,) in conn.execute("SELECT id FROM minions WHERE grains IS NOT NULL ORDER BY id")]
+
+
+def save_clocks(conn: Connection, clocks: list[tuple[str, int, int, int]]) -> None:
+    """(minion, offset_ns, delay_ns, sampled_ns): the correlator's clock estimates, for its next start."""
+    conn.executemany(
+        "INSERT INTO minion_clocks (minion, offset_ns, delay_ns, sampled_ns) VALUES (?,?,?,?) ON CONFLICT (minion)"
+        " DO UPDATE SET offset_ns = excluded.offset_ns, delay_ns = excluded.delay_ns, sampled_ns = excluded.sampled_ns",
+        sorted(clocks))
+    conn.commit()
+
+
+def clocks(conn: Connection) -> dict[str, tuple[int, int]]:
+    """{minion: (offset_ns, delay_ns)} as last saved."""
+    return {m: (off, delay) for m, off, delay in conn.execute("SELECT minion, offset_ns, delay_ns FROM minion_clocks")}

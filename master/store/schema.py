@@ -3,6 +3,7 @@
     meta               schema_version
     events             unique on (minion, seq): a batch resent after a lost ack is absorbed
     minions            greeted (grains), last seen, frames dropped
+    minion_clocks      each minion's clock offset as the correlator estimated it (kept across restarts)
     incidents          derived by the correlator, unique on dedup_key; routed_ns set by notify's outbox
     deliveries         notify's durable outbox: one row per (incident, route, target)
     delivery_attempts  every try of a delivery
@@ -102,6 +103,14 @@ CREATE TABLE IF NOT EXISTS jobs (
     summary     TEXT                      -- JSON: per minion succeeded/changed/failed
 );
 CREATE INDEX IF NOT EXISTS jobs_by_time ON jobs (started_ns);
+
+-- its own table (not columns of minions): a store made before it gains it by CREATE TABLE IF NOT EXISTS
+CREATE TABLE IF NOT EXISTS minion_clocks (
+    minion     TEXT PRIMARY KEY,
+    offset_ns  INTEGER NOT NULL,          -- node clock minus master clock
+    delay_ns   INTEGER NOT NULL,          -- the round trip of the sample it came from
+    sampled_ns INTEGER NOT NULL
+);
 
 CREATE TABLE IF NOT EXISTS silences (
     id         INTEGER PRIMARY KEY,

@@ -272,3 +272,22 @@ def test_a_master_down_longer_than_silent_after_does_not_make_every_node_silent_
     assert not f.incidents("node_silent") and not f.incidents("failover")
     [split] = f.incidents("split_brain")
     assert split.ended_ns == f.at(12.0) and split.data["duration_ns"] == 7 * S
+
+
+def test_a_clock_offset_under_the_bound_outlives_a_master_restart(conn) -> None:
+    """a2 is 0.3 s fast: not enough to go with each event (clock_offset_ns is for offsets over 1 s), so a master
+    restarted before the next exchange read a2's raw times: a 100 ms preemption overlap became a 200 ms gap."""
+    f = TruthFeed(conn, clock_s={"a2": 0.3})
+    f.heartbeats(0.0, "a1")
+    f.heartbeats(0.0, "a2")
+    f.vrrp(1.0, "a1", "MASTER", 100)
+    f.vrrp(1.1, "a2", "BACKUP", 150)
+    f.tick(2.0, {"a1": 2.0, "a2": 2.0})
+    f.restart()  # before any heartbeat since: the offset comes from the store
+    assert abs(f.c.clocks.offset("a2") - round(0.3 * S)) < 1_000_000
+    f.vrrp(10.0, "a2", "MASTER", 150)  # preemption: a2 first, a1 steps back 100 ms later
+    f.vrrp(10.1, "a1", "BACKUP", 100)
+    f.tick(12.0, {"a1": 12.0, "a2": 12.0})
+    [failover] = f.incidents("failover")
+    assert failover.data["new_holder"] == "a2" and not failover.data["gap_ns"]
+    assert not f.incidents("no_master")
