@@ -35,7 +35,7 @@ from hamaster.core import protocol
 from hamaster.core.config import MinionConfig
 from hamaster.core.errors import ConfigError, ProtocolError
 from hamaster.minion import hook
-from hamaster.minion.beacons import Beacons
+from hamaster.minion.beacons import Beacons, process_started_ns
 from hamaster.minion.fifo import FifoReader
 from hamaster.minion.spool import WAKE, NewEvent, Spool
 
@@ -341,7 +341,9 @@ class MinionDaemon:
         from hamaster.minion import grains
 
         # the spool's identity in every hello: the master tells a reset spool from the old one by it
-        self.grains = {**grains.collect(self.cfg.id), "spool": self.spool.identity}
+        self.grains = {**grains.collect(self.cfg.id), "spool": self.spool.identity,
+                       # what this run makes itself is numbered from first_seq and cannot predate started_ns
+                       "run": {"started_ns": process_started_ns(), "first_seq": self.spool.next_seq()}}
         log.info("haminion %s started: spool %s, backlog %d, masters %s", self.cfg.id, self.cfg.spool_dir,
                  self.spool.backlog(), ", ".join(self.cfg.masters))
         self._check_hook_reads_our_spool()

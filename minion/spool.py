@@ -252,5 +252,10 @@ class Spool:
             self.db.rollback()
             raise
 
+    def next_seq(self) -> int:
+        """The seq the next event will get (what this run spools is numbered from here)."""
+        used = self.db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'spool'").fetchone()
+        return int(used[0]) + 1 if used else 1
+
     def backlog(self) -> int:
         return self.db.execute("SELECT COUNT(*) FROM spool WHERE acked != ?", (self.all_acked,)).fetchone()[0]

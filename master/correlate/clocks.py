@@ -15,7 +15,8 @@ The estimates are stored (master/store/minions.py, save_clocks) and restored at 
 
 Corrected time = node time - offset: the master's timeline, where events of two nodes can be compared.
 An event of a node whose offset is over the bound carries it (data.clock_offset_ns), for the timeline.
-A node time that cannot be true once corrected (after its own receipt, before 2001, not a number) is
+A node time that cannot be true once corrected (after its own receipt, before 2001, not a number, or before
+the minion started for what that minion made itself: its hello says when it started, and from which seq) is
 replaced by the receipt time in the node's clock and the event is marked (`vet`): one far-future stamp must
 not push its group's history into the future, where every later real transition would look late.
 """
@@ -32,6 +33,7 @@ WINDOW = 8  # samples the lowest delay is chosen from: 8 heartbeats, as NTP's fi
 FUTURE_SLACK_NS = S // 2  # a corrected node time this far after its own receipt is impossible
 EPOCH_FLOOR_NS = 978_307_200 * S  # 2001-01-01: an earlier node time is a clock that was never set
 OFFSET_BOUND_NS = S  # an offset beyond this is an incident of its own (clock_offset)
+STARTED_SLACK_NS = S  # what a running minion made, this far before its start (/proc, to 10 ms), is impossible
 
 
 @dataclass(slots=True)
@@ -48,6 +50,13 @@ class Clocks:
         self.clocks: dict[str, Clock] = {}
         self.changed: set[str] = set()  # minions with a new full sample since clock incidents were looked at
         self.unsaved: set[str] = set()  # minions whose estimate moved since it was stored
+        self.runs: dict[str, tuple[int, int]] = {}  # minion -> (its process start, first seq of that run)
+
+    def minion_run(self, minion: str, run: Any) -> None:
+        """The hello's grains `run`: {started_ns, first_seq}. What that run made itself (beacons, FIFO lines,
+        dumps: seq >= first_seq and not from the hook, which runs while the minion is down) is later."""
+        if isinstance(run, dict) and type(run.get("started_ns")) is int and type(run.get("first_seq")) is int:
+            self.runs[minion] = (run["started_ns"], run["first_seq"])
 
     def restore(self, saved: dict[str, tuple[int, int]]) -> None:
         """The estimates stored by the last run, {minion: (offset, delay)}: at a restart the events replayed
@@ -91,24 +100,31 @@ class Clocks:
         """Node time -> master time."""
         return node_ns - self.offset(minion)
 
-    def vet(self, minion: str, node_ns: Any, master_ns: int) -> tuple[int, str | None]:
+    def vet(self, minion: str, node_ns: Any, master_ns: int, made_by_run: bool = False) -> tuple[int, str | None]:
         """(node time to keep, why it was replaced or None): an impossible node time becomes the master's
-        receipt time expressed in the node's clock."""
+        receipt time expressed in the node's clock. `made_by_run`: the running minion made the event itself."""
         off = self.offset(minion)
         why = None
+        started = self.runs[minion][0] if made_by_run and minion in self.runs else None
         if type(node_ns) is not int:
             why = "not a number" if isinstance(node_ns, float) and math.isnan(node_ns) else "not an integer"
         elif node_ns - off > master_ns + FUTURE_SLACK_NS:
             why = f"{(node_ns - off - master_ns) / S:.1f} s after its own receipt"
         elif node_ns < EPOCH_FLOOR_NS:
             why = "before 2001: a clock never set"
+        elif started is not None and node_ns < started - STARTED_SLACK_NS:
+            why = f"{(started - node_ns) / S:.1f} s before its minion started"
         return (master_ns + off, why) if why else (node_ns, None)
+
+    def made_by_run(self, minion: str, ev: Event) -> bool:
+        run = self.runs.get(minion)
+        return run is not None and ev.seq >= run[1] and ev.source != "hook"
 
     def vet_event(self, minion: str, ev: Event, master_ns: int) -> Event:
         """`ev` as the store should keep it: an impossible node time replaced and the reason in its data
         (`node_time_replaced`, with the time it came with in `node_ns_sent`)."""
         sent = ev.data.get("node_ns_sent")  # the protocol found no time at all (NaN, a string ...)
-        node_ns, why = self.vet(minion, ev.node_ns, master_ns)
+        node_ns, why = self.vet(minion, ev.node_ns, master_ns, self.made_by_run(minion, ev))
         if sent is not None:
             node_ns, why = master_ns + self.offset(minion), f"{sent} is not a time"
         off = self.offset(minion)

@@ -131,6 +131,7 @@ class Intake:
                     grains = protocol.plain_map(msg.grains, protocol.MAX_GRAINS, "grains")
                     m.backlog = msg.backlog
                     hellos[who] = json.dumps(grains, allow_nan=False)
+                    self.clocks.minion_run(who, grains.get("run"))  # its start: a time before it is impossible
                     spool = grains.get("spool")
                     log.info("minion %s says hello (backlog %d, spool %s)", who, m.backlog,
                              spool.get("id") if isinstance(spool, dict) else "without identity")

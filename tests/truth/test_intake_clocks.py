@@ -33,11 +33,15 @@ class FakeMinion:
             msg = protocol.decode(self.sock.recv())
         self.ntp = [msg["ts"], msg["rx"], msg["tx"], self.clock()]
 
-    def send(self, state: str, node_ns: Any = None, prio: int = 100) -> None:
+    def hello(self, started_ns: int, first_seq: int) -> None:
+        self.sock.send(protocol.encode("hello", grains={"id": "x", "run": {"started_ns": started_ns,
+                                                                           "first_seq": first_seq}}, backlog=0))
+
+    def send(self, state: str, node_ns: Any = None, prio: int = 100, source: str = "hook") -> None:
         self.seq += 1
         event = {"seq": self.seq, "node_ns": self.clock() if node_ns is None else node_ns, "kind": "vrrp",
                  "tag": f"vrrp/VI_1/{state}", "instance": "VI_1", "state": state, "priority": prio,
-                 "source": "hook", "data": {}}
+                 "source": source, "data": {}}
         self.sock.send(msgpack.packb({"v": 1, "t": "events", "events": [event]}, use_bin_type=True))
 
     def close(self) -> None:
@@ -98,3 +102,25 @@ def test_far_future_and_nan_node_times_are_replaced_and_a_later_failover_still_a
     assert [m for m, _, _ in marked] == ["node1", "node2"]
     assert all(abs(skew) < S for _, skew, _ in marked)
     assert "not a time" in marked[1][2] and "nan" in marked[1][2]
+
+
+def test_what_a_minion_made_before_it_started_is_impossible_what_its_hook_spooled_meanwhile_is_not(site: Site) -> None:
+    site.start_master()
+    ctx = zmq.Context()
+    m = FakeMinion(ctx, site, "node1")
+    started = time.time_ns()
+    hour_ago = started - 3600 * S
+    try:
+        m.beat()
+        m.send("BACKUP", node_ns=hour_ago - S, source="fifo")  # seq 1: spooled by the run before this one
+        m.hello(started, first_seq=2)
+        m.send("BACKUP", node_ns=hour_ago, source="hook")  # the hook ran while the minion was down: fine
+        m.send("MASTER", node_ns=hour_ago + S, source="fifo")  # a FIFO line of this run, an hour before it
+        wait_for(lambda: site.count() == 3, 20, "the three events")
+    finally:
+        m.close()
+        ctx.term()
+    rows = site.query("SELECT seq, node_ns, master_ns, data FROM events WHERE minion = 'node1' ORDER BY seq")
+    assert [(seq, node_ns) for seq, node_ns, _, _ in rows[:2]] == [(1, hour_ago - S), (2, hour_ago)]
+    _, node_ns, master_ns, data = rows[2]
+    assert abs(node_ns - master_ns) < S and "before its minion started" in data and str(hour_ago + S) in data
