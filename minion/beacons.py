@@ -6,7 +6,9 @@
                                        so its death is reported the moment the kernel reaps it (kill -9 and
                                        crashes send no STOP notify: this event is what says the node's
                                        instances are gone); data: pid, and died: true for a death seen live;
-                                       the first report has initial: true and minion_started_ns
+                                       the first report has initial: true and minion_started_ns. Its VRRP
+                                       child is watched too (vrrp_pid): that one dead while the parent lives
+                                       is a down (vrrp_child: true) until the parent respawns it (an up)
     beacon/nginx/up|down               a local HTTP check of nginx
     vrrp/<instance>/<STATE> (source reconcile)
                                        keepalived's own state dump, dated when keepalived wrote it, disagrees
@@ -180,16 +182,32 @@ class KeepalivedWatch(threading.Thread):
             self._report(False)
             self.stopping.wait(self.interval)
             return
+        child: tuple[int, int] | None = None  # (pid, pidfd) of its VRRP process
+        lost_child = False  # its VRRP process died: down until the parent spawns another
         try:
-            self._report(True, pid=pid)
             while not self.stopping.is_set():
-                if keepalived.wait_for_exit(pidfd, 0.5):
+                if child is None and (found := keepalived.vrrp_child(pid)) is not None:
+                    child_fd = keepalived.open_pidfd(found)
+                    child = (found, child_fd) if child_fd is not None else None
+                if child is not None or not lost_child:  # (starting: up before its child is spawned)
+                    lost_child = False
+                    self._report(True, pid=pid, **({"vrrp_pid": child[0]} if child else {}))
+                gone = keepalived.first_exited([pidfd] + ([child[1]] if child else []), 0.5)
+                if gone == pidfd:
                     self._report(False, pid=pid, died=True)
                     # its children outlive it for a moment, and one of them would pass for a parent
                     self.stopping.wait(self.interval)
                     return
+                if child is not None and gone == child[1]:
+                    # the VRRP process died (kill -9, a crash): no adverts, no instances until the parent
+                    # respawns it, which then says its states again (up, then its notify lines)
+                    self._report(False, pid=child[0], died=True, vrrp_child=True)
+                    os.close(child[1])
+                    child, lost_child = None, True
         finally:
             os.close(pidfd)
+            if child is not None:
+                os.close(child[1])
 
 
 def process_started_ns() -> int:

@@ -117,6 +117,38 @@ def keepalived_pid(pid_file: str | Path | None = None) -> int | None:
     return None
 
 
+VRRP_PROTO = "0070"  # IP protocol 112, as /proc/net/raw writes it (hex, after the address)
+
+
+def vrrp_child(parent: int) -> int | None:
+    """keepalived's VRRP process, the child of `parent` that holds a raw socket for VRRP (the checker and
+    BFD children hold none); None while it is not (re)spawned."""
+    inodes: set[str] = set()
+    for table in ("raw", "raw6"):
+        try:
+            lines = Path(f"/proc/{parent}/net/{table}").read_text().splitlines()[1:]
+        except OSError:
+            continue
+        inodes.update(f[9] for f in (line.split() for line in lines) if len(f) > 9 and f[1].endswith(f":{VRRP_PROTO}"))
+    if not inodes:
+        return None
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit() or _ppid(entry.name) != parent or _comm(entry.name) != "keepalived":
+            continue
+        try:
+            fds = os.listdir(f"/proc/{entry.name}/fd")
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                link = os.readlink(f"/proc/{entry.name}/fd/{fd}")
+            except OSError:
+                continue
+            if link.startswith("socket:[") and link[8:-1] in inodes:
+                return int(entry.name)
+    return None
+
+
 def open_pidfd(pid: int) -> int | None:
     """A pidfd for `pid` (readable once it has exited), or None if it is already gone."""
     try:
@@ -127,9 +159,16 @@ def open_pidfd(pid: int) -> int | None:
 
 def wait_for_exit(pidfd: int, timeout: float) -> bool:
     """True once the process behind `pidfd` has exited (within `timeout` s), False if it still runs."""
+    return first_exited([pidfd], timeout) is not None
+
+
+def first_exited(pidfds: list[int], timeout: float) -> int | None:
+    """The first of `pidfds` whose process has exited within `timeout` s (in the list's order), or None."""
     poller = select.poll()
-    poller.register(pidfd, select.POLLIN)
-    return bool(poller.poll(max(0, int(timeout * 1000))))
+    for fd in pidfds:
+        poller.register(fd, select.POLLIN)
+    ready = {fd for fd, _ in poller.poll(max(0, int(timeout * 1000)))}
+    return next((fd for fd in pidfds if fd in ready), None)
 
 
 # -- versions and addresses -----------------------------------------------------------------------------

@@ -106,8 +106,8 @@ class Correlator:
                     for group, instance in self.member_of.get(se.minion, {}).items():
                         member = group.members.get(se.minion)
                         if before is None or (member is not None and member.node_ns < before):
-                            per_group.setdefault(group, []).append(
-                                Transition(at, se.minion, e.seq, DEAD, None, instance))
+                            per_group.setdefault(group, []).append(Transition(
+                                at, se.minion, e.seq, DEAD, None, instance, e.data.get("vrrp_child") is True))
                 continue
             if e.kind == "minion" and e.tag == KEEPALIVED_CONFIG:
                 self._config(se.minion, e.data)

@@ -1,7 +1,8 @@
 """What each node vouches for, from its minion's beacons: is its keepalived alive, which VIPs it holds.
 
 - `keepalived/down` (the minion holds a pidfd on keepalived and reports its death at once) makes the node's
-  instances gone: the correlator turns it into a DEAD transition in each of the node's groups.
+  instances gone: the correlator turns it into a DEAD transition in each of the node's groups. So does the
+  death of its VRRP process alone (data.vrrp_child), until the parent's respawned one says its states.
 - A VIP held by a node that does not own it is **stale**: its keepalived died without a STOP (kill -9
   leaves the address on the interface), or it is BACKUP, FAULT or STOP (or stopped, then exited) in the
   groups of that VIP for longer than `stale_vip_after_s` (keepalived drops its VIPs as it leaves MASTER or
@@ -27,6 +28,7 @@ CLOCK_SHOWN_NS = 10_000_000  # offsets smaller than this are not worth a word in
 @dataclass(slots=True)
 class Node:
     dead_ns: int | None = None  # keepalived dead since (corrected time), None while it lives
+    child_only: bool = False  # only its VRRP process died: the respawned one drops the VIPs as it starts
     stopped: bool = False  # it said STOP first (a graceful stop: keepalived removes its VIPs itself)
     vips: dict[str, tuple[str, int]] = field(default_factory=dict)  # held: vip -> (interface, since)
     lost: dict[str, int] = field(default_factory=dict)  # vip -> when it left the interface
@@ -45,10 +47,12 @@ class Nodes:
         parts = e.tag.split("/")
         node = self.nodes.setdefault(minion, Node())
         if parts[1:] == ["keepalived", "down"]:
+            child = e.data.get("vrrp_child") is True
+            node.child_only = child if node.dead_ns is None else node.child_only and child
             node.dead_ns = at if node.dead_ns is None else min(node.dead_ns, at)
             return "died"
         if parts[1:] == ["keepalived", "up"]:
-            node.dead_ns, node.stopped = None, False
+            node.dead_ns, node.stopped, node.child_only = None, False, False
         elif len(parts) == 4 and parts[1] == "vip" and parts[3] == "held":
             node.vips[parts[2]] = (str(e.data.get("interface") or "?"), at)
             node.lost.pop(parts[2], None)
@@ -121,8 +125,10 @@ class Nodes:
         group = mine[0].name if len(mine) == 1 else None
         if node.dead_ns is not None:
             at = max(since, node.dead_ns)
-            if node.stopped and (now is None or now - at < self.stale_after):
-                return None  # stopped gracefully: its VIPs are being removed, the beacon will see them go
+            if (node.stopped or node.child_only) and (now is None or now - at < self.stale_after):
+                # stopped gracefully, or its VRRP process respawns (and starts by removing them): its VIPs
+                # are being removed, the beacon will see them go
+                return None
             return f"keepalived on {minion} is dead", at, group
         if now is None or not mine:
             return None

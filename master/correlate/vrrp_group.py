@@ -47,6 +47,7 @@ class Transition:
     state: str | None  # None: silent, state unknown; DEAD: keepalived died
     priority: int | None = None
     instance: str = ""
+    vrrp_child: bool = False  # DEAD: only keepalived's VRRP process died (its parent respawns it)
 
     @property
     def key(self) -> str:
@@ -60,6 +61,8 @@ class Transition:
     def cause(self) -> str:
         if self.state is None:
             return f"{self.minion} silent (last heard {to_datetime(self.node_ns):%H:%M:%S} UTC)"
+        if self.state == DEAD and self.vrrp_child:
+            return f"keepalived's VRRP process on {self.minion} died (killed or crashed)"
         if self.state == DEAD:
             return f"keepalived on {self.minion} died without a STOP (killed or crashed)"
         prio = f" (priority {self.priority})" if self.priority is not None else ""

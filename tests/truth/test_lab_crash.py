@@ -3,7 +3,9 @@ keepalived killed on the MASTER, with and without its minion, and a node whose c
 against the test's own notify lines and the kernel's address events, not against what hamaster says."""
 
 import json
+import os
 import signal
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -12,6 +14,7 @@ import pytest
 from labtruth import chat_after, deliveries, first_after, have_faketime, incidents_since
 
 from hamaster.core.config import load_master_config
+from hamaster.lab import services
 from hamaster.lab.site import LabSite, wait_until
 
 pytestmark = pytest.mark.lab
@@ -134,3 +137,38 @@ def test_a_graceful_stop_of_the_backup_alerts_nothing(drill) -> None:
     time.sleep(6)
     assert not [i for i in site.incidents() if i["started_ns"] >= start and i["severity"] != "info"]
     assert chat_after(site, start) == [] and site.lab.holders() == ["node1"]
+
+
+def test_the_masters_vrrp_process_killed_is_a_failover_there_and_back_and_no_stale_vip(drill) -> None:
+    """keepalived's parent respawns its VRRP process at once; the new one starts BACKUP and drops the VIP,
+    node2 takes over after its master-down interval, node1 preempts it back: what hamaster says must be that."""
+    site, log, monitors = drill
+    parent = services.pid_of(services.KEEPALIVED, site.lab.node("node1").run)
+    look = f"from hamaster.minion import keepalived; print(keepalived.vrrp_child({parent}))"
+    child = int(site.lab.run("node1", [sys.executable, "-c", look], check=True).stdout)
+    start = time.time_ns()
+    os.kill(child, signal.SIGKILL)
+    killed = time.time_ns()
+    [down] = wait_until(lambda: site.query("SELECT data FROM events WHERE minion = 'node1' AND tag ="
+                                           " 'beacon/keepalived/down' AND master_ns >= ?", start), 10, "the down")
+    assert json.loads(down[0]) == {"pid": child, "died": True, "vrrp_child": True}
+    took = wait_until(lambda: first_after(log, "node2", "MASTER", start), 15, "node2's MASTER line")
+    wait_until(lambda: first_after(log, "node1", "MASTER", took), 15, "node1's MASTER line (preempted back)")
+
+    def failovers() -> list[dict[str, Any]]:
+        return incidents_since(site, start, "failover")
+    wait_until(lambda: len(failovers()) == 2, 20, "the failover there and back")
+    there, back = failovers()
+    assert (there["data"]["old_holder"], there["data"]["new_holder"]) == ("node1", "node2")
+    assert there["data"]["cause"] == "keepalived's VRRP process on node1 died (killed or crashed)"
+    assert abs(there["data"]["gap_ns"] - (took - killed)) < GAP_FIDELITY_NS
+    assert (back["data"]["old_holder"], back["data"]["new_holder"]) == ("node2", "node1")
+    node1 = [w for t, w in monitors["node1"].events(site.lab.vip) if t * S > start]
+    assert node1 == ["deleted", "added"]  # the respawned process dropped it as it started BACKUP
+    time.sleep(6)  # group_wait_s: a stale_vip alert would come by now
+    assert not incidents_since(site, start - S, "stale_vip")
+    assert chat_after(site, start) == ["[warning] VI_1 failover: node1 -> node2",
+                                       "[warning] VI_1 failover: node2 -> node1"]
+    respawned = site.query("SELECT data FROM events WHERE minion = 'node1' AND tag = 'beacon/keepalived/up'"
+                           " AND master_ns >= ?", start)
+    assert [json.loads(d)["pid"] for (d,) in respawned] == [parent]  # the same parent, a new VRRP process

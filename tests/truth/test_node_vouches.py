@@ -291,3 +291,42 @@ def test_a_clock_offset_under_the_bound_outlives_a_master_restart(conn) -> None:
     [failover] = f.incidents("failover")
     assert failover.data["new_holder"] == "a2" and not failover.data["gap_ns"]
     assert not f.incidents("no_master")
+
+
+def test_a_killed_vrrp_process_is_a_death_of_its_own_and_no_stale_vip_while_it_respawns(conn) -> None:
+    """As the lab shows it: keepalived's parent respawns its VRRP process at once; the new one starts BACKUP
+    and drops the VIP; a2 takes over after its master-down interval and a1 preempts it back."""
+    f = TruthFeed(conn)
+    f.vrrp(0.0, "a1", "MASTER", 150)
+    f.vrrp(0.1, "a2", "BACKUP", 100)
+    f.beacon(0.2, "a1", "vip/10.9.0.100/held", interface="eth0")
+    f.tick(5.0, {"a1": 5.0, "a2": 5.0})
+    f.beacon(10.0, "a1", "keepalived/down", pid=4243, died=True, vrrp_child=True)
+    f.vrrp(10.03, "a1", "BACKUP", 150)
+    f.tick(10.2, {"a1": 10.2, "a2": 10.2})
+    f.beacon(10.45, "a1", "vip/10.9.0.100/lost")
+    f.beacon(10.5, "a1", "keepalived/up", pid=4200, vrrp_pid=4300)
+    f.vrrp(13.5, "a2", "MASTER", 100)
+    f.vrrp(13.6, "a1", "MASTER", 150)
+    f.vrrp(13.61, "a2", "BACKUP", 100)
+    for t in (14.0, 16.0, 20.0):
+        f.tick(t, {"a1": t, "a2": t})
+    assert not f.incidents("stale_vip")
+    there, back = f.incidents("failover")
+    assert (there.data["old_holder"], there.data["new_holder"]) == ("a1", "a2")
+    assert there.data["cause"] == "keepalived's VRRP process on a1 died (killed or crashed)"
+    assert there.data["gap_ns"] == round(3.5 * S) and "stale" not in there.summary
+    assert (back.data["old_holder"], back.data["new_holder"]) == ("a2", "a1")
+
+
+def test_a_vrrp_process_that_is_not_respawned_leaves_a_stale_vip_after_the_grace(conn) -> None:
+    f = TruthFeed(conn)
+    f.vrrp(0.0, "a1", "MASTER", 150)
+    f.vrrp(0.1, "a2", "BACKUP", 100)
+    f.beacon(0.2, "a1", "vip/10.9.0.100/held", interface="eth0")
+    f.beacon(10.0, "a1", "keepalived/down", pid=4243, died=True, vrrp_child=True)
+    f.tick(10.5, {"a1": 10.5, "a2": 10.5})
+    assert not f.incidents("stale_vip")
+    f.tick(12.5, {"a1": 12.5, "a2": 12.5})  # the grace (stale_vip_after_s, 2 s) is over, the VIP still there
+    [stale] = f.incidents("stale_vip")
+    assert stale.started_ns == f.at(10.0) and "keepalived on a1 is dead" in stale.summary
