@@ -136,6 +136,9 @@ def source_errors_ms(site: LabSite, log: Path, since: int) -> dict[str, list[flo
         near = [ns for ns, node, s in truth if node == minion and s == state and abs(ns - at) < 2 * S]
         if near:
             out[source].append(min(abs(ns - at) for ns in near) / 1e6)
+            if out[source][-1] > 50:
+                print(f"bench fidelity: {source} time of {minion} {state} off the truth by {out[source][-1]:.0f} ms",
+                      file=sys.stderr)
     return out
 
 

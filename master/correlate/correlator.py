@@ -24,6 +24,7 @@ Time: every node time is corrected by that minion's clock offset (clocks.py) bef
 never taken as later than the master's own receipt of the event.
 """
 
+import dataclasses
 import json
 import logging
 import sys
@@ -42,6 +43,7 @@ from hamaster.master.store import incidents, jobs
 from hamaster.master.store import minions as stored_minions
 
 log = logging.getLogger("hamaster.correlator")
+TWIN_MEMORY = 64  # transitions per minion remembered for their second report (hook and FIFO come within 2 s)
 KEEPALIVED_CONFIG = "minion/keepalived/config"  # the facts of a node's keepalived.conf (core/keepalived_conf.py)
 
 
@@ -61,6 +63,7 @@ class Correlator:
         self._listening_since: int | None = None  # first tick or live event: since then we could hear every node
         self.nodes = nodes.Nodes(self.s.stale_vip_after_s)
         self.member_of: dict[str, dict[Group, str]] = {}  # minion -> {group it is in: its instance there}
+        self._said: dict[str, dict[int, tuple[Group, Transition]]] = {}  # minion -> seq -> its transition (recent)
 
     def known(self, key: str) -> bool:
         if key in self._known:
@@ -97,8 +100,17 @@ class Correlator:
         if self._listening_since is None and self._quiet_before is None and events:  # (not a replay's)
             self._listening_since = min(se.master_ns for se in events)
         per_group: dict[Group, list[Transition]] = {}
+        ops: list[Op] = []
+        timed = [(self.at(se), se.minion, se.event.seq, i, se) for i, se in enumerate(events)]
+        # a transition reported twice (hook and FIFO) is dated by the earlier report: each source is late in
+        # its own way (the FIFO line when the minion read it, the hook when keepalived forked it)
+        twins = {(se.minion, se.event.data["duplicate_of"]): at for at, _, _, _, se in timed
+                 if se.event.kind == "vrrp" and type(se.event.data.get("duplicate_of")) is int}
+        if twins:
+            ops += self._retime_twins(twins, {(m, seq) for _, m, seq, _, _ in timed})
+            timed = [(min(at, twins.get((m, seq), at)), m, seq, i, se) for at, m, seq, i, se in timed]
         # as plain tuples, compared in C: (corrected time, minion, seq) is the order groups keep
-        for at, _, _, _, se in sorted([(self.at(se), se.minion, se.event.seq, i, se) for i, se in enumerate(events)]):
+        for at, _, _, _, se in sorted(timed):
             e = se.event
             if e.kind == "beacon":
                 if self.nodes.beacon(se.minion, at, e) == "died":
@@ -125,12 +137,27 @@ class Correlator:
                 group.advert_int[tr.minion] = advert
             per_group.setdefault(group, []).append(tr)
             self.member_of.setdefault(tr.minion, {})[group] = tr.instance
+            said = self._said.setdefault(tr.minion, {})
+            said[tr.seq] = (group, tr)
+            if len(said) > TWIN_MEMORY:
+                del said[next(iter(said))]
         # a group takes its share of the batch at once: late ones in it cost one replay, not one each
-        ops: list[Op] = []
         for group, trs in per_group.items():
             ops += group.add(trs)  # in order already: built from the events sorted by corrected time
         ops += self.nodes.stale_vips(self._groups_with, None, {se.minion for se in events})
         return self._commit(self.nodes.annotate(ops, self.groups, self.clocks))
+
+    def _retime_twins(self, twins: dict[tuple[str, int], int], in_batch: set[tuple[str, int]]) -> list[Op]:
+        """Second reports of transitions fed before: an earlier one moves its original back to its time."""
+        ops: list[Op] = []
+        for (minion, seq), at in twins.items():
+            group, tr = self._said.get(minion, {}).get(seq, (None, None))
+            if group is None or tr is None or (minion, seq) in in_batch or at >= tr.node_ns:
+                continue
+            earlier = dataclasses.replace(tr, node_ns=at)
+            ops += group.retime(tr, earlier)
+            self._said[minion][seq] = (group, earlier)
+        return ops
 
     def _config(self, minion: str, data: dict[str, Any]) -> None:
         """The facts of the node's keepalived.conf: each instance's advert_int (it dates a silent death)."""

@@ -287,13 +287,28 @@ class Group:
             ops += self.apply(tr)
         return ops
 
+    def retime(self, old: Transition, new: Transition) -> list[Op]:
+        """`old` was dated too late (its twin report came earlier): put `new` in its place and replay."""
+        h = self.history
+        i = bisect.bisect_left(h, old)
+        if i == len(h) or h[i] != old or new.node_ns < h[-1].node_ns - self.late_window:
+            return []  # trimmed already, or it would be too late to re-decide: leave it as it was
+        del h[i]
+        # snapshots after its place include what it did: gone; the one at base always stays
+        del self.snapshots[bisect.bisect_right(self.snapshots, self.base + i, key=lambda snap: snap.at):]
+        if not h:
+            self._restore(self.snapshots[0])
+            h.append(new)
+            return self.apply(new)
+        return self._insert([new])
+
     def _insert(self, late: list[Transition]) -> list[Op]:
         h = self.history
         too_old = h[-1].node_ns - self.late_window
         first: int | None = None
         for tr in late:
             i = bisect.bisect_left(h, tr)
-            if h[i] == tr:
+            if i < len(h) and h[i] == tr:
                 continue
             if tr.node_ns < too_old:
                 log.info("%s: %s is %s older than the group's newest transition: not re-decided", self.name,

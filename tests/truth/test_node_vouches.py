@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from truthfeed import S, TruthFeed
 
+from hamaster.core.events import Event
 from hamaster.master import store
 
 
@@ -330,3 +331,30 @@ def test_a_vrrp_process_that_is_not_respawned_leaves_a_stale_vip_after_the_grace
     f.tick(12.5, {"a1": 12.5, "a2": 12.5})  # the grace (stale_vip_after_s, 2 s) is over, the VIP still there
     [stale] = f.incidents("stale_vip")
     assert stale.started_ns == f.at(10.0) and "keepalived on a1 is dead" in stale.summary
+
+
+def test_a_transition_reported_twice_is_dated_by_the_earlier_report(conn) -> None:
+    """The hook's report is spooled first, the FIFO's second (duplicate_of) but dated earlier: the gap starts
+    at the earlier one, whether it comes in a later batch or in the same one as its original."""
+    f = TruthFeed(conn)
+    f.vrrp(0.0, "a1", "MASTER", 150)
+    f.vrrp(0.1, "a2", "BACKUP", 100)
+    f.vrrp(10.02, "a1", "FAULT", 150)  # the hook's, seq 2
+    f.vrrp(10.0, "a1", "FAULT", 150, arrives=10.03, data={"duplicate_of": 2}, source="fifo")
+    f.vrrp(10.4, "a2", "MASTER", 100)
+    seq = f.seq["a2"]
+    f.vrrp(10.38, "a2", "MASTER", 100, arrives=10.41, data={"duplicate_of": seq}, source="fifo")
+    [failover] = f.incidents("failover")
+    assert failover.data["gap_ns"] == round(0.4 * S)  # 10.0 -> 10.4: the a1 twin's earlier time
+
+    g = TruthFeed(store.connect(":memory:"))
+    g.vrrp(0.0, "a1", "MASTER", 150)
+    g.vrrp(0.1, "a2", "BACKUP", 100)
+    g.vrrp(10.0, "a1", "FAULT", 150)
+    n = g.seq["a2"]
+    both = [Event(n + 1, g.at(10.4), "vrrp", "vrrp/VI_1/MASTER", "VI_1", "MASTER", 100, "hook"),
+            Event(n + 2, g.at(10.38), "vrrp", "vrrp/VI_1/MASTER", "VI_1", "MASTER", 100, "fifo",
+                  {"duplicate_of": n + 1})]
+    g.new += g.c.feed(store.insert_events(g.conn, "a2", g.at(10.41), both))
+    [failover] = g.incidents("failover")
+    assert failover.data["gap_ns"] == round(0.38 * S)  # in one batch: the earlier of the two

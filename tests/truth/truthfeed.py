@@ -38,9 +38,9 @@ class TruthFeed:
         self.conn.commit()
         self.new += self.c.feed(stored)
 
-    def vrrp(self, t: float, minion: str, state: str, prio: int = 100, **kw: Any) -> None:
+    def vrrp(self, t: float, minion: str, state: str, prio: int = 100, source: str = "hook", **kw: Any) -> None:
         self._store(t, minion, "vrrp", vrrp_tag("VI_1", state), instance="VI_1", state=state, priority=prio,
-                    source="hook", **kw)
+                    source=source, **kw)
 
     def beacon(self, t: float, minion: str, tag: str, **data: Any) -> None:
         self._store(t, minion, "beacon", f"beacon/{tag}", source="beacon", data=data)
