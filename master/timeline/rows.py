@@ -13,7 +13,8 @@ a few seconds of events, for the fold below, and the window's deliveries):
     ApplyRow     an apply job and the changes it made per minion.
 
 The same transition reported twice on a node (keepalived's notify hook and its FIFO) arrives as two events,
-the second with data["duplicate_of"] = seq of the first: it is folded into the first row, sources listed.
+the second with data["duplicate_of"] = seq of the first: it is folded into the first row, sources listed;
+the row has the earlier node time of the two (a second report dated earlier takes the original in).
 
 A busy day is some 40,000 events (bench/timeline.py): the event path reads plain tuples in index order
 (events_in_order) and does as little per row as it can; the formats do the same on their side.
@@ -234,6 +235,12 @@ def _folded_rows(conn: store.Connection, q: Query, kinds: list[str],
                     original.sources += (source,)
                 original.ids += (id_,)
                 continue
+        twin = newer_by_id.get(-id_) or older_by_id.get(-id_)  # its second report came first in node time
+        if twin is not None and at - twin.at_ns <= FOLD_NS:
+            if source not in twin.sources:
+                twin.sources += (source,)
+            twin.ids += (id_,)  # the row keeps the earlier time: the nearer of the two (correlate does too)
+            continue
         from_state = None
         if kind == "vrrp" and instance:
             vrrp = (minion, instance)
@@ -243,6 +250,8 @@ def _folded_rows(conn: store.Connection, q: Query, kinds: list[str],
                        master_ns - node_ns > late_after, clock_skew, (id_,))
         newer.append(row)
         newer_by_id[id_] = row
+        if original_id is not None:
+            newer_by_id[-original_id] = row  # (ids are positive: the negative one is "the twin of")
     yield from older
     yield from newer
 

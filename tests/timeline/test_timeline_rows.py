@@ -98,3 +98,18 @@ def test_when_is_a_duration_ago_or_an_iso_time_with_offset(text: str, expected: 
 def test_when_without_a_zone_or_unit_is_refused_with_the_forms_we_take(text: str) -> None:
     with pytest.raises(ConfigError, match=r"--since .*expected a duration like 30m, 2h, 1d or an ISO time"):
         tl.parse_when(text, NOW)
+
+
+def test_a_second_report_dated_before_its_original_is_one_row_at_the_earlier_time(tmp_path) -> None:
+    from hamaster.core.events import Event
+    from hamaster.master import store
+
+    conn = store.connect(tmp_path / "store.db")
+    t = at(DAY, "03:00:00")
+    store.insert_events(conn, "node1", t + 50_000_000, [
+        Event(1, t + 20_000_000, "vrrp", "vrrp/VI_1/MASTER", "VI_1", "MASTER", 100, "hook"),
+        Event(2, t + 5_000_000, "vrrp", "vrrp/VI_1/MASTER", "VI_1", "MASTER", 100, "fifo", {"duplicate_of": 1})])
+    conn.commit()
+    (row,) = events(tl.timeline(conn, tl.Query()))
+    assert (row.at_ns, row.sources, len(row.ids)) == (t + 5_000_000, ("fifo", "hook"), 2)
+    conn.close()
