@@ -3,7 +3,7 @@
 Same shape as states/pillar/pair.sls and node*.sls, so `hamaster apply states/ --pillar <site>/pillar` builds
 the lab's nodes with the very tree an operator uses; only the data differs:
 
-- eth0, the nodes' addresses and the lab's VIP; the first node is MASTER (priority 100), the others BACKUP (99, 98..)
+- eth0, the nodes' addresses and the lab's VIP; node1 is MASTER (priority 100), the others BACKUP (99, 80, 70..)
 - a fresh auth_pass per lab (keepalived keeps 8 characters; apply masks it in all output)
 - nginx and keepalived started by `python -m hamaster.lab.services` in the node's run dir (no systemd in a node)
 - nginx serves /etc/nginx/html, i.e. the node's /etc/netns/<ns>/nginx/html: the page names the node
@@ -42,7 +42,10 @@ def node_data(lab: Lab, node: Node, *, minion_config: Path, haminion: str) -> di
     index = lab.nodes.index(node)
     return {
         "address": node.addr,
-        "vrrp": {"role": "MASTER" if index == 0 else "BACKUP", "priority": 100 - index},
+        # BACKUPs beyond the pair's 10 apart: 1 apart, their master-down intervals differ by 4 ms, a tie under
+        # load (which takes over a dead MASTER would be a coin toss, and the other then preempts it)
+        "vrrp": {"role": "MASTER" if index == 0 else "BACKUP",
+                 "priority": 100 - index if index < 2 else 100 - 10 * index},
         "keepalived": {"commands": services_commands("keepalived", node)},
         "nginx": {"run_dir": str(node.run), "commands": services_commands("nginx", node)},
         "haminion": {"hook": str(Path(haminion).parent / "haminion-hook"), "config": str(minion_config),
