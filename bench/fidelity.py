@@ -46,6 +46,7 @@ from labtruth import first_after, notify_lines, wrap_hooks
 
 from hamaster.lab.site import HAMINION, LabSite, wait_until
 from hamaster.master.cli.demo import missing_requirements
+from hamaster.master.correlate.dating import master_down_ns
 
 S = 10**9
 ROUNDS = int(os.environ.get("HAMASTER_FIDELITY_ROUNDS", "3"))  # the drill N times (the issue: N=3)
@@ -64,6 +65,7 @@ class Drill:
         self.split_errors_ms: list[float] = []
         self.alerts: list[float] = []
         self.holder = "node1"
+        self.advert_phase_ms: list[float] = []
 
     def _incidents(self, since: int, kind: str) -> list[dict]:
         return [i for i in self.site.incidents(kind) if i["started_ns"] >= since]
@@ -96,6 +98,11 @@ class Drill:
             self.silent_ranges_ms.append((hi - lo) / 1e6)
             print(f"bench fidelity: silent crash: truth {(truth - killed) / 1e6:.0f} ms, derived {derived / 1e6:.0f}"
                   f" ms in [{lo / 1e6:.0f}, {hi / 1e6:.0f}] ({moved['data'].get('death_dated_by')})", file=sys.stderr)
+            # what the advert bound says from the truth alone: the kill after the last advert heard
+            heard = truth - master_down_ns(truth_priority(self.log, truth), 1.0)
+            self.advert_phase_ms.append((killed - heard) / 1e6)
+            print(f"bench fidelity: the kill came {(killed - heard) / 1e6:.0f} ms after the last advert heard"
+                  f" (the truth's MASTER line - its master-down interval)", file=sys.stderr)
         self.expected.append(("node_silent", ("node1",)) if with_minion else ("stale_vip", ("node1",)))
         time.sleep(GROUP_WAIT_S + 1.0)  # what folds into the failover would be sent by now; a preemption done
         holders = ["node1"] + [node for _, node in self._masters_after(start)]
@@ -132,6 +139,12 @@ class Drill:
         time.sleep(GROUP_WAIT_S + 1.0)
         self.alerts.append(self._alerts_since(start))
         site.settle("node1")
+
+
+def truth_priority(log: Path, ns: int) -> int:
+    """The priority keepalived gave in the notify line logged at `ns`."""
+    line = next(x for x in log.read_text().splitlines() if x.startswith(f"{ns} "))
+    return int(line.split()[-1])
 
 
 def source_errors_ms(site: LabSite, log: Path, since: int) -> dict[str, list[float]]:
@@ -220,6 +233,9 @@ def main(quick: bool) -> None:
         emit("fidelity_silent_gap_error_p99_ms", percentile(drill.silent_errors_ms, 99), "ms")
         emit("fidelity_silent_gap_in_range", sum(drill.silent_in_range) / len(drill.silent_in_range), "share")
         emit("fidelity_silent_range_p99_ms", percentile(drill.silent_ranges_ms, 99), "ms")
+    if drill.advert_phase_ms:  # 0..advert_int when the advert bound holds (advert_int 1 in the lab)
+        emit("fidelity_kill_after_last_advert_max_ms", max(drill.advert_phase_ms), "ms")
+        emit("fidelity_kill_after_last_advert_min_ms", min(drill.advert_phase_ms), "ms")
     if drill.split_errors_ms:
         emit("fidelity_split_error_p99_ms", percentile(drill.split_errors_ms, 99), "ms")
     emit("fidelity_alerts_per_incident", max(drill.alerts), "alerts")
