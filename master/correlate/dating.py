@@ -19,6 +19,7 @@ MASTER was late for another reason, a lost advert) leave the master's own observ
 from dataclasses import dataclass
 
 S = 1_000_000_000
+ADVERT_SLACK_NS = 20_000_000  # keepalived's timers and the new MASTER's own report are this loose (the lab: ~5 ms)
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +49,7 @@ def date_silent_death(last_heard_ns: int, heartbeat_ns: int, new_master_ns: int 
     if new_master_ns is None or priority is None or not advert_int_s or not 0 < priority < 256:
         return beat
     heard = new_master_ns - master_down_ns(priority, advert_int_s)
-    advert = Dating(heard, heard + round(advert_int_s * S), "advert")
+    advert = Dating(heard - ADVERT_SLACK_NS, heard + round(advert_int_s * S) + ADVERT_SLACK_NS, "advert")
     lo, hi = max(beat.lo_ns, advert.lo_ns), min(beat.hi_ns, advert.hi_ns)
     if lo > hi:
         return beat  # they contradict each other: keep what the master saw itself
