@@ -19,6 +19,7 @@ MASTER was late for another reason, a lost advert) leave the master's own observ
 from dataclasses import dataclass
 
 S = 1_000_000_000
+BEAT_SLACK_NS = 20_000_000  # a heartbeat's own lateness (the minion's loop under load)
 ADVERT_SLACK_NS = 20_000_000  # keepalived's timers and the new MASTER's own report are this loose (the lab: ~5 ms)
 
 
@@ -43,7 +44,7 @@ def date_silent_death(last_heard_ns: int, heartbeat_ns: int, new_master_ns: int 
                       priority: int | None = None, advert_int_s: float | None = None) -> Dating:
     """The bounds of a silent holder's death; the advert bound needs the new MASTER's time, priority and
     advert_int (without them the heartbeat alone dates it)."""
-    beat = Dating(last_heard_ns, last_heard_ns + heartbeat_ns, "heartbeat")
+    beat = Dating(last_heard_ns, last_heard_ns + heartbeat_ns + BEAT_SLACK_NS, "heartbeat")
     if new_master_ns is not None and beat.hi_ns > new_master_ns >= beat.lo_ns:
         beat = Dating(beat.lo_ns, new_master_ns, "heartbeat")  # it was gone by the time another took over
     if new_master_ns is None or priority is None or not advert_int_s or not 0 < priority < 256:
