@@ -31,6 +31,7 @@ Needs root, keepalived, nginx, ip, nft and faketime; prints a note and no figure
 import itertools
 import json
 import os
+import random
 import shutil
 import signal
 import sys
@@ -80,6 +81,9 @@ class Drill:
 
     def crash(self, with_minion: bool) -> None:
         site = self.site
+        # settle() ends a whole number of seconds after node1's takeover, so a kill right after it would fall in
+        # the first 200 ms of an advert interval every time: a random phase instead, as a crash has
+        time.sleep(random.uniform(0, 1))
         start = time.time_ns()
         if with_minion:
             site.minion_procs.pop("node1").send_signal(signal.SIGKILL)
