@@ -5,18 +5,24 @@ accept() on the control socket meets EMFILE. So, at start, the soft fd limit is 
 ROUTER gives up on a handshake after HANDSHAKE_S; and this guard watches the ROUTER's monitor: a connection
 that has not yet sent a frame from an accepted key is unauthenticated, and when there are more than
 `bound` of them the oldest are shut down (shutdown(2) on the fd: libzmq sees the peer leave and closes it
-itself). Minions that have spoken are never touched. Refused handshakes are counted too; the handshake
+itself). Minions that have spoken are never shut for that. Refused handshakes are counted too; the handshake
 timeout is intake.HANDSHAKE_S.
+
+A connection that has spoken is known by its key (fd -> CURVE key): when the key is no longer accepted
+(rejected, deleted, its id given to another key) the connection is shut the same way, at once, and the
+peer's reconnect meets the ZAP handler, which refuses it (keys.py).
 """
 
 import logging
 import resource
 import socket
 from collections import OrderedDict
+from collections.abc import Mapping
 
 import zmq
 from zmq.utils.monitor import parse_monitor_message
 
+from hamaster.core.protocol import fingerprint
 from hamaster.master.intake.refusals import Refusals
 
 log = logging.getLogger("hamaster")
@@ -49,16 +55,31 @@ class ConnectionGuard:
         self.router, self.port, self.refusals, self.bound = router, port, refusals, bound
         self.monitor = router.get_monitor_socket(EVENTS)
         self.unauthenticated: OrderedDict[int, None] = OrderedDict()  # fd -> None, oldest first
+        self.keys: dict[int, str] = {}  # fd -> the accepted key (Z85) that spoke on it
         self.shut = 0
 
     def close(self) -> None:
         self.router.disable_monitor()
         self.monitor.close(linger=0)
 
-    def spoke(self, fd: int) -> None:
+    def spoke(self, fd: int, key: str) -> None:
         """A frame from an accepted key came on this fd: it is a minion's."""
         if self.unauthenticated:
             self.unauthenticated.pop(fd, None)
+        self.keys[fd] = key
+
+    def revoke(self, accepted: Mapping[str, str]) -> None:
+        """The accepted keys changed: shut every connection whose key is not among them any more."""
+        for fd, key in list(self.keys.items()):
+            if key not in accepted:
+                del self.keys[fd]
+                self._shut(fd, "revoked_closed", f"key {fingerprint(key)}", "no longer accepted: connection closed")
+
+    def revoked_frame(self, fd: int | None) -> None:
+        """A frame came from a key that is no longer accepted on a connection we had not seen speak."""
+        if fd is not None:
+            self.keys.pop(fd, None)
+            self._shut(fd, None, "", "")
 
     def serve(self) -> None:
         for _ in range(10_000):
@@ -70,15 +91,19 @@ class ConnectionGuard:
             kind, value = event["event"], event["value"]
             if kind == zmq.EVENT_ACCEPTED:
                 self.unauthenticated[value] = None
+                self.keys.pop(value, None)  # the fd of a connection gone before, given to a new one
             elif kind in (zmq.EVENT_DISCONNECTED, zmq.EVENT_CLOSED):
                 self.unauthenticated.pop(value, None)
+                self.keys.pop(value, None)
             elif kind in FAILED:
                 self.refusals.refuse(FAILED[kind], "a peer", f"handshake refused (code {value})")
         while len(self.unauthenticated) > self.bound:
             fd, _ = self.unauthenticated.popitem(last=False)
-            self._shut(fd)
+            self._shut(fd, "unauthenticated_bound", "a peer",
+                       f"more than {self.bound} connections without an accepted key")
 
-    def _shut(self, fd: int) -> None:
+    def _shut(self, fd: int, reason: str | None, who: str, detail: str) -> None:
+        """shutdown(2) the fd if it is a TCP connection of our port (reason: counted as refused)."""
         try:
             sock = socket.socket(fileno=fd)  # not a dup: that would need a free fd; detached below
         except OSError:
@@ -87,8 +112,8 @@ class ConnectionGuard:
             if sock.type == socket.SOCK_STREAM and (self.port is None or sock.getsockname()[1] == self.port):
                 sock.shutdown(socket.SHUT_RDWR)  # libzmq reads EOF and closes the fd itself
                 self.shut += 1
-                self.refusals.refuse("unauthenticated_bound", "a peer",
-                                     f"more than {self.bound} connections without an accepted key")
+                if reason is not None:
+                    self.refusals.refuse(reason, who, detail)
         except OSError:
             pass
         finally:
