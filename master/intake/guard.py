@@ -11,9 +11,19 @@ timeout is intake.HANDSHAKE_S.
 A connection that has spoken is known by its key (fd -> CURVE key): when the key is no longer accepted
 (rejected, deleted, its id given to another key) the connection is shut the same way, at once, and the
 peer's reconnect meets the ZAP handler, which refuses it (keys.py).
+
+A frame larger than the ROUTER's MAXMSGSIZE is refused by libzmq itself: it reads the frame's size, drops
+the connection and says only "disconnected", as for a peer that left. To tell the two apart the guard keeps
+a dup of each connection's fd from its ACCEPTED event on (so the socket outlives libzmq's close until the
+guard has looked): when a connection is disconnected while its peer is still there (the rest of the frame
+unread, or no EOF) and not for a failed handshake, libzmq dropped it for what it was sent, and `too_large`
+is counted; a peer that closed, and a connection the guard shut, read EOF. A failed handshake is the event
+just before its connection's "disconnected" (libzmq emits both at once; the monitor names no fd for it).
+Cost: one more fd per connection (the bound of unauthenticated ones counts it).
 """
 
 import logging
+import os
 import resource
 import socket
 from collections import OrderedDict
@@ -46,8 +56,19 @@ def raise_fd_limit() -> int:
 
 
 def unauthenticated_bound(fd_limit: int) -> int:
-    """A quarter of the fds, at most 1,024: the rest for minions, the store, the control socket."""
-    return max(16, min(1024, fd_limit // 4))
+    """An eighth of the fds (each connection costs two: libzmq's and the guard's dup), at most 1,024: the rest
+    for minions, the store, the control socket."""
+    return max(16, min(1024, fd_limit // 8))
+
+
+def peer_still_there(sock: socket.socket) -> bool:
+    """Whether the peer of a connection libzmq has let go of still sends or waits (no EOF, no reset)."""
+    try:
+        return sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) != b""
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
 
 
 class ConnectionGuard:
@@ -56,11 +77,39 @@ class ConnectionGuard:
         self.monitor = router.get_monitor_socket(EVENTS)
         self.unauthenticated: OrderedDict[int, None] = OrderedDict()  # fd -> None, oldest first
         self.keys: dict[int, str] = {}  # fd -> the accepted key (Z85) that spoke on it
+        self.dups: dict[int, socket.socket] = {}  # fd -> our own handle on its connection
+        self.handshake_failed = False  # the last event was a failed handshake: the next disconnect is its own
+        size = router.getsockopt(zmq.MAXMSGSIZE)
+        self.max_size = size if isinstance(size, int) else -1
         self.shut = 0
 
     def close(self) -> None:
         self.router.disable_monitor()
         self.monitor.close(linger=0)
+        for sock in self.dups.values():
+            sock.close()
+        self.dups.clear()
+
+    def _dup(self, fd: int) -> None:
+        try:
+            self.dups[fd] = socket.socket(fileno=os.dup(fd))
+        except OSError:  # at the fd limit, or gone already: this connection's drop goes uncounted
+            pass
+
+    def _gone(self, fd: int, dropped: bool = False) -> None:
+        """libzmq closed the connection on fd; `dropped`: not for a failed handshake, so count it if its
+        peer was still there."""
+        self.unauthenticated.pop(fd, None)
+        key = self.keys.pop(fd, None)
+        dup = self.dups.pop(fd, None)
+        if dup is None:
+            return
+        try:
+            if dropped and peer_still_there(dup):
+                self.refusals.refuse("too_large", f"key {fingerprint(key)}" if key else "a peer",
+                                     f"a frame over {self.max_size} bytes: connection dropped")
+        finally:
+            dup.close()
 
     def spoke(self, fd: int, key: str) -> None:
         """A frame from an accepted key came on this fd: it is a minion's."""
@@ -90,13 +139,14 @@ class ConnectionGuard:
             event = parse_monitor_message(msg)
             kind, value = event["event"], event["value"]
             if kind == zmq.EVENT_ACCEPTED:
+                self._gone(value)  # what we knew of an earlier connection on this fd number is over
                 self.unauthenticated[value] = None
-                self.keys.pop(value, None)  # the fd of a connection gone before, given to a new one
+                self._dup(value)
             elif kind in (zmq.EVENT_DISCONNECTED, zmq.EVENT_CLOSED):
-                self.unauthenticated.pop(value, None)
-                self.keys.pop(value, None)
+                self._gone(value, dropped=kind == zmq.EVENT_DISCONNECTED and not self.handshake_failed)
             elif kind in FAILED:
                 self.refusals.refuse(FAILED[kind], "a peer", f"handshake refused (code {value})")
+            self.handshake_failed = kind in FAILED
         while len(self.unauthenticated) > self.bound:
             fd, _ = self.unauthenticated.popitem(last=False)
             self._shut(fd, "unauthenticated_bound", "a peer",

@@ -66,7 +66,7 @@ class Intake:
         try:
             self.router.setsockopt(zmq.LINGER, 0)
             # twice the limit: what is between is read, refused and counted (too_large); beyond, libzmq drops
-            # the connection without a word, which keeps a peer from making us hold more
+            # the connection (a peer cannot make us hold more), and the guard counts that as too_large
             self.router.setsockopt(zmq.MAXMSGSIZE, 2 * protocol.MAX_FRAME)
             self.router.setsockopt(zmq.ROUTER_MANDATORY, 1)
             self.router.setsockopt(zmq.SNDHWM, 10_000)
