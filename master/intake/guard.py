@@ -19,7 +19,9 @@ guard has looked): when a connection is disconnected while its peer is still the
 unread, or no EOF) and not for a failed handshake, libzmq dropped it for what it was sent, and `too_large`
 is counted; a peer that closed, and a connection the guard shut, read EOF. A failed handshake is the event
 just before its connection's "disconnected" (libzmq emits both at once; the monitor names no fd for it).
-Cost: one more fd per connection (the bound of unauthenticated ones counts it).
+Cost: one more fd per connection (the bound of unauthenticated ones counts it), while the dups take at most a
+quarter of the fd limit: beyond that (thousands of minions on a low limit) libzmq's own fds come first, and a
+dropped connection without a dup goes uncounted.
 """
 
 import logging
@@ -78,6 +80,7 @@ class ConnectionGuard:
         self.unauthenticated: OrderedDict[int, None] = OrderedDict()  # fd -> None, oldest first
         self.keys: dict[int, str] = {}  # fd -> the accepted key (Z85) that spoke on it
         self.dups: dict[int, socket.socket] = {}  # fd -> our own handle on its connection
+        self.dup_budget = resource.getrlimit(resource.RLIMIT_NOFILE)[0] // 4
         self.handshake_failed = False  # the last event was a failed handshake: the next disconnect is its own
         size = router.getsockopt(zmq.MAXMSGSIZE)
         self.max_size = size if isinstance(size, int) else -1
@@ -91,6 +94,8 @@ class ConnectionGuard:
         self.dups.clear()
 
     def _dup(self, fd: int) -> None:
+        if len(self.dups) >= self.dup_budget:
+            return
         try:
             self.dups[fd] = socket.socket(fileno=os.dup(fd))
         except OSError:  # at the fd limit, or gone already: this connection's drop goes uncounted

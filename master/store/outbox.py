@@ -7,7 +7,9 @@ on every round (at least once a second). A claim whose owner's beat is older tha
 dead master, and the next master that looks for due deliveries takes it back: a surviving master within
 seconds, never while its owner lives. The beats are compared with the reader's clock: masters that share a
 store must agree on the time within a few seconds (NTP). A claim without an owner (made before schema
-version 2) is taken back after notify's CLAIM_TIMEOUT_S, as before.
+version 2) is taken back after notify's CLAIM_TIMEOUT_S, as before. A SQLite store is one master's: every
+claim in it is this run's, or a dead run's taken back at start (take_back_claims), so it needs no beats (and
+an idle master writes nothing to a full disk).
 """
 
 import json
@@ -96,12 +98,19 @@ class OutboxStore:
         return [i for (i,) in self.conn.execute("SELECT id FROM incidents WHERE routed_ns IS NULL ORDER BY id")]
 
     def beat(self, now: int) -> None:
+        if not self.conn.dialect.shared:
+            return
         self.conn.execute("DELETE FROM masters WHERE beat_ns < ?", (now - FORGET_S * S,))  # long dead
         self.conn.execute("INSERT INTO masters (id, started_ns, beat_ns) VALUES (?, ?, ?)"
                           " ON CONFLICT (id) DO UPDATE SET beat_ns = excluded.beat_ns", (self.owner, now, now))
         self.conn.commit()
 
     def take_back_lost_claims(self, now: int, unowned_before_ns: int) -> int:
+        if not self.conn.dialect.shared:
+            cur = self.conn.execute("UPDATE deliveries SET status = 'pending' WHERE status = 'sending'"
+                                    " AND claimed_by IS NULL AND updated_ns < ?", (unowned_before_ns,))
+            self.conn.commit()
+            return cur.rowcount
         cur = self.conn.execute(
             "UPDATE deliveries SET status = 'pending', claimed_by = NULL WHERE status = 'sending' AND ("
             " (claimed_by IS NULL AND updated_ns < ?)"

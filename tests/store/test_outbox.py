@@ -87,7 +87,11 @@ def test_a_claim_names_its_master_and_is_taken_back_once_that_master_stops_beati
         assert b.due(now) == [] and claimed_by(b.conn) == [("sending", "a")]
     dead = T0 + 3 * lease + 1  # a's last beat was at 3 leases: it dies there
     b.beat(dead + lease)
-    assert b.take_back_lost_claims(dead + lease, T0 - 1) == 1
+    if not b.conn.dialect.shared:  # one master's store: claims go back when the next run starts, not before
+        assert b.take_back_lost_claims(dead + lease, T0 - 1) == 0
+        assert outbox.take_back_claims(b.conn) == 1
+    else:
+        assert b.take_back_lost_claims(dead + lease, T0 - 1) == 1
     assert claimed_by(b.conn) == [("pending", None)]
     assert [d[0] for d in b.due(dead + lease)] == [due[0]] and b.claim_delivery(due[0], dead + lease)
     assert claimed_by(a.conn) == [("sending", "b")]
@@ -104,7 +108,8 @@ def test_a_master_that_stops_gives_back_its_claims_and_leaves_the_masters(
     assert a.claim_delivery(chat, T0) and b.claim_delivery(mail, T0)
     a.close()
     assert claimed_by(b.conn) == [("pending", None), ("sending", "b")]
-    assert [r[0] for r in b.conn.execute("SELECT id FROM masters")] == ["b"]
+    beating = [r[0] for r in b.conn.execute("SELECT id FROM masters")]
+    assert beating == (["b"] if b.conn.dialect.shared else [])  # SQLite: one master's, nobody beats
 
 
 def test_a_claim_that_names_no_master_waits_for_its_timeout(conn: store.Connection) -> None:
