@@ -16,8 +16,6 @@ on dead node1), one node_silent, one split_brain; and one clock_offset for node2
     fidelity_silent_gap_error_p99_ms   the same for the crashes that took the minion too (dated by bounds)
     fidelity_silent_gap_in_range  share of those whose truth gap is inside the range the failover shows
     fidelity_silent_range_p99_ms  width of that range, p99 (its half is the worst-case error of the point)
-    fidelity_silent_gap_error_with_adverts_p99_ms  the same error, dated by dating.py with the advert bound
-                                  too, where the minions sent no keepalived.conf facts (advert_int 1, the lab's)
     fidelity_kill_after_last_advert_min_ms / _max_ms  where the kills fell in the advert interval (the truth's
                                   MASTER line - its master-down interval): inside [0, 1000] if the bound holds
     fidelity_split_error_p99_ms   |derived split brain duration - node2's BACKUP line - its MASTER line|, p99
@@ -51,12 +49,11 @@ from labtruth import first_after, notify_lines, wrap_hooks
 
 from hamaster.lab.site import HAMINION, LabSite, wait_until
 from hamaster.master.cli.demo import missing_requirements
-from hamaster.master.correlate.dating import date_silent_death, master_down_ns
+from hamaster.master.correlate.dating import master_down_ns
 
 S = 10**9
 ROUNDS = int(os.environ.get("HAMASTER_FIDELITY_ROUNDS", "3"))  # the drill N times (the issue: N=3)
 AHEAD_S = 5.0
-HEARTBEAT_NS = S // 2  # init's heartbeat interval, which the lab runs with
 GROUP_WAIT_S = 5.0  # notify.group_wait_s (the lab keeps the default): stale_vip and node_silent wait this long
 
 
@@ -72,7 +69,6 @@ class Drill:
         self.alerts: list[float] = []
         self.holder = "node1"
         self.advert_phase_ms: list[float] = []
-        self.with_adverts_ms: list[float] = []  # the silent gap error the advert bound gives (dating.py, offline)
 
     def _incidents(self, since: int, kind: str) -> list[dict]:
         return [i for i in self.site.incidents(kind) if i["started_ns"] >= since]
@@ -108,14 +104,6 @@ class Drill:
             self.silent_ranges_ms.append((hi - lo) / 1e6)
             print(f"bench fidelity: silent crash: truth {(truth - killed) / 1e6:.0f} ms, derived {derived / 1e6:.0f}"
                   f" ms in [{lo / 1e6:.0f}, {hi / 1e6:.0f}] ({moved['data'].get('death_dated_by')})", file=sys.stderr)
-            if moved["data"].get("death_dated_by") == "heartbeat":  # no keepalived.conf facts: what they would give
-                [silent] = wait_until(lambda: self._incidents(start - 2 * S, "node_silent"), 20, "node1's silence")
-                dating = date_silent_death(silent["data"]["last_seen_ns"], HEARTBEAT_NS, moved["started_ns"],
-                                           moved["data"]["new_priority"], 1.0)
-                with_adverts = moved["started_ns"] - dating.at_ns
-                self.with_adverts_ms.append(abs(with_adverts - (truth - killed)) / 1e6)
-                print(f"bench fidelity: with the advert bound: {with_adverts / 1e6:.0f} ms ({dating.by})",
-                      file=sys.stderr)
             # what the advert bound says from the truth alone: the kill after the last advert heard
             heard = truth - master_down_ns(truth_priority(self.log, truth), 1.0)
             self.advert_phase_ms.append((killed - heard) / 1e6)
@@ -251,8 +239,6 @@ def main(quick: bool) -> None:
         emit("fidelity_silent_gap_error_p99_ms", percentile(drill.silent_errors_ms, 99), "ms")
         emit("fidelity_silent_gap_in_range", sum(drill.silent_in_range) / len(drill.silent_in_range), "share")
         emit("fidelity_silent_range_p99_ms", percentile(drill.silent_ranges_ms, 99), "ms")
-    if drill.with_adverts_ms:
-        emit("fidelity_silent_gap_error_with_adverts_p99_ms", percentile(drill.with_adverts_ms, 99), "ms")
     if drill.advert_phase_ms:  # 0..advert_int when the advert bound holds (advert_int 1 in the lab)
         emit("fidelity_kill_after_last_advert_max_ms", max(drill.advert_phase_ms), "ms")
         emit("fidelity_kill_after_last_advert_min_ms", min(drill.advert_phase_ms), "ms")
