@@ -16,6 +16,8 @@ on dead node1), one node_silent, one split_brain; and one clock_offset for node2
     fidelity_silent_gap_error_p99_ms   the same for the crashes that took the minion too (dated by bounds)
     fidelity_silent_gap_in_range  share of those whose truth gap is inside the range the failover shows
     fidelity_silent_range_p99_ms  width of that range, p99 (its half is the worst-case error of the point)
+    fidelity_silent_gap_error_principle_500ms_p99_ms (and _200ms, _100ms)  the same error on principle: kills
+                                  at random phases, ideal timers, heartbeat 0.5 (0.2, 0.1) s, advert_int 1
     fidelity_kill_after_last_advert_min_ms / _max_ms  where the kills fell in the advert interval (the truth's
                                   MASTER line - its master-down interval): inside [0, 1000] if the bound holds
     fidelity_split_error_p99_ms   |derived split brain duration - node2's BACKUP line - its MASTER line|, p99
@@ -49,7 +51,7 @@ from labtruth import first_after, notify_lines, wrap_hooks
 
 from hamaster.lab.site import HAMINION, LabSite, wait_until
 from hamaster.master.cli.demo import missing_requirements
-from hamaster.master.correlate.dating import master_down_ns
+from hamaster.master.correlate.dating import date_silent_death, master_down_ns
 
 S = 10**9
 ROUNDS = int(os.environ.get("HAMASTER_FIDELITY_ROUNDS", "3"))  # the drill N times (the issue: N=3)
@@ -147,6 +149,21 @@ class Drill:
         site.settle("node1")
 
 
+def principle_p99_ms(heartbeat_s: float, advert_int_s: float = 1.0, priority: int = 101, n: int = 20_000) -> float:
+    """The silent-death error no estimate can beat: kills at random phases of the heartbeat and the advert
+    interval, ideal timers, dated by dating.py; p99 of |estimate - kill| (ms)."""
+    rng = random.Random(10)
+    kill = 1_000 * S
+    errors = []
+    for _ in range(n):
+        heard = kill - round(rng.uniform(0, heartbeat_s) * S)
+        advert = kill - round(rng.uniform(0, advert_int_s) * S)
+        dating = date_silent_death(heard, round(heartbeat_s * S), advert + master_down_ns(priority, advert_int_s),
+                                   priority, advert_int_s)
+        errors.append(abs(dating.at_ns - kill) / 1e6)
+    return percentile(errors, 99)
+
+
 def truth_priority(log: Path, ns: int) -> int:
     """The priority keepalived gave in the notify line logged at `ns`."""
     line = next(x for x in log.read_text().splitlines() if x.startswith(f"{ns} "))
@@ -239,6 +256,8 @@ def main(quick: bool) -> None:
         emit("fidelity_silent_gap_error_p99_ms", percentile(drill.silent_errors_ms, 99), "ms")
         emit("fidelity_silent_gap_in_range", sum(drill.silent_in_range) / len(drill.silent_in_range), "share")
         emit("fidelity_silent_range_p99_ms", percentile(drill.silent_ranges_ms, 99), "ms")
+    for beat in (0.5, 0.2, 0.1):  # init's heartbeat, and two a site could choose
+        emit(f"fidelity_silent_gap_error_principle_{round(beat * 1000)}ms_p99_ms", principle_p99_ms(beat), "ms")
     if drill.advert_phase_ms:  # 0..advert_int when the advert bound holds (advert_int 1 in the lab)
         emit("fidelity_kill_after_last_advert_max_ms", max(drill.advert_phase_ms), "ms")
         emit("fidelity_kill_after_last_advert_min_ms", min(drill.advert_phase_ms), "ms")
