@@ -21,8 +21,11 @@ def wrap_hooks(site: LabSite, log: Path) -> None:
         data = yaml.safe_load(sls.read_text())
         real = data["haminion"]["hook"]
         wrapper = site.root / f"truth-hook-{node.name}"
-        wrapper.write_text(f'#!/bin/sh\necho "$(env -u LD_PRELOAD -u FAKETIME date +%s%N) {node.name} $*" >> {log}\n'
-                           f'exec {real} "$@"\n')
+        # bash's own clock first, without a fork (a `date` forked under load lags by tens of ms); under
+        # faketime that clock is faked, and only a `date` without the preload tells the real time
+        wrapper.write_text('#!/bin/bash\nif [ -z "$FAKETIME" ]; then t=${EPOCHREALTIME/[.,]/}000\n'
+                           'else t=$(env -u LD_PRELOAD -u FAKETIME date +%s%N); fi\n'
+                           f'echo "$t {node.name} $*" >> {log}\nexec {real} "$@"\n')
         wrapper.chmod(0o755)
         data["haminion"]["hook"] = str(wrapper)
         sls.write_text(yaml.safe_dump(data, sort_keys=False))
