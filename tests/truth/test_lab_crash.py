@@ -175,8 +175,8 @@ def test_the_masters_vrrp_process_killed_is_a_failover_there_and_back_and_no_sta
     assert node1 == ["deleted", "added"]  # the respawned process dropped it as it started BACKUP
     time.sleep(6)  # group_wait_s: a stale_vip alert would come by now
     assert not incidents_since(site, start - S, "stale_vip")
-    assert chat_after(site, start) == ["[warning] VI_1 failover: node1 -> node2",
-                                       "[warning] VI_1 failover: node2 -> node1"]
+    assert chat_after(site, start) == [f"[warning] VIP {site.lab.vip} failover: node1 -> node2",
+                                       f"[warning] VIP {site.lab.vip} failover: node2 -> node1"]
     respawned = site.query("SELECT data FROM events WHERE minion = 'node1' AND tag = 'beacon/keepalived/up'"
                            " AND master_ns >= ?", start)
     assert [json.loads(d)["pid"] for (d,) in respawned] == [parent]  # the same parent, a new VRRP process

@@ -14,8 +14,14 @@ pytestmark = pytest.mark.lab
 S = 10**9
 FIDELITY_NS = 250_000_000  # a derived time against the truth lines (the bench measures it: bench/fidelity.py)
 GROUP_WAIT_S = 6  # notify.group_wait_s and a margin: a message that would come has come by then
-SPLIT_ALERT = "[critical] VI_1 split brain: node1 and node2 are both MASTER"
-RESOLVED = "[resolved] VI_1: back to one MASTER (node1)"
+
+
+def split_alert(site) -> str:
+    return f"[critical] VIP {site.lab.vip} split brain: node1 and node2 are both MASTER"
+
+
+def resolved(site) -> str:
+    return f"[resolved] VIP {site.lab.vip}: back to one MASTER (node1)"
 
 
 def loud_since(site, start: int) -> list[tuple[str, str]]:
@@ -29,7 +35,7 @@ def split(site, log, start: int) -> tuple[int, dict]:
     began = wait_until(lambda: first_after(log, "node2", "MASTER", start), 20, "node2's MASTER notify line")
     [split] = wait_until(lambda: [i for i in incidents_since(site, start, "split_brain")
                                   if i["severity"] == "critical"], 20, "the split brain")
-    wait_until(lambda: SPLIT_ALERT in chat_after(site, start), 20, "the split brain's chat alert")
+    wait_until(lambda: split_alert(site) in chat_after(site, start), 20, "the split brain's chat alert")
     return began, split
 
 
@@ -58,9 +64,9 @@ def test_a_split_by_dropping_vrrp_is_one_split_brain_alert_and_its_heal_one_reso
     assert abs(closed["data"]["duration_ns"] - (ended - began)) < FIDELITY_NS, (closed["data"], ended - began)
     assert [w for t, w in monitors["node2"].events(vip) if t * S > start] == ["added", "deleted"]
     assert not [w for t, w in monitors["node1"].events(vip) if t * S > start]  # node1 held it throughout
-    wait_until(lambda: RESOLVED in chat_after(site, start), 20, "the resolved message")
+    wait_until(lambda: resolved(site) in chat_after(site, start), 20, "the resolved message")
     time.sleep(GROUP_WAIT_S)
-    assert chat_after(site, start) == [SPLIT_ALERT, RESOLVED]
+    assert chat_after(site, start) == [split_alert(site), resolved(site)]
     assert loud_since(site, start) == [("split_brain", incident["summary"])]  # no failover: node1 never left
 
 
@@ -86,8 +92,8 @@ def test_a_restart_of_the_masters_keepalived_is_a_failover_and_one_back_by_preem
     assert [w for t, w in monitors["node1"].events(vip) if t * S > start] == ["deleted", "added"]
     assert [w for t, w in monitors["node2"].events(vip) if t * S > start] == ["added", "deleted"]
     time.sleep(GROUP_WAIT_S)
-    assert chat_after(site, start) == ["[warning] VI_1 failover: node1 -> node2",
-                                       "[warning] VI_1 failover: node2 -> node1"]
+    assert chat_after(site, start) == [f"[warning] VIP {vip} failover: node1 -> node2",
+                                       f"[warning] VIP {vip} failover: node2 -> node1"]
     assert not [k for k, _ in loud_since(site, start) if k != "failover"]  # an overlap of ms is info at most
 
 
@@ -101,7 +107,7 @@ def test_the_master_killed_during_a_split_brain_alerts_it_once_and_its_heal_once
     site.start_master()
     wait_until(lambda: site.cli("status", check=False).returncode == 0, 20, "the master to answer")
     time.sleep(GROUP_WAIT_S)
-    assert chat_after(site, start) == [SPLIT_ALERT]
+    assert chat_after(site, start) == [split_alert(site)]
 
     site.kill_master(signal.SIGKILL)  # and the heal happens while it is down: the minions spool it
     ended = heal(site, log)
@@ -109,8 +115,8 @@ def test_the_master_killed_during_a_split_brain_alerts_it_once_and_its_heal_once
     [closed] = wait_until(lambda: [i for i in site.incidents("split_brain") if i["id"] == incident["id"]
                                    and i["data"].get("duration_ns")], 30, "the split brain to close")
     assert abs(closed["data"]["duration_ns"] - (ended - began)) < FIDELITY_NS, (closed["data"], ended - began)
-    wait_until(lambda: RESOLVED in chat_after(site, start), 20, "the resolved message")
+    wait_until(lambda: resolved(site) in chat_after(site, start), 20, "the resolved message")
     time.sleep(GROUP_WAIT_S)
-    assert chat_after(site, start) == [SPLIT_ALERT, RESOLVED]
+    assert chat_after(site, start) == [split_alert(site), resolved(site)]
     assert [i["id"] for i in site.incidents("split_brain") if i["severity"] == "critical"] == [incident["id"]]
     assert loud_since(site, start) == [("split_brain", incident["summary"])]
