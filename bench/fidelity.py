@@ -13,6 +13,7 @@ on dead node1), one node_silent, one split_brain; and one clock_offset for node2
     fidelity_false_incidents      warning/critical incidents derived that the truth does not have
     fidelity_missed_incidents     expected incidents not derived
     fidelity_gap_error_p99_ms     |derived gap - truth gap| of the crash failovers, p99
+    fidelity_seen_gap_error_p99_ms     the same for the crashes with the minion alive (its pidfd saw the death)
     fidelity_silent_gap_error_p99_ms   the same for the crashes that took the minion too (dated by bounds)
     fidelity_silent_gap_in_range  share of those whose truth gap is inside the range the failover shows
     fidelity_silent_range_p99_ms  width of that range, p99 (its half is the worst-case error of the point)
@@ -65,6 +66,7 @@ class Drill:
         self.expected: list[tuple[str, tuple[str, ...]]] = [("clock_offset", ("node2",))]
         self.gap_errors_ms: list[float] = []
         self.silent_errors_ms: list[float] = []
+        self.seen_errors_ms: list[float] = []
         self.silent_in_range: list[bool] = []
         self.silent_ranges_ms: list[float] = []
         self.split_errors_ms: list[float] = []
@@ -99,6 +101,8 @@ class Drill:
                                       if i["data"].get("new_holder") == first], 20, "the failover")
         derived = moved["data"].get("gap_ns") or 0
         self.gap_errors_ms.append(abs(derived - (truth - killed)) / 1e6)
+        if not with_minion:
+            self.seen_errors_ms.append(abs(derived - (truth - killed)) / 1e6)
         if with_minion:
             self.silent_errors_ms.append(abs(derived - (truth - killed)) / 1e6)
             lo, hi = moved["data"].get("gap_range_ns") or (derived, derived)
@@ -252,6 +256,7 @@ def main(quick: bool) -> None:
     emit("fidelity_false_incidents", false, "incidents")
     emit("fidelity_missed_incidents", missed, "incidents")
     emit("fidelity_gap_error_p99_ms", percentile(drill.gap_errors_ms, 99), "ms")
+    emit("fidelity_seen_gap_error_p99_ms", percentile(drill.seen_errors_ms, 99), "ms")
     if drill.silent_errors_ms:
         emit("fidelity_silent_gap_error_p99_ms", percentile(drill.silent_errors_ms, 99), "ms")
         emit("fidelity_silent_gap_in_range", sum(drill.silent_in_range) / len(drill.silent_in_range), "share")
