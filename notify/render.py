@@ -29,7 +29,7 @@ _PARTS = ("title", "body")
 SEVERITY_ZH = {"critical": "严重", "warning": "警告", "info": "提示"}
 KIND_ZH = {"failover": "主备切换", "split_brain": "脑裂", "no_master": "没有 MASTER", "flapping": "频繁切换",
            "node_silent": "节点失联", "node_back": "节点恢复", "recovered": "已恢复", "stale_vip": "VIP 残留",
-           "clock_offset": "时钟偏差"}
+           "clock_offset": "时钟偏差", "sync_split": "同步组分裂"}
 
 
 def duration_zh(seconds: float) -> str:

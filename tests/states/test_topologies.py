@@ -100,6 +100,7 @@ def test_an_ipv6_instance_beside_the_v4_one_in_a_sync_group(tmp_path: Path) -> N
     conf = checked(p, tmp_path)
     assert block(conf, "vrrp_sync_group VG_1").split("}")[0].split() == ["group", "{", "VI_1", "VI_6"]
     assert 'notify "/usr/local/bin/haminion-hook' in block(conf, "vrrp_sync_group VG_1")
+    assert "sync_group_tracking_weight" in block(conf, "vrrp_sync_group VG_1")  # else weights are ignored
     v6 = block(conf, "vrrp_instance VI_6")
     assert "version 3" in v6 and "fd00:16::130/64" in v6 and "authentication" not in v6  # v3 has none
     assert "virtual_router_id 67" in v6 and "state MASTER" in v6  # the rest from the pair's settings

@@ -63,6 +63,17 @@ BUILT = {
               "cause": "keepalived on node1 died without a STOP (killed or crashed)", "old_priority": 150,
               "new_priority": 100, "stale_vip": {"node": "node1", "vip": "192.168.16.130", "interface": "eth0"}},
         id=106),
+    "failover-sync_group": Incident(
+        "failover", "VG_1", T0 + 5 * S, "VG_1 (VI_1, VI_6) moved node1 -> node2 in 700 ms; node1 FAULT", "k7",
+        nodes=["node1", "node2"],
+        data={"vip": None, "old_holder": "node1", "new_holder": "node2", "gap_ns": 700_000_000,
+              "cause": "node1 FAULT", "cause_state": "FAULT", "old_priority": None, "new_priority": None,
+              "members": ["VI_1", "VI_6"], "vips": ["192.168.16.130", "fd00:16::130"], "sync_group": True}, id=107),
+    "sync_split-member_left_behind": Incident(
+        "sync_split", "VG_1", T0 + 5 * S, "sync group VG_1 is split: VI_1 on node1, VI_6 on node2 (its members"
+        " must move together)", "k8", nodes=["node1", "node2"],
+        data={"members": ["VI_1", "VI_6"], "holders": {"VI_1": "node1", "VI_6": "node2"},
+              "vips": ["192.168.16.130", "fd00:16::130"]}, id=108),
 }
 
 
