@@ -1,0 +1,110 @@
+"""The topologies beside the seed's, each a real lab (lab/pillar.py TOPOLOGIES) built by `hamaster apply states/`:
+unicast with multicast dropped, the cloud's instance without a VIP, a v4 + v6 sync group, three nodes with two
+instances of opposite priorities, nopreempt. For each: every transition stored once, the incidents right, one
+alert per incident."""
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from e2etools import titles, wait_titles
+
+from hamaster.core.timeutil import now_ns
+from hamaster.lab.site import LabSite, wait_until
+
+pytestmark = pytest.mark.lab
+
+
+@pytest.fixture
+def make(tmp_path: Path) -> Iterator:
+    sites: list[LabSite] = []
+
+    def build(topology: str, settle: bool = True) -> LabSite:
+        site = LabSite.create(tmp_path / topology, topology=topology)
+        sites.append(site)
+        site.apply()
+        if settle:
+            site.settle()
+        return site
+    yield build
+    for site in sites:
+        site.close()
+
+
+def transitions(site: LabSite, since_ns: int) -> list[tuple[str, str, str]]:
+    """(node, instance, state) of each VRRP transition stored after `since_ns`, once each (a transition both
+    the hook and the FIFO told is one row and one duplicate), in node time."""
+    rows = site.query("SELECT minion, instance, state, data FROM events WHERE kind = 'vrrp' AND node_ns >= ?"
+                      " ORDER BY node_ns", since_ns)
+    return [(m, i, s) for m, i, s, data in rows if "duplicate_of" not in json.loads(data or "{}")]
+
+
+def incidents_since(site: LabSite, since_ns: int, *kinds: str) -> list[dict]:
+    return [i for i in site.incidents() if i["started_ns"] >= since_ns and (not kinds or i["kind"] in kinds)]
+
+
+def test_unicast_with_multicast_dropped_fails_over_once(make) -> None:  # type: ignore[no-untyped-def]
+    site = make("unicast")
+    for node in site.lab.nodes:  # the nodes cannot hear VRRP's multicast: only the unicast peers work
+        assert "224.0.0.18 drop" in site.lab.run(node, ["nft", "list", "ruleset"], check=True).stdout
+    conf = (site.lab.nodes[0].etc / "keepalived" / "keepalived.conf").read_text()
+    assert f"unicast_src_ip {site.lab.nodes[0].addr}" in conf and site.lab.nodes[1].addr in conf
+    assert site.lab.holders() == ["node1"]  # one MASTER: the peers hear each other
+    start = now_ns()
+    site.power_off("node1")
+    site.wait_probe("node2")
+    [failover] = wait_until(lambda: incidents_since(site, start, "failover"), 20, "the failover")
+    assert (failover["data"]["old_holder"], failover["data"]["new_holder"]) == ("node1", "node2")
+    assert transitions(site, start) == [("node2", "VI_1", "MASTER")]
+    wait_titles(site.chat.received, "failover: node1 -> node2", 1)
+    assert titles(site.chat.received(), "failover") == ["[warning] VI_1 failover: node1 -> node2"]
+
+
+def test_an_instance_without_vip_has_a_holder_and_its_failover_is_one_alert(make) -> None:  # type: ignore[no-untyped-def]
+    site = make("cloud")
+    assert not site.vips and "virtual_ipaddress" not in (
+        site.lab.nodes[0].etc / "keepalived" / "keepalived.conf").read_text()
+    start = now_ns()
+    site.lab.stop_keepalived("node1")  # a clean stop: priority 0, node2 takes over at once
+    [failover] = wait_until(lambda: incidents_since(site, start, "failover"), 20, "the failover")
+    assert (failover["data"]["old_holder"], failover["data"]["new_holder"]) == ("node1", "node2")
+    assert ("node2", "VI_1", "MASTER") in transitions(site, start)
+    wait_titles(site.chat.received, "failover: node1 -> node2", 1)
+    assert titles(site.chat.received(), "failover") == ["[warning] VI_1 failover: node1 -> node2"]
+
+
+def test_three_nodes_two_instances_of_opposite_priorities(make) -> None:  # type: ignore[no-untyped-def]
+    site = make("active-active")
+    assert site.masters == {"VI_1": "node1", "VI_2": "node3"}
+    assert site.lab.holders(site.lab.vip) == ["node1"] and site.lab.holders(site.lab.vip2) == ["node3"]
+    start = now_ns()
+    site.power_off("node3")  # VI_2 goes to node2 (priority 99); VI_1 stays where it is
+    site.wait_probe("node2", vip=site.lab.vip2)
+    [failover] = wait_until(lambda: incidents_since(site, start, "failover"), 20, "VI_2's failover")
+    assert (failover["data"]["instance"], failover["data"]["old_holder"], failover["data"]["new_holder"]) == (
+        "VI_2", "node3", "node2")
+    assert transitions(site, start) == [("node2", "VI_2", "MASTER")]
+    assert site.probe_changes(site.lab.vip)[-1].node == "node1"
+    wait_titles(site.chat.received, "failover: node3 -> node2", 1)
+    assert titles(site.chat.received(), "failover") == ["[warning] VI_2 failover: node3 -> node2"]
+    assert not incidents_since(site, start, "split_brain", "no_master")
+
+
+def test_under_nopreempt_the_node_back_stays_backup_and_nothing_is_alerted(make) -> None:  # type: ignore[no-untyped-def]
+    site = make("nopreempt")
+    first = site.lab.holders()[0]
+    other = next(n.name for n in site.lab.nodes if n.name != first)
+    start = now_ns()
+    site.power_off(first)
+    site.wait_probe(other)
+    wait_titles(site.chat.received, f"failover: {first} -> {other}", 1)
+    back = now_ns()
+    site.boot(first)
+    wait_until(lambda: (first, "VI_1", "BACKUP") in transitions(site, back), 30, f"{first} back in BACKUP")
+    wait_until(lambda: any(i["kind"] == "node_back" for i in incidents_since(site, back)), 20, "node_back")
+    assert site.lab.holders() == [other]  # it does not take the VIP back
+    assert [t for t in transitions(site, back) if t[2] == "MASTER"] == []
+    assert [i["kind"] for i in incidents_since(site, back) if i["severity"] != "info"] == []
+    assert titles(site.chat.received(), "failover") == [f"[warning] VI_1 failover: {first} -> {other}"]
+    assert [i["kind"] for i in incidents_since(site, start, "failover")] == ["failover"]
