@@ -117,7 +117,8 @@ def pair_data(lab: Lab, *, auth_pass: str, workers: int | str = "auto", topo: To
         "vrrp": vrrp,
         **({"vrrp_profiles": PROFILES} if topo.profile else {}),
         "keepalived": {"check": "script", "check_script": "/etc/keepalived/check_nginx.sh"},
-        "nginx": {"package": "nginx", "root": "/etc/nginx/html", "listen": 80, "workers": workers, "pid": ""},
+        "nginx": {"package": "nginx", "root": "/etc/nginx/html", "listen": 80, "workers": workers, "pid": "",
+                  **({"listen_v6": True} if topo.ipv6 else {})},
     }
 
 

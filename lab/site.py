@@ -107,8 +107,7 @@ class LabSite:
              *[a for n in lab.nodes for a in ("--minion", n.name)])
         # init's master.yaml as it is, plus the two things every site says for itself: what to probe, whom to tell
         master = yaml.safe_load(self.config.read_text())
-        master["probes"] = [{"vip": vip, "nodes": [n.name for n in lab.nodes]}
-                            for vip in self.vips.values() if ":" not in vip]  # nginx listens on v4 only
+        master["probes"] = [{"vip": vip, "nodes": [n.name for n in lab.nodes]} for vip in self.vips.values()]
         # chat hears everything; mail only what needs a person (apprise sends a mail per 5.5 s at most)
         master["notify"] = {
             "targets": [{"url": self.mail.url, "tags": ["mail"]}, {"url": self.chat.url, "tags": ["chat"]}],
@@ -237,7 +236,7 @@ class LabSite:
         settings = self.correlator_settings()
         quiet_ns, grace_ns = int(settings.flapping_window_s * 1e9), int(settings.planned_grace_s * 1e9)
         for instance, node in wanted.items():
-            if node and instance in self.vips and ":" not in self.vips[instance]:
+            if node and instance in self.vips:
                 self.wait_probe(node, timeout, self.vips[instance])
 
         def quiet() -> dict[str, str] | None:

@@ -33,6 +33,7 @@ nginx:
   package: nginx
   root: /var/www/html
   listen: 80
+  # listen_v6: true          # on [::]:80 too (a v6 VIP)
   workers: auto
   pid: /run/nginx.pid        # empty when the service command sets it (the lab does)
   run_dir: ""                # the lab puts logs, lock and temp files of each node in its own folder
