@@ -245,8 +245,12 @@ class Lab:
         self._reap()
 
     def power_on(self, ref: NodeRef) -> None:
-        """Boot the node again: the cable is back and the addresses are what a fresh boot gives (no VIP)."""
+        """Boot the node again: the cable is back, the addresses are what a fresh boot gives (no VIP), and the
+        daemons' pid files are gone (keepalived refuses to start while one names a live process, and a pid
+        is soon another process's)."""
         node = self.node(ref)
+        for pid_file in node.run.glob("*.pid"):  # /run starts empty on a boot: no pid of a process long gone
+            pid_file.unlink(missing_ok=True)
         nl.ip("addr", "flush", "dev", "eth0", netns=node.netns)
         self._address(node)
         nl.ip("link", "set", "eth0", "up", netns=node.netns)  # the kernel gives eth0 its link-local address again

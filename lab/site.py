@@ -262,7 +262,8 @@ class LabSite:
 
     def incidents(self, kind: str | None = None) -> list[dict[str, Any]]:
         found = self._read(lambda conn: incidents.query(conn, kind=kind)) or []
-        return [{"id": i.id, "kind": i.kind, "severity": i.severity, "started_ns": i.started_ns, "summary": i.summary,
+        return [{"id": i.id, "kind": i.kind, "instance": i.instance, "severity": i.severity,
+                 "started_ns": i.started_ns, "summary": i.summary,
                  "data": i.data, "planned": i.planned} for i in found]
 
     # -- life cycle -----------------------------------------------------------------------------------------

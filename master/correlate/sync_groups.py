@@ -6,8 +6,9 @@ MASTER`): the minion marks them data.type "GROUP", and the correlator runs them 
 config (the minion's `minion/keepalived/config` event, data.sync_groups). With that known:
 
 - a failover of the sync group is one incident (the sync group's own, naming its members and all their
-  VIPs); the members' own failover, split brain, no MASTER, flapping and recovered are folded into it
-  (not stored): one alert per failover, not one per member;
+  VIPs); the members' own failover, no MASTER, flapping and their recovered are folded into it (not
+  stored): one alert per failover, not one per member. A member's split brain is not folded: it can be
+  its own (that member's VRRP traffic alone is lost, say the v6 one) while the sync group is whole;
 - members held by different nodes (one left behind) for longer than `split_brain_after_s` is a `sync_split`
   incident, closed when they are together again. Its key comes from the MASTER transition that parted
   them, so the same history always gives the same key.
@@ -21,7 +22,7 @@ from hamaster.core.incidents import Incident
 from hamaster.master.correlate.vrrp_group import Close, Group, Op, Transition
 
 S = 1_000_000_000
-FOLDED = ("failover", "split_brain", "no_master", "flapping", "recovered")
+FOLDED = ("failover", "no_master", "flapping", "recovered")
 
 
 @dataclass(slots=True)
@@ -69,7 +70,8 @@ class SyncGroups:
                     if op.kind == "failover":
                         op.summary = op.summary.replace(f"{op.instance} moved",
                                                         f"{op.instance} ({', '.join(members)}) moved", 1)
-                elif self.sync_group_of(op.instance, op.nodes):
+                elif self.sync_group_of(op.instance, op.nodes) and not str(
+                        op.data.get("closes_key", "")).startswith("split_brain:"):
                     continue  # a member's: its sync group's incident says it
             out.append(op)
         return out

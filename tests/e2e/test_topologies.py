@@ -4,6 +4,7 @@ instances of opposite priorities, nopreempt. For each: every transition stored o
 alert per incident."""
 
 import json
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -108,3 +109,41 @@ def test_under_nopreempt_the_node_back_stays_backup_and_nothing_is_alerted(make)
     assert [i["kind"] for i in incidents_since(site, back) if i["severity"] != "info"] == []
     assert titles(site.chat.received(), "failover") == [f"[warning] VI_1 failover: {first} -> {other}"]
     assert [i["kind"] for i in incidents_since(site, start, "failover")] == ["failover"]
+
+
+def test_a_v4_and_v6_sync_groups_failover_is_one_incident_and_one_alert(make) -> None:  # type: ignore[no-untyped-def]
+    site = make("sync")
+    assert site.lab.holders(site.lab.vip6) == ["node1"]
+    start = now_ns()
+    site.power_off("node1")
+    site.wait_probe("node2")
+    site.wait_probe("node2", vip=site.lab.vip6)  # the master's probe asks http://[v6]/ too
+    [failover] = wait_until(lambda: incidents_since(site, start, "failover"), 20, "the sync group's failover")
+    assert failover["summary"].startswith("VG_1 (VI_1, VI_6) moved node1 -> node2")
+    assert failover["data"]["members"] == ["VI_1", "VI_6"]
+    assert set(failover["data"]["vips"]) == {site.lab.vip, site.lab.vip6}
+    assert sorted(transitions(site, start)) == [("node2", "VG_1", "MASTER"), ("node2", "VI_1", "MASTER"),
+                                                ("node2", "VI_6", "MASTER")]
+    wait_titles(site.chat.received, "failover: node1 -> node2", 1)
+    assert titles(site.chat.received(), "failover") == ["[warning] VG_1 failover: node1 -> node2"]
+    assert not incidents_since(site, start, "split_brain", "sync_split", "no_master")
+
+
+def test_v6_vrrp_lost_alone_is_that_members_split_brain(make) -> None:  # type: ignore[no-untyped-def]
+    """node2 has no sync group (drift) and node1's v6 adverts are dropped: node2 takes VI_6 alone while VI_1
+    stays on node1. The member left behind is caught: a split brain of VI_6, not folded into the group."""
+    site = make("sync")
+    node2 = site.pillar / "node2.sls"
+    node2.write_text(node2.read_text().replace("vrrp:\n", "vrrp:\n  sync_group: ''\n", 1))
+    site.apply()
+    site.settle()
+    start = now_ns()
+    node1 = site.lab.nodes[0]
+    script = ("table inet hm_v6drop {\n chain output {\n  type filter hook output priority 0; policy accept;\n"
+              "  ip6 nexthdr vrrp drop\n }\n}\n")
+    subprocess.run(["ip", "netns", "exec", node1.netns, "nft", "-f", "-"], input=script, text=True, check=True)
+    wait_until(lambda: site.lab.holders(site.lab.vip6) == ["node1", "node2"], 20, "node2 to take VI_6 too")
+    assert site.lab.holders(site.lab.vip) == ["node1"]
+    [alert] = wait_titles(site.chat.received, "split brain", 1)
+    assert alert.startswith("[critical] VI_6 split brain")
+    assert [i["instance"] for i in incidents_since(site, start, "split_brain")] == ["VI_6"]
