@@ -148,8 +148,11 @@ class Correlator:
         return self._commit(self._annotate(ops))
 
     def _annotate(self, ops: list[Op]) -> list[Op]:
+        ops = self.sync.fold(ops, self.groups)
+        if not ops:  # (most batches: the groups by name are built only when an incident needs them)
+            return ops
         by_name = {g.name: g for g in self.groups.values() if g not in self.sync_groups}
-        return self.nodes.annotate(self.sync.fold(ops, self.groups), by_name, self.clocks)
+        return self.nodes.annotate(ops, by_name, self.clocks)
 
     @staticmethod
     def _died_before(at: int, node_ns: int, data: dict[str, Any]) -> int | None:
@@ -250,7 +253,8 @@ def wire_key(data: dict[str, Any]) -> str | None:
     """What makes a VRRP group one on the wire: its address family, where it is heard (the interface's
     network when the minion says it, else the VIPs) and its virtual_router_id. None: the event does not say
     (then the instance name decides)."""
-    vrid, vips = data.get("vrid"), [str(v) for v in data.get("vips") or ()]
+    vrid, listed = data.get("vrid"), data.get("vips")
+    vips = [str(v) for v in listed] if isinstance(listed, list | tuple) else []
     if type(vrid) is not int:
         return None
     family = data.get("family") or ("inet6" if any(":" in v for v in vips) else "inet")

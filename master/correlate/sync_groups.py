@@ -80,13 +80,20 @@ class SyncGroups:
         """Open a sync_split for members held by different nodes (for `split_after_s`, `now` None: no
         waiting, only closing), close it when they are together again."""
         ops: list[Op] = []
+        if not self.members:
+            return ops
+        wanted = {m for members in self.members.values() for m in members}
+        by_name: dict[str, list[Group]] = {}
+        for g in groups.values():
+            if g.name in wanted:
+                by_name.setdefault(g.name, []).append(g)
         for name, members in sorted(self.members.items()):
             nodes = self.nodes.get(name, set())
             holders: dict[str, str] = {}
             deciding: list[Transition] = []
             latest = 0  # the newest transition of any member: what brought them together again
             for member in members:
-                mine = [g for g in groups.values() if g.name == member and nodes & set(g.members)]
+                mine = [g for g in by_name.get(member, ()) if nodes & set(g.members)]
                 latest = max([latest, *(t.node_ns for g in mine for t in g.members.values())])
                 masters = [m for g in mine for m in g.masters()]
                 if len(masters) == 1:
@@ -106,7 +113,7 @@ class SyncGroups:
                 continue
             split.reported = True
             where = ", ".join(f"{m} on {n}" for m, n in sorted(holders.items()))
-            vips = sorted({v for g in groups.values() if g.name in members for v in g.vips})
+            vips = sorted({v for m in members for g in by_name.get(m, ()) for v in g.vips})
             ops.append(Incident("sync_split", name, split.since_ns, f"sync group {name} is split: {where}"
                                 " (its members must move together)", split.key, nodes=sorted(set(holders.values())),
                                 data={"members": list(members), "holders": holders, "vips": vips}))

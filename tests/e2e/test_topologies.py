@@ -59,7 +59,7 @@ def test_unicast_with_multicast_dropped_fails_over_once(make) -> None:  # type: 
     assert (failover["data"]["old_holder"], failover["data"]["new_holder"]) == ("node1", "node2")
     assert transitions(site, start) == [("node2", "VI_1", "MASTER")]
     wait_titles(site.chat.received, "failover: node1 -> node2", 1)
-    assert titles(site.chat.received(), "failover") == ["[warning] VI_1 failover: node1 -> node2"]
+    assert titles(site.chat.received(), "failover") == [f"[warning] VIP {site.lab.vip} failover: node1 -> node2"]
 
 
 def test_an_instance_without_vip_has_a_holder_and_its_failover_is_one_alert(make) -> None:  # type: ignore[no-untyped-def]
@@ -85,11 +85,15 @@ def test_three_nodes_two_instances_of_opposite_priorities(make) -> None:  # type
     [failover] = wait_until(lambda: incidents_since(site, start, "failover"), 20, "VI_2's failover")
     assert (failover["data"]["instance"], failover["data"]["old_holder"], failover["data"]["new_holder"]) == (
         "VI_2", "node3", "node2")
-    assert transitions(site, start) == [("node2", "VI_2", "MASTER")]
+    # node1 (98) and node2 (99) wait almost alike (VRRP's skew differs by 4 ms): node1 may claim VI_2 for a
+    # moment too, and step back when it hears node2; VI_1 does not move
+    moved = [tr for tr in transitions(site, start) if tr != ("node1", "VI_2", "BACKUP")]
+    assert moved in ([("node2", "VI_2", "MASTER")], [("node2", "VI_2", "MASTER"), ("node1", "VI_2", "MASTER")],
+                     [("node1", "VI_2", "MASTER"), ("node2", "VI_2", "MASTER")]), moved
     assert site.probe_changes(site.lab.vip)[-1].node == "node1"
     wait_titles(site.chat.received, "failover: node3 -> node2", 1)
-    assert titles(site.chat.received(), "failover") == ["[warning] VI_2 failover: node3 -> node2"]
-    assert not incidents_since(site, start, "split_brain", "no_master")
+    assert titles(site.chat.received(), "failover") == [f"[warning] VIP {site.lab.vip2} failover: node3 -> node2"]
+    assert [i for i in incidents_since(site, start, "split_brain", "no_master") if i["severity"] != "info"] == []
 
 
 def test_under_nopreempt_the_node_back_stays_backup_and_nothing_is_alerted(make) -> None:  # type: ignore[no-untyped-def]
@@ -107,7 +111,7 @@ def test_under_nopreempt_the_node_back_stays_backup_and_nothing_is_alerted(make)
     assert site.lab.holders() == [other]  # it does not take the VIP back
     assert [t for t in transitions(site, back) if t[2] == "MASTER"] == []
     assert [i["kind"] for i in incidents_since(site, back) if i["severity"] != "info"] == []
-    assert titles(site.chat.received(), "failover") == [f"[warning] VI_1 failover: {first} -> {other}"]
+    assert titles(site.chat.received(), "failover") == [f"[warning] VIP {site.lab.vip} failover: {first} -> {other}"]
     assert [i["kind"] for i in incidents_since(site, start, "failover")] == ["failover"]
 
 
@@ -145,5 +149,30 @@ def test_v6_vrrp_lost_alone_is_that_members_split_brain(make) -> None:  # type: 
     wait_until(lambda: site.lab.holders(site.lab.vip6) == ["node1", "node2"], 20, "node2 to take VI_6 too")
     assert site.lab.holders(site.lab.vip) == ["node1"]
     [alert] = wait_titles(site.chat.received, "split brain", 1)
-    assert alert.startswith("[critical] VI_6 split brain")
+    assert alert.startswith(f"[critical] VIP {site.lab.vip6} split brain")
     assert [i["instance"] for i in incidents_since(site, start, "split_brain")] == ["VI_6"]
+
+
+def test_pair_lint_finds_the_planted_mistakes_and_apply_changes_nothing(make) -> None:  # type: ignore[no-untyped-def]
+    site = make("unicast", settle=False)
+    node1, node2, pair = (site.pillar / f"{name}.sls" for name in ("node1", "node2", "pair"))
+    good1, good2 = node1.read_text(), node2.read_text()
+    conf = site.lab.nodes[0].etc / "keepalived" / "keepalived.conf"
+    before = conf.read_text()
+    other = site.lab.vip2  # an address of the lab that no node has
+
+    node2.write_text(good2.replace(f"- {site.lab.nodes[0].addr}", f"- {other}"))  # node2's peer is not node1
+    out = site.apply(check=False)
+    assert out.returncode == 1 and "pair lint found errors: nothing was changed" in out.stderr, out.stderr
+    assert (f"unicast peers not symmetric: node1 sends from {site.lab.nodes[0].addr}, which node2's unicast_peer"
+            f" ({other}) does not list") in out.stdout
+
+    # node1 sends from an address it does not have (its grains say which it has); a v6 VIP in the v4 instance
+    node1.write_text(good1.replace("vrrp:\n", f"vrrp:\n  unicast_src_ip: {other}\n", 1))
+    node2.write_text(good2.replace(f"- {site.lab.nodes[0].addr}", f"- {other}"))
+    pair.write_text(pair.read_text().replace(f"- {site.lab.vip}/24", f"- {site.lab.vip}/24\n  - fd00:1::100/64"))
+    out = site.apply(check=False)
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert f"node1: unicast_src_ip {other} is not an address of the node" in out.stdout
+    assert "node1: v4 and v6 VIPs in one instance" in out.stdout and "node2: v4 and v6 VIPs" in out.stdout
+    assert conf.read_text() == before
