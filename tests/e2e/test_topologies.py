@@ -176,3 +176,12 @@ def test_pair_lint_finds_the_planted_mistakes_and_apply_changes_nothing(make) ->
     assert f"node1: unicast_src_ip {other} is not an address of the node" in out.stdout
     assert "node1: v4 and v6 VIPs in one instance" in out.stdout and "node2: v4 and v6 VIPs" in out.stdout
     assert conf.read_text() == before
+
+
+def test_pair_lint_finds_a_sync_group_with_other_vrids_on_one_node(make) -> None:  # type: ignore[no-untyped-def]
+    site = make("sync", settle=False)
+    node2 = site.pillar / "node2.sls"
+    node2.write_text(node2.read_text().replace("vrrp:\n", "vrrp:\n  instances: {VI_6: {virtual_router_id: 69}}\n", 1))
+    out = site.apply(check=False)
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert "sync group's virtual_router_ids differ (VI_1, VI_6): node1: 66, 67; node2: 66, 69" in out.stdout
