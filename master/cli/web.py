@@ -7,7 +7,7 @@ import sys
 import click
 
 from hamaster.core.config import load_master_config
-from hamaster.core.errors import ConfigError
+from hamaster.core.errors import ConfigError, ConfigFileError
 from hamaster.master.cli import config_option
 
 
@@ -15,7 +15,7 @@ def _split_bind(bind: str) -> tuple[str, int]:
     host, sep, port = bind.rpartition(":")
     host = host.strip("[]")
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ConfigError(f"--bind {bind!r}: expected HOST:PORT, e.g. 127.0.0.1:8080")
+        raise ConfigFileError(f"--bind {bind!r}: expected HOST:PORT, e.g. 127.0.0.1:8080")
     return host, int(port)
 
 
@@ -51,7 +51,12 @@ def web(config_path: str | None, bind: str, token_file: str | None, users_file: 
     from hamaster.master.web.auth import hash_password as make_hash
 
     if hash_password:
-        password = click.prompt("password", hide_input=True, confirmation_prompt=True, err=True)
+        if sys.stdin.isatty():
+            password = click.prompt("password", hide_input=True, confirmation_prompt=True, err=True)
+        else:  # piped: the first line (a script making a --users file)
+            password = sys.stdin.readline().rstrip("\n")
+        if not password:
+            raise ConfigError("--hash-password: the password is empty")
         click.echo(make_hash(password))
         return
     from hamaster.master.timeline import formats as tf
@@ -59,9 +64,12 @@ def web(config_path: str | None, bind: str, token_file: str | None, users_file: 
     cfg = load_master_config(config_path)
     zone = tf.parse_tz(tz)
     host, port = _split_bind(bind)
-    guard = Guard.from_files(token_file, users_file)
+    try:
+        guard = Guard.from_files(token_file, users_file)
+    except ConfigError as exc:  # a token or users file that cannot be used: a configuration error (exit 2)
+        raise ConfigFileError(str(exc)) from None
     if guard.open and not is_loopback(host):
-        raise ConfigError(f"--bind {bind}: not a loopback address; give --token-file or --users"
+        raise ConfigFileError(f"--bind {bind}: not a loopback address; give --token-file or --users"
                           " so that only those you allow can read the site")
     _check_free(host, port, bind)
     import uvicorn
@@ -75,4 +83,3 @@ def web(config_path: str | None, bind: str, token_file: str | None, users_file: 
     # no access log: a first visit's /?token=... must not land in a log
     uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False, lifespan="on",
                 timeout_graceful_shutdown=2)
-    sys.stdout.flush()

@@ -143,8 +143,12 @@ def build_report(conn: Connection, q: tl.Query, incident_id: int | None = None, 
         title = f"Postmortem: {incident.kind} of {where} (incident {incident.id})"
     else:
         title = "Postmortem: " + (instance or "all instances")
-    return Report(title, since, until, incident, rows, lanes, no_owner, two_owner,
-                  [r for r in rows if isinstance(r, tl.AlertRow)], applies, now, span, probes, outage)
+    alerts = [r for r in rows if isinstance(r, tl.AlertRow)]
+    if incident is not None:  # every alert of the incident, also one retried long after the window
+        later = tl.Query(since_ns=incident.at_ns, until_ns=None, nodes=q.nodes, kinds=("alert",))
+        alerts = [r for r in tl.timeline(conn, later) if isinstance(r, tl.AlertRow) and r.incident_id == incident.id]
+    return Report(title, since, until, incident, rows, lanes, no_owner, two_owner, alerts, applies, now, span,
+                  probes, outage)
 
 
 def _first_instance(rows: list[tl.Row]) -> str | None:
@@ -325,7 +329,7 @@ def swimlanes_svg(report: Report, tz: tzinfo, names: dict[str, str] | None = Non
         out.append("</g>")
     markers: list[tuple[int, str, str]] = [
         (a.at_ns, f"alert {a.status}", f"alert {a.status}: {target_label(a.target, names)} (route {a.route})")
-        for a in report.alerts]
+        for a in report.alerts if report.since_ns <= a.at_ns <= report.until_ns]
     markers += [(a.at_ns, "apply", f"apply {a.jid}") for a in report.applies if a.at_ns >= report.since_ns]
     for ns, cls, tip in markers:
         mx, color = x(ns), "#1565c0" if cls == "apply" else "#c62828" if "failed" in cls else "#2e7d32"
