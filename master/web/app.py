@@ -14,7 +14,6 @@ html.escape. Sync handlers run in Starlette's thread pool, each on a read-only c
 """
 
 import asyncio
-import json
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
 from dataclasses import replace
@@ -108,10 +107,10 @@ def create_app(cfg: MasterConfig, guard: Guard, tz: tzinfo, target_names: dict[s
         return board.page("index.html", title="status", fragment=w.fragment, version=w.version)
 
     def api_status(request: Request) -> Response:
-        doc = status_doc()
-        if doc is None:
+        if status_doc() is None:
             return JSONResponse({"error": board.watcher.error or "no status yet"}, status_code=503)
-        return JSONResponse(doc, headers={"cache-control": "no-store"})
+        return Response(board.watcher.encoded(), media_type="application/json",
+                        headers={"cache-control": "no-store"})
 
     async def events(request: Request) -> Response:
         queue = board.watcher.subscribe()
@@ -120,10 +119,9 @@ def create_app(cfg: MasterConfig, guard: Guard, tz: tzinfo, target_names: dict[s
             try:
                 sent = -1
                 while True:
-                    w = board.watcher
-                    if w.version != sent and w.doc is not None:
-                        sent = w.version
-                        yield f"event: status\ndata: {json.dumps({'version': sent, 'html': w.fragment})}\n\n"
+                    if board.watcher.version != sent and board.watcher.doc is not None:
+                        sent, message = board.watcher.event()
+                        yield message
                     try:
                         await asyncio.wait_for(queue.get(), KEEPALIVE_S)
                     except TimeoutError:

@@ -11,6 +11,7 @@ A MASTER is believed as the correlator believes it (DESIGN "The truth model"): o
 and its keepalived is not reported dead. A silent node's last word is shown as such, never as its state now.
 """
 
+import functools
 import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -40,13 +41,17 @@ class Live:
 
 
 def _sort_vips(vips: Iterable[str]) -> list[str]:
-    def key(v: str) -> tuple[int, Any]:
-        try:
-            addr = ipaddress.ip_address(v)
-            return (addr.version, int(addr))
-        except ValueError:
-            return (9, v)
-    return sorted({str(v).split("/")[0] for v in vips if v}, key=key)
+    return sorted({str(v).split("/")[0] for v in vips if v}, key=_vip_order)
+
+
+@functools.lru_cache(maxsize=65536)
+def _vip_order(v: str) -> tuple[int, int, str]:
+    """IPv4 before IPv6, by number; what is not an address after, by name."""
+    try:
+        addr = ipaddress.ip_address(v)
+        return (addr.version, int(addr), "")
+    except ValueError:
+        return (9, 0, v)
 
 
 def _iso(ns: int | None) -> str | None:
@@ -60,6 +65,13 @@ def build(site: SiteState, cfg: MasterConfig, live: Live, last_seen: dict[str, i
     names = sorted({m for m, _ in site.vrrp} | {m for m, _ in site.beacons} | set(last_seen) | set(live.minions))
     names = [m for m in names if not m.startswith("@")]
     silent_nodes = {n for i in incidents if i.kind == "node_silent" and i.ended_ns is None for n in i.nodes}
+    instances: dict[str, dict[str, dict[str, Any]]] = {}
+    for (node, inst), w in sorted(site.vrrp.items()):
+        instances.setdefault(node, {})[inst] = {"state": w.value, "priority": w.priority}
+    held_by: dict[str, list[str]] = {}
+    for (node, fam), w in site.beacons.items():
+        if fam.startswith("vip/") and w.value == "held":
+            held_by.setdefault(node, []).append(fam[len("vip/"):])
     minions: dict[str, dict[str, Any]] = {}
     for m in names:
         info = live.minions.get(m, {})
@@ -68,8 +80,6 @@ def build(site: SiteState, cfg: MasterConfig, live: Live, last_seen: dict[str, i
             online = bool(info.get("online"))
         else:  # from the store, which lags up to 2 s
             online = bool(seen) and now_ns - int(seen or 0) < silent_ns + flush_ns and m not in silent_nodes
-        held = [fam[len("vip/"):] for (node, fam), w in site.beacons.items()
-                if node == m and fam.startswith("vip/") and w.value == "held"]
         offset = site.clock_offset_ns(m)
         minions[m] = {
             "online": online,
@@ -78,9 +88,8 @@ def build(site: SiteState, cfg: MasterConfig, live: Live, last_seen: dict[str, i
             "dropped": info.get("dropped", 0),
             "reconcile_skipped": info.get("reconcile_skipped", 0),
             "spool": info.get("spool", "ok"),
-            "instances": {i: {"state": w.value, "priority": w.priority}
-                          for (node, i), w in sorted(site.vrrp.items()) if node == m},
-            "vips": _sort_vips(held),
+            "instances": instances.get(m, {}),
+            "vips": _sort_vips(held_by.get(m, ())),
             "keepalived": _beacon(site, m, "keepalived"),
             "nginx": _beacon(site, m, "nginx"),
             "clock_offset_ms": None if offset is None else round(offset / 1e6, 1),

@@ -8,6 +8,7 @@ document changed it bumps `version`, renders the page's status section once, and
 """
 
 import asyncio
+import json
 import logging
 import threading
 import time
@@ -43,6 +44,8 @@ class Watcher:
         self._thread = threading.Thread(target=self._run, name="hamaster-web-watch", daemon=True)
         self._subscribers: set[tuple[asyncio.AbstractEventLoop, asyncio.Queue[int]]] = set()
         self._lock = threading.Lock()
+        self._encoded: tuple[int, bytes] | None = None
+        self._event: tuple[int, str] | None = None
 
     # -- life cycle ------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -56,6 +59,23 @@ class Watcher:
         """Wait until the first document is there (True) or `timeout` passed."""
         with self._changed:
             return self._changed.wait_for(lambda: self.doc is not None, timeout)
+
+    def encoded(self) -> bytes:
+        """The document as JSON, encoded once per version (at 1,000 minions that is most of an answer)."""
+        version, doc = self.version, self.doc
+        cached = self._encoded
+        if cached is None or cached[0] != version:
+            cached = self._encoded = (version, json.dumps(doc, separators=(",", ":")).encode())
+        return cached[1]
+
+    def event(self) -> tuple[int, str]:
+        """(version, the server-sent event that carries it): encoded once per version for every open page."""
+        version, fragment = self.version, self.fragment
+        cached = self._event
+        if cached is None or cached[0] != version:
+            data = json.dumps({"version": version, "html": fragment})
+            cached = self._event = (version, f"event: status\ndata: {data}\n\n")
+        return cached
 
     # -- open pages ------------------------------------------------------------------------------------
     def subscribe(self) -> asyncio.Queue[int]:
