@@ -77,3 +77,69 @@ def test_markdown_and_html_documents_hold_summary_picture_and_timeline(open_scen
     assert body.count("<svg") == 1 and body.count('<tr class="incident">') == 1
     assert "HTTP 503 from chat.example.com" in body
     assert "json://" not in body and "token=" not in body and "mailto:" not in body  # targets by name, no URL
+
+
+# -- the picture a new user gets: zoomed, up to now, silent hatched, probe and alerts, impact of the incident --
+
+POWER_OFF = "2024-05-14"
+
+
+def test_the_power_off_failover_is_zoomed_and_its_impact_is_its_own(open_scenario) -> None:
+    conn = open_scenario("power_off")
+    report = pm.incident_report(conn, 2)
+    # from the steady state before node1 went silent to node2's MASTER, with a 2 s margin: not 10 minutes
+    assert (report.since_ns, report.until_ns) == (at(DAY, "01:00:28.000"), at(DAY, "01:00:35.300"))
+    lanes = lanes_of(pm.swimlanes_svg(report, UTC))
+    assert lanes == {
+        "node1": [("MASTER", at(DAY, "01:00:28.000"), at(DAY, "01:00:30.000")),
+                  ("SILENT", at(DAY, "01:00:30.000"), at(DAY, "01:00:35.300"))],  # unknown, not "MASTER"
+        "node2": [("BACKUP", at(DAY, "01:00:28.000"), at(DAY, "01:00:33.300")),
+                  ("MASTER", at(DAY, "01:00:33.300"), at(DAY, "01:00:35.300"))],
+    }
+    # the failover's own gap, not the 3.6 s of the start-up before anyone was MASTER
+    assert (report.no_owner_ns, report.two_owner_ns) == (3_300_000_000, 0)
+    assert report.probe_outage_ns == at(DAY, "01:00:33.350") - at(DAY, "01:00:30.050")
+    root = ET.fromstring(pm.swimlanes_svg(report, UTC, {"json://hook:****@chat.example.com/hook": "oncall-chat"}))
+    silent = next(r for r in root.iter(f"{SVG}rect") if r.get("data-state") == "SILENT")
+    assert silent.get("fill") == "url(#hatch)" and "unknown" in silent.get("class")
+    probe = [(r.get("data-state"), int(r.get("data-start-ns"))) for g in root.iter(f"{SVG}g")
+             if g.get("class") == "probe" for r in g.iter(f"{SVG}rect")]
+    assert probe == [("node1", report.since_ns), ("nobody", at(DAY, "01:00:30.050")),
+                     ("node2", at(DAY, "01:00:33.350"))]
+    [alert] = [g for g in root.iter(f"{SVG}g") if g.get("class", "").startswith("marker alert")]
+    assert alert.find(f"{SVG}title").text == "alert sent: oncall-chat (route oncall)"
+
+
+def test_a_moment_is_a_moment_empty_sections_are_left_out_alerts_by_name(open_scenario) -> None:
+    conn = open_scenario("power_off")
+    report = pm.incident_report(conn, 2)
+    summary = dict(pm.summary_lines(report, UTC))
+    assert summary["When"] == "at 2024-05-14 01:00:33.300+00:00"
+    assert summary["Impact"] == "the VIP had no owner for 3.3 s, the probe saw nobody answer for 3.3 s"
+    assert "Applies" not in summary
+    md = io.StringIO()
+    pm.write_report(report, md, "markdown", UTC, names={"json://hook:****@chat.example.com/hook": "oncall-chat"})
+    text = md.getvalue()
+    assert "Apply jobs" not in text and "still going" not in text and "json://" not in text
+    assert "- 2024-05-14 01:00:33.450+00:00 sent: oncall-chat (route oncall)\n" in text
+    unnamed = io.StringIO()
+    pm.write_report(report, unnamed, "html", UTC)
+    assert "json chat.example.com (route oncall)" in unnamed.getvalue()  # service and host: no path, no user
+
+
+def test_lanes_stop_at_the_present(open_scenario) -> None:
+    conn = open_scenario("power_off")
+    now = at(DAY, "01:00:31.000")  # a report made while node1 was still silent, before node2 took over
+    report = pm.incident_report(conn, 1, now=now)
+    assert report.until_ns > now  # the window has its margin ...
+    segments = [s for segs in report.lanes.values() for s in segs]
+    assert max(s.end_ns for s in segments) == now  # ... but nothing is drawn past the moment of the report
+    root = ET.fromstring(pm.swimlanes_svg(report, UTC))
+    assert [int(g.get("data-ns")) for g in root.iter(f"{SVG}g") if g.get("class") == "now"] == [now]
+
+
+def test_context_widens_the_zoomed_window(open_scenario) -> None:
+    conn = open_scenario("power_off")
+    zoomed, wide = pm.incident_report(conn, 2), pm.incident_report(conn, 2, "1m")
+    assert (zoomed.since_ns - wide.since_ns, wide.until_ns - zoomed.until_ns) == (60 * 10**9, 60 * 10**9)
+    assert wide.no_owner_ns == zoomed.no_owner_ns  # the impact is the incident's, whatever the window
