@@ -5,8 +5,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from pgcluster import pg_server, pg_url
 from sitelib import Site
 from webtools import WebProcess, browser, chromium_missing
+
+__all__ = ["pg_server", "pg_url"]  # the PostgreSQL tests' server, for the status tests on both engines
 
 
 @pytest.fixture

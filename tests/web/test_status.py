@@ -1,4 +1,4 @@
-"""The status document from a real store on disk (SQLite; PostgreSQL in tests/pg style when it is there):
+"""The status document from a real store (SQLite on disk, and PostgreSQL: tests/pgcluster.py's server):
 who is believed to hold a group, what a silent or dead node shows, VRID and VIPs from what the minions say,
 the probe's word, and the fold of new events agreeing with a fresh load."""
 
@@ -23,9 +23,9 @@ S = 10**9
 
 
 class Store:
-    def __init__(self, root: Path, extra: str = "") -> None:
+    def __init__(self, root: Path, extra: str = "", url: str = "store.db") -> None:
         root.mkdir(parents=True, exist_ok=True)
-        (root / "master.yaml").write_text("store: store.db\n" + extra)
+        (root / "master.yaml").write_text(f"store: {url}\n" + extra)
         self.cfg = load_master_config(root / "master.yaml")
         self.conn = store.connect(self.cfg.store)
         self.seq: dict[str, int] = {}
@@ -53,9 +53,11 @@ class Store:
         return status.build(site, self.cfg, live, dashboard.liveness(self.conn), shown, NOW + int(now * S))
 
 
-@pytest.fixture
-def st(tmp_path: Path) -> Store:
-    s = Store(tmp_path / "site", "probes:\n  - {vip: 10.0.0.5, nodes: [node1, node2]}\n")
+@pytest.fixture(params=["sqlite", "postgresql"])
+def st(tmp_path: Path, request: pytest.FixtureRequest) -> Store:
+    """A store of either engine (the dashboard's reads are the store layer's: both run them)."""
+    url = request.getfixturevalue("pg_url") if request.param == "postgresql" else "store.db"
+    s = Store(tmp_path / "site", "probes:\n  - {vip: 10.0.0.5, nodes: [node1, node2]}\n", url)
     yield s
     s.conn.close()
 
