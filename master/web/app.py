@@ -209,10 +209,10 @@ def _read(cfg: MasterConfig, reader: Callable[[store.Connection], Any]) -> Any:
 
 
 def _timeline_form(request: Request) -> tuple[dict[str, str], tl.Query | None, int, str | None]:
-    """The filters of /timeline as the CLI takes them: since (default 1h), until, node (comma list or
+    """The filters of /timeline as the CLI takes them: since (default 24h, as the CLI's), until, node (comma list or
     repeated), instance, kind; and page. -> (the form's values, the query, first row, error)."""
     p = request.query_params
-    form = {"since": p.get("since", "1h"), "until": p.get("until", ""),
+    form = {"since": p.get("since", "24h"), "until": p.get("until", ""),
             "node": ",".join(n for v in p.getlist("node") for n in v.split(",") if n.strip()),
             "instance": p.get("instance", ""), "kind": p.get("kind", "")}
     try:

@@ -136,3 +136,20 @@ def test_status_api_is_the_store_and_the_masters_word(pair_site: Site, web: WebP
     assert (group["name"], group["holder"], group["state"]) == ("VI_1", ["node1"], "ok")
     stored = store.read(pair_site.root / "store.db", store.current_vrrp_states)
     assert {n["node"]: n["state"] for n in group["nodes"]} == {m: s["VI_1"][0] for m, s in (stored or {}).items()}
+
+
+def test_heartbeats_alone_push_nothing_to_open_pages(pair_site: Site, web: WebProcess) -> None:
+    """A heartbeat moves last_seen twice a second: the API says so, the page's version stays (no re-render)."""
+    import re
+    import time
+
+    from webtools import get
+
+    def version() -> int:
+        return int(re.search(rb'id="status" data-version="(\d+)"', get(web.url + "/")[2]).group(1))
+
+    first, seen = version(), get_json(web.url + "/api/status")["minions"]["node1"]["last_seen_ns"]
+    wait_for(lambda: get_json(web.url + "/api/status")["minions"]["node1"]["last_seen_ns"] > seen, 10,
+             "a newer heartbeat in the API")
+    time.sleep(1.5)  # the watcher asks the master every second: more heartbeats have come by now
+    assert version() == first
