@@ -112,3 +112,33 @@ def test_alert_targets_are_shown_by_name_never_as_urls(site: Site, http_receiver
         assert [r["target"] for r in json.loads(pages["/api/timeline?kind=alert"])["rows"]] == ["oncall-chat"]
     finally:
         web.stop()
+
+
+@pytest.mark.parametrize(("args", "files", "error"), [
+    (["--bind", "localhost"], {}, "--bind 'localhost': expected HOST:PORT, e.g. 127.0.0.1:8080"),
+    (["--bind", "0.0.0.0:1", "--token-file", "{root}/none"], {}, "--token-file {root}/none: No such file or directory"),
+    (["--bind", "0.0.0.0:1", "--token-file", "{root}/t"], {"t": "short\n"},
+     "--token-file {root}/t: the token must be at least 16 characters"),
+    (["--bind", "0.0.0.0:1", "--users", "{root}/u"], {"u": "ops:plain-password\n"},
+     "--users {root}/u:1: expected name:scrypt$... (hamaster web --hash-password makes the hash)"),
+])
+def test_bad_options_are_one_line_and_exit_2(site: Site, tmp_path: Path, args: list[str], files: dict[str, str],
+                                              error: str) -> None:
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    argv = [a.format(root=tmp_path) for a in args]
+    p = subprocess.run([HAMASTER, "web", "-c", site.config, *argv], capture_output=True, text=True, timeout=60)
+    assert (p.returncode, p.stderr) == (2, f"hamaster: error: {error.format(root=tmp_path)}\n")
+    assert "plain-password" not in p.stderr
+
+
+def test_a_port_in_use_is_one_line(site: Site) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        p = subprocess.run([HAMASTER, "web", "-c", site.config, "--bind", f"127.0.0.1:{port}"],
+                           capture_output=True, text=True, timeout=60)
+    assert (p.returncode, p.stderr) == (1, f"hamaster: error: --bind 127.0.0.1:{port}: in use by another process\n")
