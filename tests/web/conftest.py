@@ -1,13 +1,18 @@
 """Fixtures of the web tests: a real site (master, minions), `hamaster web` on it, Debian's chromium."""
 
 import os
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from pgcluster import pg_server, pg_url
 from sitelib import Site
 from webtools import WebProcess, browser, chromium_missing
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "timeline"))  # its scenarios: stores filled as
+# a master fills them (tests/timeline/scenario.py)
 
 __all__ = ["pg_server", "pg_url"]  # the PostgreSQL tests' server, for the status tests on both engines
 
