@@ -93,6 +93,7 @@ def build(site: SiteState, cfg: MasterConfig, live: Live, last_seen: dict[str, i
             "keepalived": _beacon(site, m, "keepalived"),
             "nginx": _beacon(site, m, "nginx"),
             "clock_offset_ms": None if offset is None else round(offset / 1e6, 1),
+            "keepalived_conf": _conf(site, m),
         }
     return {
         "generated_ns": now_ns,
@@ -112,6 +113,14 @@ def build(site: SiteState, cfg: MasterConfig, live: Live, last_seen: dict[str, i
 def _beacon(site: SiteState, node: str, family: str) -> str | None:
     word = site.beacons.get((node, family))
     return word.value if word else None
+
+
+def _conf(site: SiteState, node: str) -> dict[str, Any] | None:
+    """Which keepalived.conf the node's minion read (path, sha256), or why it could not."""
+    word = site.beacons.get((node, CONFIG_TAG))
+    if word is None:
+        return None
+    return {k: word.data[k] for k in ("path", "sha256", "error") if isinstance(word.data.get(k), str)}
 
 
 def _incident(i: Incident) -> dict[str, Any]:

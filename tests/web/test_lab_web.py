@@ -4,7 +4,7 @@ page shows node1 holding the VIP, as the master's probe sees it, and a real fail
 from collections.abc import Iterator
 
 import pytest
-from webtools import WebProcess
+from webtools import WebProcess, get_json
 
 from hamaster.core.timeutil import now_ns
 from hamaster.lab.site import LabSite, wait_until
@@ -34,6 +34,13 @@ def test_a_real_failover_changes_the_open_page_within_2_s(lab_site: LabSite, chr
         group = page.locator("article.group").first
         assert group.get_attribute("data-holder") == "node1"
         vip = lab_site.lab.vip
+        # VRID and VIP as each node's keepalived.conf says (the minion's facts), not typed into master.yaml
+        [facts] = [g for g in get_json(web.url + "/api/status")["groups"]]
+        conf = lab_site.lab.nodes[0].etc / "keepalived" / "keepalived.conf"
+        vrid = int(next(line.split()[1] for line in conf.read_text().splitlines()
+                        if line.strip().startswith("virtual_router_id")))
+        assert (facts["vips"], facts["vrid"]) == ([vip], vrid)
+        assert f"VRID {vrid} · VIP {vip}" in group.inner_text()
         assert page.get_attribute(f'.probe[data-vip="{vip}"]', "data-answering") == "node1"
         page.wait_for_selector('#live[data-state="live"]', timeout=10_000)
         start = now_ns()
