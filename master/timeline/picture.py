@@ -13,21 +13,23 @@ from hamaster.core.timeutil import human_duration
 from hamaster.master.timeline import formats as tf
 from hamaster.master.timeline.report import COLORS, DEAD, HATCHED, NOBODY, SILENT, UNKNOWN, Report, target_label
 
-_W, _LEFT, _RIGHT, _TOP, _LANE, _GAP = 900, 120, 20, 28, 26, 8
+_W, _RIGHT, _TOP, _LANE, _GAP = 900, 20, 28, 26, 8
+_CHAR = 7  # px a character of the 12 px labels takes, about: the left margin fits the longest label
 
 
 def swimlanes_svg(report: Report, tz: tzinfo, names: dict[str, str] | None = None) -> str:
     """One lane per node (class "lane", a rect per segment: class "seg STATE", data-state, data-start-ns,
     data-end-ns), a lane per probed VIP (class "probe"), markers for alerts and applies, a line at now."""
     span = max(report.until_ns - report.since_ns, 1)
-    plot = _W - _LEFT - _RIGHT
+    lanes = [("lane", node, node, segs) for node, segs in report.lanes.items()]
+    lanes += [("probe", vip, f"probe {vip}", segs) for vip, segs in report.probes.items()]
+    left = min(max(90, 16 + _CHAR * max((len(label) for _, _, label, _ in lanes), default=0)), 300)
+    plot = _W - left - _RIGHT
     present = min(report.until_ns, max(report.now_ns or report.until_ns, report.since_ns))
 
     def x(ns: int) -> float:
-        return round(_LEFT + plot * (min(max(ns, report.since_ns), report.until_ns) - report.since_ns) / span, 2)
+        return round(left + plot * (min(max(ns, report.since_ns), report.until_ns) - report.since_ns) / span, 2)
 
-    lanes = [("lane", node, node, segs) for node, segs in report.lanes.items()]
-    lanes += [("probe", vip, f"probe {vip}", segs) for vip, segs in report.probes.items()]
     bottom = _TOP + len(lanes) * (_LANE + _GAP)
     height = bottom + 46
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" class="swimlanes" width="{_W}" height="{height}"'
@@ -40,7 +42,7 @@ def swimlanes_svg(report: Report, tz: tzinfo, names: dict[str, str] | None = Non
         y = _TOP + i * (_LANE + _GAP)
         attr = "data-node" if cls == "lane" else "data-vip"
         out.append(f'<g class="{cls}" {attr}="{html.escape(key)}">'
-                   f'<text x="{_LEFT - 8}" y="{y + _LANE / 2 + 4}" text-anchor="end">{html.escape(label)}</text>')
+                   f'<text x="{left - 8}" y="{y + _LANE / 2 + 4}" text-anchor="end">{html.escape(label)}</text>')
         for s in segments:
             width = max(x(s.end_ns) - x(s.start_ns), 1.5)  # a 36 ms split brain stays visible
             fill = _fill(cls, s.state)
@@ -69,7 +71,7 @@ def swimlanes_svg(report: Report, tz: tzinfo, names: dict[str, str] | None = Non
     if present < report.until_ns:
         out.append(f'<g class="now" data-ns="{present}"><line x1="{x(present)}" y1="{_TOP - 6}" x2="{x(present)}"'
                    f' y2="{bottom}" stroke="#000"/><text x="{x(present) + 3}" y="{_TOP - 8}">now</text></g>')
-    out.append(f'<g class="axis"><line x1="{_LEFT}" y1="{bottom}" x2="{_W - _RIGHT}" y2="{bottom}" stroke="#555"/>')
+    out.append(f'<g class="axis"><line x1="{left}" y1="{bottom}" x2="{_W - _RIGHT}" y2="{bottom}" stroke="#555"/>')
     fmt = "%H:%M:%S" if span >= 20 * 10**9 else "%H:%M:%S.%f"
     for k in range(5):
         ns = report.since_ns + span * k // 4
@@ -83,7 +85,7 @@ def swimlanes_svg(report: Report, tz: tzinfo, names: dict[str, str] | None = Non
     if shown & set(HATCHED):
         legend.append(("unknown (silent, dead)", "url(#hatch)"))
     for k, (state, color) in enumerate(legend):
-        lx = _LEFT + k * 110
+        lx = left + k * 110
         out.append(f'<rect x="{lx}" y="{bottom + 26}" width="12" height="12" fill="{color}" stroke="#999"/>'
                    f'<text x="{lx + 16}" y="{bottom + 36}">{state}</text>')
     out.append("</svg>")

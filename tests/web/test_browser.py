@@ -153,3 +153,20 @@ def test_heartbeats_alone_push_nothing_to_open_pages(pair_site: Site, web: WebPr
              "a newer heartbeat in the API")
     time.sleep(1.5)  # the watcher asks the master every second: more heartbeats have come by now
     assert version() == first
+
+
+def test_a_silent_master_is_shown_as_its_last_word_not_as_the_holder(pair_site: Site, web: WebProcess,
+                                                                      chromium) -> None:
+    import signal
+
+    page = chromium.new_page()
+    page.goto(web.url + "/")
+    assert holder_of(page) == "node1"
+    pair_site.stop(pair_site.minion_procs["node1"], signal.SIGKILL)  # its heartbeats stop: node1 goes silent
+    page.wait_for_selector('article.group[data-group="VI_1"][data-state="unknown"]', timeout=30_000)
+    row = 'tr.node[data-node="node1"]'
+    assert page.inner_text(f"{row} td.state") == "last said MASTER"
+    assert page.inner_text(f"{row} td:nth-child(5)") == "silent"
+    assert page.eval_on_selector_all(f"{row} td span.was", "s => s.length") == 4  # state, keepalived, nginx, VIPs
+    assert holder_of(page) == ""
+    page.wait_for_selector('li.incident[data-kind="node_silent"]', timeout=30_000)  # open, on top
