@@ -85,6 +85,7 @@ class MinionDaemon:
     def __init__(self, cfg: MinionConfig) -> None:
         self.cfg = cfg
         self.fallback = Path(hook.fallback_dir(str(cfg.path)))
+        self._untrusted_logged = False
         self.spool = self._open_spool()
         self.held: list[NewEvent] = []  # events that wait for room in the spool
         self.spool_full: tuple[int, str] | None = None  # (since ns, why) while the spool's disk is full
@@ -162,7 +163,8 @@ class MinionDaemon:
             new.extend(events)
         try:
             seqs, bad_inbox = self.spool.ingest_inbox()
-            kept, bad_kept = self.spool.ingest_inbox(self.fallback / "inbox", origin_prefix="fallback/")
+            kept, bad_kept = (self.spool.ingest_inbox(self.fallback / "inbox", origin_prefix="fallback/")
+                              if self._fallback_trusted() else ([], []))
             if kept:
                 log.warning("%d hook event(s) taken in from the fallback spool %s (each says why it was there)",
                             len(kept), self.fallback)
@@ -329,6 +331,21 @@ class MinionDaemon:
         the file changed (one stat per transition)."""
         self._look_at_config(time.monotonic(), hurry=True)
         return self.confwatch.describe.get(instance)
+
+    def _fallback_trusted(self) -> bool:
+        """A user's own fallback folder (not root's /run) is read only while it is private to the user: in
+        /dev/shm someone else could have made it, and filled it with events."""
+        private = hook.private_root()
+        if private is None or not os.path.lexists(private):
+            return True
+        try:
+            hook.check_private(private)
+            return True
+        except OSError as exc:
+            if not self._untrusted_logged:
+                log.error("the hook's fallback spool is not read: %s", exc)
+                self._untrusted_logged = True
+            return False
 
     def _timers(self, now: float) -> None:
         self._look_at_config(now)
