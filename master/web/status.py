@@ -24,7 +24,7 @@ from hamaster.master.web.state import SiteState, Word
 
 # incidents that last until closed; a failover, recovered or node_back is a moment
 MOMENTS = ("failover", "recovered", "node_back")
-OPEN_KINDS = ("split_brain", "no_master", "flapping", "node_silent", "stale_vip", "clock_offset")
+OPEN_KINDS = ("split_brain", "no_master", "flapping", "node_silent", "stale_vip", "clock_offset", "sync_split")
 PROBE_MINION = "@probe"
 CONFIG_TAG = "minion/keepalived/config"
 
