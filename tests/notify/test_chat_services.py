@@ -184,13 +184,14 @@ def sender(scheme: str, b: Bot, secret: str | None = None, **options: Any):
 def test_dingtalk_signed_markdown_with_keyword_and_mentions_is_delivered(bots) -> None:
     b = bot(bots, "dingtalk", secret=SECRET, keyword="告警")
     s = sender("dingtalk", b, SECRET, keyword="告警", at=["13800000000", "manager01", "all"])
-    assert s.send("[warning] VI_1 failover: node1 -> node2", "VI_1 moved\nCause: node1 FAULT", "warning") \
+    assert s.send("[warning] VI_1 moved node1 -> node2 in 600 ms", "VI_1 moved\nCause: node1 FAULT", "warning") \
         == Outcome(True)
     (req,) = b.accepted
     assert req["body"]["msgtype"] == "markdown"
     md = req["body"]["markdown"]
-    assert md["title"] == "[warning] VI_1 failover: node1 -> node2"
-    assert md["text"].startswith("#### [warning] VI_1 failover: node1 -> node2\n\nVI_1 moved\n\nCause: node1 FAULT")
+    assert md["title"] == "[warning] VI_1 moved node1 -> node2 in 600 ms"
+    assert md["text"].startswith("#### [warning] VI_1 moved node1 -> node2 in 600 ms\n\nVI_1 moved\n\n"
+                                 "Cause: node1 FAULT")
     assert "@13800000000" in md["text"] and "@manager01" in md["text"] and md["text"].endswith("告警")
     assert req["body"]["at"] == {"atMobiles": ["13800000000"], "atUserIds": ["manager01"], "isAtAll": True}
     assert req["content_type"] == "application/json; charset=utf-8"
@@ -420,7 +421,7 @@ def test_rate_limited_alert_is_retried_until_delivered(conn, store_path, tmp_pat
     assert errors[:2] == ["DingTalk errcode 130101: send too fast, exceed 20 times per minute"] * 2
     assert errors[2] is None
     (req,) = b.accepted
-    assert req["body"]["markdown"]["title"] == "[warning] VI_1 failover: node1 -> node2"
+    assert req["body"]["markdown"]["title"] == "[warning] VI_1 moved node1 -> node2 in 600 ms"
 
 
 def test_refused_alert_is_given_up_at_once_with_the_reason_kept(conn, store_path, tmp_path, bots, caplog) -> None:
@@ -515,7 +516,7 @@ def test_mail_is_retried_on_4xx_and_given_up_on_5xx(conn, store_path, tmp_path, 
     assert finished(conn) == [outcome]
     assert len(smtp.mails) == (outcome[0] == "sent")
     if smtp.mails:
-        assert "Subject: [warning] VI_1 failover: node1 -> node2" in smtp.mails[0]
+        assert "Subject: [warning] VI_1 moved node1 -> node2 in 600 ms" in smtp.mails[0]
 
 
 def test_a_burst_of_mails_all_go_out(conn, store_path, tmp_path, smtps) -> None:
@@ -530,9 +531,9 @@ def test_a_burst_of_mails_all_go_out(conn, store_path, tmp_path, smtps) -> None:
         n.stop()
     assert [s for s, _, _ in finished(conn)] == ["sent"] * 3
     subjects = [line for m in smtp.mails for line in m.splitlines() if line.startswith("Subject:")]
-    assert subjects == ["Subject: [critical] VI_1 has no MASTER",
+    assert subjects == ["Subject: [critical] no MASTER for VI_1",
                         "Subject: [resolved] VI_1: back to one MASTER (node2)",
-                        "Subject: [warning] VI_1 failover: node1 -> node2"]
+                        "Subject: [warning] VI_1 moved node1 -> node2 in 7.0 s"]
 
 
 def test_hamaster_notify_test_reaches_a_bot_and_names_a_refusal(site, bots) -> None:

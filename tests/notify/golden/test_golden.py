@@ -63,6 +63,25 @@ BUILT = {
               "cause": "keepalived on node1 died without a STOP (killed or crashed)", "old_priority": 150,
               "new_priority": 100, "stale_vip": {"node": "node1", "vip": "192.168.16.130", "interface": "eth0"}},
         id=106),
+    # what the minion's keepalived.conf facts give the correlator: every VIP of the group and its VRID
+    "failover-vip_and_vrid": Incident(
+        "failover", "VI_1", T0 + 5 * S, "VI_1 moved node1 -> node2 in 3.0 s; node1 FAULT", "k7",
+        nodes=["node1", "node2"],
+        data={"vips": ["192.168.16.130"], "vrid": 51, "old_holder": "node1", "new_holder": "node2",
+              "gap_ns": 3_000_000_000, "cause": "node1 FAULT (priority 101)", "cause_state": "FAULT",
+              "old_priority": 101, "new_priority": 100}, id=107),
+    "split_brain-two_vips": Incident(
+        "split_brain", "VI_1", T0 + 5 * S, "VI_1: 2 MASTERs at once (node1, node2)", "k8",
+        nodes=["node1", "node2"], severity="critical",
+        data={"vips": ["192.168.16.130", "192.168.16.131"], "vrid": 51, "masters": ["node1", "node2"]}, id=108),
+    "no_master-three_vips": Incident(
+        "no_master", "VI_WEB", T0 + 5 * S, "VI_WEB has no MASTER since 23:06:45; node1 FAULT", "k9",
+        nodes=["node1", "node2"], severity="critical",
+        data={"vips": ["10.0.0.10", "10.0.0.11", "fd00::10"], "vrid": 7, "cause": "node1 FAULT"}, id=109),
+    "recovered-vrid_only": Incident(
+        "recovered", "VI_1", T0 + 5 * S, "VI_1 back to one MASTER: node1", "k10", nodes=["node1"],
+        severity="info", data={"vrid": 51, "holder": "node1", "closes": 108, "duration_ns": 4_200_000_000},
+        id=110),
 }
 
 
@@ -117,5 +136,7 @@ def test_every_english_template_has_a_chinese_one(template: str) -> None:
 def test_a_template_that_fails_falls_back_to_a_plain_message_in_the_language(tmp_path: Path) -> None:
     inc = cases(tmp_path)["failover-planned-vip"]
     broken = {"failover": {"title": "{{ data.cause.upper(1, 2) }}"}}
-    assert Renderer(broken, "m.yaml", "zh", LANGUAGES["zh"]).render(inc)[0] == "【警告】主备切换：VI_1"
-    assert Renderer(broken, "m.yaml", "en", LANGUAGES["en"]).render(inc)[0] == "[warning] failover: VI_1"
+    assert Renderer(broken, "m.yaml", "zh", LANGUAGES["zh"]).render(inc)[0] == \
+        "【警告】主备切换：VIP 192.168.16.130（VI_1）"
+    assert Renderer(broken, "m.yaml", "en", LANGUAGES["en"]).render(inc)[0] == \
+        "[warning] failover: VIP 192.168.16.130 (VI_1)"
