@@ -210,13 +210,15 @@ class Outbox:
     def next_due_ns(self) -> int | None:
         return self.db.next_due_ns()
 
-    def record(self, delivery_id: int, ok: bool, error: str | None, now: int, *, final: bool = False) -> str:
-        """Store one attempt; -> the delivery's new status (sent, pending again, or failed)."""
+    def record(self, delivery_id: int, ok: bool, error: str | None, now: int, *, final: bool = False,
+               after_s: float | None = None) -> str:
+        """Store one attempt; -> the delivery's new status (sent, pending again, or failed). `after_s`: the
+        service blocks us that long (a rate limit), so the next try waits for it beyond the backoff."""
         def status(attempts: int) -> tuple[str, int | None]:
             if ok:
                 return "sent", None
             if final or attempts >= self.cfg.retry.max_attempts:
                 return "failed", None
-            return "pending", now + int(self.cfg.retry.delay_s(attempts) * S)
+            return "pending", now + int(max(self.cfg.retry.delay_s(attempts), after_s or 0.0) * S)
 
         return self.db.record_attempt(delivery_id, ok, error, now, status)
