@@ -7,7 +7,10 @@ the summary when it calms), or over the route's rate limit. The rows and the inc
 written in one transaction, so an incident is routed exactly once even across a crash.
 
 Sending is the Notifier's job; it picks `due()` rows and reports each attempt to `record()`, which keeps
-every attempt in `delivery_attempts` and backs off exponentially until `retry.max_attempts`.
+every attempt in `delivery_attempts` and backs off exponentially until `retry.max_attempts` (longer when the
+service said it blocks us for a while). A critical incident's delivery given up on a route with a
+`fallback:` is sent on that route too (to its targets that do not have it yet), and the failed delivery
+says so: `hamaster status` and the metrics count what was given up.
 
 Several masters may share one store (PostgreSQL): routing claims the incident (`routed_ns` from NULL) and
 sending claims the delivery (`pending` -> `sending`), each with one UPDATE that only one of them can win, so
@@ -92,6 +95,15 @@ class OutboxStore(Protocol):
     def record_attempt(self, delivery_id: int, ok: bool, error: str | None, now: int,
                        status: Callable[[int], tuple[str, int | None]]) -> str:
         """Store an attempt; `status(attempts)` gives the delivery's new (status, next_ns) (commit)."""
+
+    def delivery(self, delivery_id: int) -> tuple[int, str, str, str | None, str | None, str | None, str] | None:
+        """(incident id, route, target, title, body, last error, incident severity) of a delivery."""
+
+    def targets_reached(self, incident_id: int) -> set[str]:
+        """The targets with a delivery of the incident that is sent or still under way."""
+
+    def note_fallback(self, delivery_id: int, note: str) -> None:
+        """Add `note` to the delivery's last error (commit)."""
 
     def close(self) -> None: ...
 
@@ -221,4 +233,28 @@ class Outbox:
                 return "failed", None
             return "pending", now + int(max(self.cfg.retry.delay_s(attempts), after_s or 0.0) * S)
 
-        return self.db.record_attempt(delivery_id, ok, error, now, status)
+        new_status = self.db.record_attempt(delivery_id, ok, error, now, status)
+        if new_status == "failed":
+            self.fall_back(delivery_id, now)
+        return new_status
+
+    def fall_back(self, delivery_id: int, now: int) -> int:
+        """A critical incident's delivery was given up: send it on its route's fallback route as well, to
+        the targets there that do not have it yet; the failed delivery says where it went. -> rows made."""
+        row = self.db.delivery(delivery_id)
+        if row is None:
+            return 0
+        incident_id, route_name, target, title, body, _error, severity = row
+        route = next((r for r in self.cfg.routes if r.name == route_name), None)
+        if severity != "critical" or route is None or route.fallback is None:
+            return 0
+        fallback = next(r for r in self.cfg.routes if r.name == route.fallback)  # (config checked it exists)
+        have = self.db.targets_reached(incident_id) | {target}
+        targets = [t for t in self.cfg.targets_for(fallback) if t.masked not in have]
+        rows: list[NewDelivery] = [(incident_id, fallback.name, t.masked, "pending", None, title, body, now, now, now)
+                                   for t in targets]
+        if rows:
+            self.db.add_deliveries(rows)
+        self.db.note_fallback(delivery_id, f"fallback: route {fallback.name}, {len(rows)} target(s)"
+                              if rows else f"fallback: route {fallback.name} has no other target")
+        return len(rows)
