@@ -96,14 +96,11 @@ class OutboxStore(Protocol):
                        status: Callable[[int], tuple[str, int | None]]) -> str:
         """Store an attempt; `status(attempts)` gives the delivery's new (status, next_ns) (commit)."""
 
-    def delivery(self, delivery_id: int) -> tuple[int, str, str, str | None, str | None, str | None, str] | None:
-        """(incident id, route, target, title, body, last error, incident severity) of a delivery."""
+    def delivery(self, delivery_id: int) -> tuple[int, str, str, str | None, str | None, int, str] | None:
+        """(incident id, route, target, title, body, attempts so far, incident severity) of a delivery."""
 
     def targets_reached(self, incident_id: int) -> set[str]:
         """The targets with a delivery of the incident that is sent or still under way."""
-
-    def note_fallback(self, delivery_id: int, note: str) -> None:
-        """Add `note` to the delivery's last error (commit)."""
 
     def close(self) -> None: ...
 
@@ -233,21 +230,22 @@ class Outbox:
                 return "failed", None
             return "pending", now + int(max(self.cfg.retry.delay_s(attempts), after_s or 0.0) * S)
 
-        new_status = self.db.record_attempt(delivery_id, ok, error, now, status)
-        if new_status == "failed":
-            self.fall_back(delivery_id, now)
-        return new_status
+        row = None if ok else self.db.delivery(delivery_id)
+        if row is not None and (final or row[5] + 1 >= self.cfg.retry.max_attempts):
+            # given up: the fallback's deliveries exist before this one is failed, so nobody (another
+            # master, `hamaster status`) sees a critical alert failed with nowhere else to go
+            note = self.fall_back(row, now)
+            if note:
+                error = f"{error}; {note}" if error else note
+        return self.db.record_attempt(delivery_id, ok, error, now, status)
 
-    def fall_back(self, delivery_id: int, now: int) -> int:
-        """A critical incident's delivery was given up: send it on its route's fallback route as well, to
-        the targets there that do not have it yet; the failed delivery says where it went. -> rows made."""
-        row = self.db.delivery(delivery_id)
-        if row is None:
-            return 0
-        incident_id, route_name, target, title, body, _error, severity = row
+    def fall_back(self, row: tuple[int, str, str, str | None, str | None, int, str], now: int) -> str | None:
+        """A critical incident's delivery is given up: send it on its route's fallback route as well, to the
+        targets there that do not have it yet. -> what to add to its reason (None: no fallback here)."""
+        incident_id, route_name, target, title, body, _attempts, severity = row
         route = next((r for r in self.cfg.routes if r.name == route_name), None)
         if severity != "critical" or route is None or route.fallback is None:
-            return 0
+            return None
         fallback = next(r for r in self.cfg.routes if r.name == route.fallback)  # (config checked it exists)
         have = self.db.targets_reached(incident_id) | {target}
         targets = [t for t in self.cfg.targets_for(fallback) if t.masked not in have]
@@ -255,6 +253,5 @@ class Outbox:
                                    for t in targets]
         if rows:
             self.db.add_deliveries(rows)
-        self.db.note_fallback(delivery_id, f"fallback: route {fallback.name}, {len(rows)} target(s)"
-                              if rows else f"fallback: route {fallback.name} has no other target")
-        return len(rows)
+        return f"fallback: route {fallback.name}, {len(rows)} target(s)" if rows \
+            else f"fallback: route {fallback.name} has no other target"

@@ -109,9 +109,9 @@ class OutboxStore:
         self.conn.commit()
         return new_status
 
-    def delivery(self, delivery_id: int) -> tuple[int, str, str, str | None, str | None, str | None, str] | None:
+    def delivery(self, delivery_id: int) -> tuple[int, str, str, str | None, str | None, int, str] | None:
         row = self.conn.execute(
-            "SELECT d.incident_id, d.route, d.target, d.title, d.body, d.last_error, i.severity FROM deliveries d"
+            "SELECT d.incident_id, d.route, d.target, d.title, d.body, d.attempts, i.severity FROM deliveries d"
             " JOIN incidents i ON i.id = d.incident_id WHERE d.id = ?", (delivery_id,)).fetchone()
         return None if row is None else tuple(row)
 
@@ -119,11 +119,6 @@ class OutboxStore:
         return {t for (t,) in self.conn.execute(
             "SELECT DISTINCT target FROM deliveries WHERE incident_id = ? AND status IN ('pending', 'sending',"
             " 'sent')", (incident_id,))}
-
-    def note_fallback(self, delivery_id: int, note: str) -> None:
-        self.conn.execute("UPDATE deliveries SET last_error = COALESCE(last_error || '; ', '') || ? WHERE id = ?",
-                          (note, delivery_id))
-        self.conn.commit()
 
     def close(self) -> None:
         self.conn.close()
