@@ -100,6 +100,17 @@ def cases(tmp_path: Path) -> dict[str, Incident]:
                     out[f"{inc.kind}-{scenario}-{incident_id}"] = inc
         finally:
             conn.close()
+    # the same failover with the facts every vrrp event of a minion that read its keepalived.conf carries
+    conn = store.connect(tmp_path / "facts.db")
+    try:
+        feeder = Feeder(conn, Correlator(conn, {}, silent_after_s=10),
+                        data={"vrid": 51, "vips": ["192.168.16.130"], "interface": "eth0", "family": "inet"})
+        feeder.run(SCENARIOS["fault_on_node1_then_master_on_node2"][0])
+        (failover,) = (incidents.get(conn, i) for i in feeder.new)
+        assert failover is not None
+        out["failover-keepalived_conf_facts"] = failover
+    finally:
+        conn.close()
     return out | BUILT
 
 
