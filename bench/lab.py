@@ -38,7 +38,7 @@ def alert_delays_ms(site: LabSite, since_ns: int) -> list[float]:
     for f in failovers(site, since_ns):
         [(went_master,)] = site.query("SELECT MAX(node_ns) FROM events WHERE kind = 'vrrp' AND minion = ? AND"
                                       " state = 'MASTER' AND node_ns <= ?", f.new, f.started_ns)
-        title = f"failover: {f.old} -> {f.new}"
+        title = f" moved {f.old} -> {f.new}"  # the failover's title
         got = wait_until(lambda t=title: [m for m in site.chat.received() if t in m.title and m.at_ns >= since_ns],
                          10, f"the chat alert '{title}'")
         delays.append((got[0].at_ns - went_master) / 1e6)

@@ -107,6 +107,7 @@ class Route(Section):
     instances: list[Name] | Name = []  # globs; none: every instance
     planned: bool = False  # send incidents caused by `hamaster apply`?
     rate_limit: RateLimit | None = None
+    fallback: Name | None = None  # a route for a critical incident whose delivery on this one is given up
 
     def __post_init__(self) -> None:
         self.tags, self.instances = names(self.tags), names(self.instances)
