@@ -12,6 +12,8 @@ Kinds and their default severity:
     stale_vip     critical  a node holds a VIP it does not own (keepalived dead, BACKUP or FAULT): two hosts
                             answer ARP for it; data: node, vip, interface, reason; ended_ns when it is gone
     clock_offset  warning   a node's clock is more than 1 s off the master's; data: offset_ns, delay_ns
+    sync_split    critical  a vrrp_sync_group's members held by different nodes (one left behind); data:
+                            members, holders (member -> node); ended_ns when they are together again
 
 An incident's identity is its `dedup_key`, built from what caused it (the (minion, seq) of the deciding
 event, or the node and time for heartbeats), never from when it was derived: deriving it again after a
@@ -22,11 +24,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 KINDS = ("failover", "split_brain", "no_master", "flapping", "node_silent", "node_back", "recovered", "stale_vip",
-         "clock_offset")
+         "clock_offset", "sync_split")
 SEVERITIES = ("info", "warning", "critical")
 SEVERITY = {"failover": "warning", "split_brain": "critical", "no_master": "critical", "flapping": "warning",
             "node_silent": "warning", "node_back": "info", "recovered": "info", "stale_vip": "critical",
-            "clock_offset": "warning"}
+            "clock_offset": "warning", "sync_split": "critical"}
 
 
 @dataclass(slots=True)

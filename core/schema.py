@@ -107,6 +107,7 @@ class Route(Section):
     instances: list[Name] | Name = []  # globs; none: every instance
     planned: bool = False  # send incidents caused by `hamaster apply`?
     rate_limit: RateLimit | None = None
+    fallback: Name | None = None  # a route for a critical incident whose delivery on this one is given up
 
     def __post_init__(self) -> None:
         self.tags, self.instances = names(self.tags), names(self.instances)
@@ -147,7 +148,9 @@ class InstanceHint(Section):
 class CorrelatorSettings(Section, frozen=True):  # type: ignore[misc]  # msgspec allows a frozen subclass
     """`correlator:`: how VRRP groups are formed and when their changes become incidents."""
 
-    group_by: Literal["instance", "vip", "router_id"] = "instance"
+    # wire: what tells VRRP groups apart on the wire (address family, network or VIPs, virtual_router_id, as
+    # the minion reads them from keepalived.conf), else the instance name; instance: the name alone
+    group_by: Literal["wire", "instance", "vip", "router_id"] = "wire"
     # longer than VRRP's own takeover when the holder dies (3 x advert_int + skew: 3.6 s at advert_int 1), so a
     # failover that completes normally is one failover alert, not "no master" + "recovered" + "failover"
     no_master_after_s: Seconds = 5.0

@@ -6,8 +6,10 @@
         ... lab.vip, lab.bridge_addr, lab.nodes[0].etc
 
 Layout, for a lab with subnet 10.x.y.0/24: the bridge holds .1 (the master listens there), node i has .(10+i)
-on its eth0, the VIP is .100. Each node has a run dir (pid files, logs, keepalived's TMPDIR) and its /etc
-overlay /etc/netns/<ns>/ holding keepalived/ and nginx/ (a self-contained nginx.conf and the node's page).
+on its eth0, the VIP is .100 and a second one (active-active labs) .101. With `ipv6=True` the lab also has a ULA
+prefix of its own, fd6d:x:y::/64, numbered the same way (bridge ::1, node i ::(10+i), VIP ::100).
+Each node has a run dir (pid files, logs, keepalived's TMPDIR) and its /etc overlay /etc/netns/<ns>/ holding
+keepalived/ and nginx/ (a self-contained nginx.conf and the node's page).
 
 Teardown (on close, on leaving the `with`, at interpreter exit and on SIGTERM) stops the processes the lab
 started, then whatever is still alive inside its namespaces (their own children: scripts, nginx workers),
@@ -39,13 +41,14 @@ class Node:
     addr: str
     etc: Path  # becomes /etc inside the node
     run: Path  # pid files, logs, keepalived's TMPDIR
+    addr6: str | None = None  # its ULA address, in a lab with IPv6
 
 
 NodeRef = Node | str
 
 
 class Lab:
-    def __init__(self, names: LabNames, workdir: Path, own_workdir: bool) -> None:
+    def __init__(self, names: LabNames, workdir: Path, own_workdir: bool, ipv6: bool = False) -> None:
         self.names = names
         self.workdir = workdir
         self._own_workdir = own_workdir
@@ -53,15 +56,23 @@ class Lab:
         self.prefixlen = 24
         self.bridge_addr = f"{base}.1"
         self.vip = f"{base}.100"
-        self.nodes = [Node(name, names.netns(name), f"{base}.{10 + i}", names.etc(name), workdir / name)
+        self.vip2 = f"{base}.101"
+        _, x, y = base.split(".")
+        self.v6_prefix = f"fd6d:{int(x):x}:{int(y):x}::" if ipv6 else None  # the lab's own ULA /64
+        self.bridge_addr6 = f"{self.v6_prefix}1" if self.v6_prefix else None
+        self.vip6 = f"{self.v6_prefix}100" if self.v6_prefix else None
+        self.nodes = [Node(name, names.netns(name), f"{base}.{10 + i}", names.etc(name), workdir / name,
+                           f"{self.v6_prefix}{10 + i}" if self.v6_prefix else None)
                       for i, name in enumerate(names.nodes, start=1)]
         self._procs: list[subprocess.Popen[bytes]] = []
         self._closed = False
 
     # -- life cycle ------------------------------------------------------------------------------------
     @classmethod
-    def create(cls, nodes: Sequence[str] = ("node1", "node2"), *, workdir: Path | None = None) -> "Lab":
-        """Build the network and per-node dirs (no daemon runs yet). `workdir` is kept after close if given."""
+    def create(cls, nodes: Sequence[str] = ("node1", "node2"), *, workdir: Path | None = None,
+               ipv6: bool = False) -> "Lab":
+        """Build the network and per-node dirs (no daemon runs yet). `workdir` is kept after close if given;
+        `ipv6`: the bridge and the nodes get addresses of the lab's ULA prefix too."""
         if os.geteuid() != 0:
             raise LabError("the lab needs root (network namespaces, keepalived)")
         bad = [n for n in nodes if not nl.valid_node_name(n)]
@@ -70,7 +81,7 @@ class Lab:
         lab_id = nl.new_id()
         names = LabNames(lab_id, tuple(nodes), nl.pick_subnet(), os.getpid(), nl.process_start_time(os.getpid()) or 0)
         names.save()  # before anything exists: a crash from here on leaves a record lab-clean can act on
-        lab = cls(names, workdir or nl.RUN_ROOT / lab_id, own_workdir=workdir is None)
+        lab = cls(names, workdir or nl.RUN_ROOT / lab_id, own_workdir=workdir is None, ipv6=ipv6)
         _LIVE.add(lab)
         _install_handlers()
         try:
@@ -85,12 +96,14 @@ class Lab:
         nl.ip("link", "add", br, "type", "bridge")
         nl.ip("link", "set", br, "up")
         nl.ip("addr", "add", f"{self.bridge_addr}/{self.prefixlen}", "dev", br)
+        if self.bridge_addr6:  # nodad: usable at once, not after a second of duplicate detection
+            nl.ip("addr", "add", f"{self.bridge_addr6}/64", "dev", br, "nodad")
         for i, node in enumerate(self.nodes, start=1):
             veth = self.names.veth(i)
             nl.ip("netns", "add", node.netns)
             nl.ip("link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", node.netns)
             nl.ip("link", "set", veth, "master", br, "up")
-            nl.ip("addr", "add", f"{node.addr}/{self.prefixlen}", "dev", "eth0", netns=node.netns)
+            self._address(node)
             nl.ip("link", "set", "eth0", "up", netns=node.netns)
             nl.ip("link", "set", "lo", "up", netns=node.netns)
             node.run.mkdir(parents=True, exist_ok=True)
@@ -232,11 +245,20 @@ class Lab:
         self._reap()
 
     def power_on(self, ref: NodeRef) -> None:
-        """Boot the node again: the cable is back and the addresses are what a fresh boot gives (no VIP)."""
+        """Boot the node again: the cable is back, the addresses are what a fresh boot gives (no VIP), and the
+        daemons' pid files are gone (keepalived refuses to start while one names a live process, and a pid
+        is soon another process's)."""
         node = self.node(ref)
+        for pid_file in node.run.glob("*.pid"):  # /run starts empty on a boot: no pid of a process long gone
+            pid_file.unlink(missing_ok=True)
         nl.ip("addr", "flush", "dev", "eth0", netns=node.netns)
+        self._address(node)
+        nl.ip("link", "set", "eth0", "up", netns=node.netns)  # the kernel gives eth0 its link-local address again
+
+    def _address(self, node: Node) -> None:
         nl.ip("addr", "add", f"{node.addr}/{self.prefixlen}", "dev", "eth0", netns=node.netns)
-        nl.ip("link", "set", "eth0", "up", netns=node.netns)
+        if node.addr6:
+            nl.ip("addr", "add", f"{node.addr6}/64", "dev", "eth0", "nodad", netns=node.netns)
 
     def block_vrrp(self, ref: NodeRef) -> None:
         """Split brain on demand: the node stops hearing VRRP (IP protocol 112), so it claims the VIP too."""
@@ -249,13 +271,25 @@ class Lab:
         node = self.node(ref)
         nl.run(nl.exec_argv(node.netns, ["nft", "delete", "table", "inet", self.names.nft_table]), check=False)
 
-    # -- facts ------------------------------------------------------------------------------------------
-    def holds_vip(self, ref: NodeRef) -> bool:
-        out = self.run(ref, ["ip", "-o", "-4", "addr", "show", "dev", "eth0"], check=True).stdout
-        return f" {self.vip}/" in out
+    def drop_multicast_vrrp(self, ref: NodeRef) -> None:
+        """A cloud's network: VRRP's multicast groups (224.0.0.18, ff02::12) dropped both ways in the node, so
+        only unicast peers hear each other."""
+        node, table = self.node(ref), f"{self.names.nft_table}_mc"
+        chains = "".join(f" chain {hook} {{\n  type filter hook {hook} priority 0; policy accept;\n"
+                         f"  ip daddr 224.0.0.18 drop\n  ip6 daddr ff02::12 drop\n }}\n"
+                         for hook in ("input", "output"))
+        script = f"table inet {table} {{\n{chains}}}\n"
+        nl.run(nl.exec_argv(node.netns, ["nft", "-f", "-"]), input=script)
 
-    def holders(self) -> list[str]:
-        return [n.name for n in self.nodes if self.holds_vip(n)]
+    # -- facts ------------------------------------------------------------------------------------------
+    def holds_vip(self, ref: NodeRef, vip: str | None = None) -> bool:
+        vip = vip or self.vip
+        family = "-6" if ":" in vip else "-4"
+        out = self.run(ref, ["ip", "-o", family, "addr", "show", "dev", "eth0"], check=True).stdout
+        return f" {vip}/" in out
+
+    def holders(self, vip: str | None = None) -> list[str]:
+        return [n.name for n in self.nodes if self.holds_vip(n, vip)]
 
 
 Pair = Lab  # the name the first callers used; a pair is a two-node lab

@@ -11,6 +11,10 @@ nginx and keepalived there through the lab's services CLI. Alerts go to a local 
 receiver. Everything is torn down on close, on an exception and on Ctrl-C; only processes started here are
 stopped, by pid (the lab also ends what still runs in its namespaces).
 
+`LabSite.create(topology="active-active")` builds another of the topologies operators run (lab/pillar.py:
+"unicast", "cloud", "sync", "active-active" with three nodes, "nopreempt", "fast"); `site.topo`, `site.vips`
+(instance -> VIP) and `site.masters` (instance -> who should hold it) describe it.
+
 The site runs on exactly what `hamaster init` writes (heartbeats, silence, the correlator's and the beacons'
 defaults): the lab only adds what a site must say for itself, its VIP probe and its alert targets. What the demo
 and the tests show is what a user's site does.
@@ -61,8 +65,11 @@ def wait_until(predicate: Callable[[], T], timeout: float, what: str, step: floa
 
 
 class LabSite:
-    def __init__(self, lab: Lab, root: Path, states: Path) -> None:
-        self.lab, self.root, self.states = lab, root, states
+    def __init__(self, lab: Lab, root: Path, states: Path,
+                 topo: lab_pillar.Topology = lab_pillar.TOPOLOGIES["seed"]) -> None:
+        self.lab, self.root, self.states, self.topo = lab, root, states, topo
+        self.vips = lab_pillar.vips(lab, topo)  # instance -> its VIP (none in the cloud topology)
+        self.masters = lab_pillar.masters(lab, topo)  # instance -> the node meant to hold it
         self.config = root / "master.yaml"
         self.pillar = root / "pillar"
         self.mail, self.chat = MailReceiver(), ChatReceiver()
@@ -72,14 +79,18 @@ class LabSite:
         self._closed = False
 
     @classmethod
-    def create(cls, root: Path | None = None, *, nodes: Sequence[str] = ("node1", "node2"),
-               states: Path = STATES, workers: int | str = "auto", start: bool = True) -> "LabSite":
+    def create(cls, root: Path | None = None, *, nodes: Sequence[str] | None = None, states: Path = STATES,
+               workers: int | str = "auto", start: bool = True,
+               topology: "str | lab_pillar.Topology" = "seed") -> "LabSite":
         """Build the lab and the site (in `root`, kept after close; default: inside the lab's run dir, removed),
-        start the alert receivers, the master and the minions. Nothing is applied yet: see `apply()`."""
+        start the alert receivers, the master and the minions. Nothing is applied yet: see `apply()`.
+        `nodes` default: node1..nodeN, as many as the topology has."""
         if not (states / "top.sls").is_file():
             raise HamasterError(f"{states}: no state tree here (top.sls missing); run from a source checkout")
-        lab = Lab.create(nodes, workdir=root / "lab" if root else None)
-        site = cls(lab, root or lab.workdir / "site", states)
+        topo = lab_pillar.topology(topology)
+        nodes = tuple(nodes or (f"node{i}" for i in range(1, topo.nodes + 1)))
+        lab = Lab.create(nodes, workdir=root / "lab" if root else None, ipv6=topo.ipv6)
+        site = cls(lab, root or lab.workdir / "site", states, topo)
         try:
             site._write(workers)
             if start:
@@ -96,7 +107,7 @@ class LabSite:
              *[a for n in lab.nodes for a in ("--minion", n.name)])
         # init's master.yaml as it is, plus the two things every site says for itself: what to probe, whom to tell
         master = yaml.safe_load(self.config.read_text())
-        master["probes"] = [{"vip": lab.vip, "nodes": [n.name for n in lab.nodes]}]
+        master["probes"] = [{"vip": vip, "nodes": [n.name for n in lab.nodes]} for vip in self.vips.values()]
         # chat hears everything; mail only what needs a person (apprise sends a mail per 5.5 s at most)
         master["notify"] = {
             "targets": [{"url": self.mail.url, "tags": ["mail"]}, {"url": self.chat.url, "tags": ["chat"]}],
@@ -110,10 +121,13 @@ class LabSite:
             # the state tree's nginx.conf includes mime.types; the node's /etc/nginx hides the host's
             shutil.copy("/etc/nginx/mime.types", node.etc / "nginx" / "mime.types")
         lab_pillar.write(self.pillar, lab, auth_pass=secrets.token_hex(4), workers=workers,
-                         minion_config=self.minion_config, haminion=HAMINION)
+                         minion_config=self.minion_config, haminion=HAMINION, topo=self.topo)
 
     # -- processes ----------------------------------------------------------------------------------------
     def start(self) -> None:
+        if self.topo.unicast:  # before any keepalived runs: the nodes never hear multicast VRRP
+            for node in self.lab.nodes:
+                self.lab.drop_multicast_vrrp(node)
         self.mail.start()
         self.chat.start()
         self.start_master()
@@ -192,37 +206,55 @@ class LabSite:
         """SQL of a test or benchmark on the master's store ([] until the master has made it)."""
         return store.adhoc_query(self.root / "store.db", sql, *args)
 
-    def probe_changes(self) -> list[Observation]:
-        """What the master's VIP probe saw, from its `@probe` events: who answered, from when."""
-        rows = self._read(lambda conn: events.observations(conn, "@probe")) or []
+    def probe_changes(self, vip: str | None = None) -> list[Observation]:
+        """What the master's probe of `vip` (default: the lab's first VIP) saw, from its `@probe` events: who
+        answered, from when."""
+        tag = f"beacon/probe/{vip or self.lab.vip}/"
+        rows = self._read(lambda conn: events.observations(conn, "@probe", tag_prefix=tag)) or []
         return [Observation(ts, None if state == "nobody" else state) for ts, state in rows]
 
-    def wait_probe(self, node: str | None, timeout: float = 15) -> int:
-        """Wait until the probe's latest observation is `node` (None: nobody answers); returns its time."""
+    def wait_probe(self, node: str | None, timeout: float = 15, vip: str | None = None) -> int:
+        """Wait until the probe's latest observation of `vip` is `node` (None: nobody answers); its time."""
         def seen() -> int | None:
-            changes = self.probe_changes()
+            changes = self.probe_changes(vip)
             return changes[-1].ts_ns if changes and changes[-1].node == node else None
-        at = wait_until(seen, timeout, f"the VIP to be answered by {node or 'nobody'}")
+        at = wait_until(seen, timeout, f"{vip or self.lab.vip} to be answered by {node or 'nobody'}")
         assert at is not None  # wait_until returns only something truthy
         return at
 
-    def settle(self, master: str | None = None, timeout: float = 60) -> None:
-        """After an apply: wait until `master` (default: the first node) serves the VIP, the store says it is the
-        only MASTER, no transition came for the flapping window and the apply's planned grace is over (start-up
-        churn is over; the next transitions are news, alerted as a user's site would alert them)."""
-        master = master or self.lab.nodes[0].name
+    def settle(self, master: str | None = None, timeout: float = 60) -> dict[str, str]:
+        """After an apply: wait until each instance's MASTER (`self.masters`; `master` for VI_1 if given)
+        serves its VIP, the store says it is that instance's only MASTER, no transition came for the flapping
+        window and the apply's planned grace is over (start-up churn is over; the next transitions are news,
+        alerted as a user's site would alert them). Under nopreempt whoever won the start keeps the VIP, so
+        without `master` any one MASTER per instance will do. Returns instance -> MASTER."""
+        wanted = dict(self.masters)
+        if master:
+            wanted[lab_pillar.INSTANCE] = master
+        elif self.topo.nopreempt:
+            wanted = {i: "" for i in wanted}
         settings = self.correlator_settings()
         quiet_ns, grace_ns = int(settings.flapping_window_s * 1e9), int(settings.planned_grace_s * 1e9)
-        self.wait_probe(master, timeout)
+        for instance, node in wanted.items():
+            if node and instance in self.vips:
+                self.wait_probe(node, timeout, self.vips[instance])
 
-        def quiet() -> bool:
-            latest = self._read(events.last_vrrp_by_minion) or {}
-            states = {m: s for m, (s, _) in latest.items()}
+        def quiet() -> dict[str, str] | None:
+            latest = self._read(events.last_vrrp_by_instance) or {}
             last = max((ts for _, ts in latest.values()), default=0)
-            return (states.get(master) == "MASTER" and list(states.values()).count("MASTER") == 1
-                    and now_ns() - last > quiet_ns and now_ns() - self.applied_ns > grace_ns)
-        wait_until(quiet, timeout, f"{master} to be the only MASTER for {settings.flapping_window_s:g} s, and"
-                   f" {settings.planned_grace_s:g} s after the apply", step=0.2)
+            held: dict[str, str] = {}
+            for instance, node in wanted.items():
+                now = [m for (m, i), (s, _) in latest.items() if i == instance and s == "MASTER"]
+                if len(now) != 1 or node not in ("", now[0]):
+                    return None
+                held[instance] = now[0]
+            fresh = now_ns() - last <= quiet_ns or now_ns() - self.applied_ns <= grace_ns
+            return None if fresh else held
+        who = ", ".join(f"{n or 'one node'} of {i}" for i, n in wanted.items())
+        held = wait_until(quiet, timeout, f"{who} to be the only MASTER for {settings.flapping_window_s:g} s,"
+                          f" and {settings.planned_grace_s:g} s after the apply", step=0.2)
+        assert held is not None  # wait_until returns only something truthy
+        return held
 
     def vrrp_states(self) -> list[tuple[str, str, int]]:
         """(minion, state, node_ns) of every VRRP transition stored, in node time."""
@@ -230,7 +262,8 @@ class LabSite:
 
     def incidents(self, kind: str | None = None) -> list[dict[str, Any]]:
         found = self._read(lambda conn: incidents.query(conn, kind=kind)) or []
-        return [{"id": i.id, "kind": i.kind, "severity": i.severity, "started_ns": i.started_ns, "summary": i.summary,
+        return [{"id": i.id, "kind": i.kind, "instance": i.instance, "severity": i.severity,
+                 "started_ns": i.started_ns, "summary": i.summary,
                  "data": i.data, "planned": i.planned} for i in found]
 
     # -- life cycle -----------------------------------------------------------------------------------------

@@ -18,6 +18,8 @@
           instances: ["VI_*"]               # globs; default: all
           planned: false                    # send incidents caused by `hamaster apply`? default false
           rate_limit: {max: 10, per_s: 60}  # incidents per window on this route; more are suppressed
+          fallback: phone                   # a critical incident whose delivery here is given up (refused
+                                            # for good or out of attempts) is sent on route `phone` too
       templates:                            # Jinja2 (sandboxed) per incident kind; defaults in templates/
         failover: {title: "{{ vip or instance }}: {{ old_holder }} -> {{ new_holder }}", body: "..."}
       retry: {max_attempts: 8, backoff_s: 1, max_backoff_s: 300}
@@ -77,6 +79,7 @@ class Route:
     planned: bool = False
     rate_max: int | None = None
     rate_per_s: float = 60.0
+    fallback: str | None = None  # the route of a critical incident whose delivery here was given up
 
 
 @dataclass(frozen=True)
@@ -166,7 +169,26 @@ def scheme_of(url: str) -> str:
 def _route(i: int, raw: schema.Route) -> Route:
     rate = raw.rate_limit or schema.RateLimit()
     return Route(raw.name or f"route{i}", frozenset(raw.tags), frozenset(raw.kinds), frozenset(raw.severities),
-                 tuple(raw.instances), raw.planned, rate.max, rate.per_s)
+                 tuple(raw.instances), raw.planned, rate.max, rate.per_s, raw.fallback)
+
+
+def _check_fallbacks(routes: list[Route], where: str) -> None:
+    """Every fallback names another route, and following them never comes back (a loop would resend forever)."""
+    by_name = {r.name: r for r in routes}
+    for i, route in enumerate(routes):
+        if route.fallback is None:
+            continue
+        if route.fallback not in by_name:
+            raise ConfigFileError(f"{where}: notify.routes[{i}].fallback: no route named {route.fallback!r}"
+                                  f" (routes: {', '.join(sorted(by_name))})")
+        seen, at = [route.name], by_name[route.fallback]
+        while True:
+            if at.name in seen:
+                raise ConfigFileError(f"{where}: notify.routes[{i}].fallback: a loop ({' -> '.join([*seen, at.name])})")
+            if at.fallback not in by_name:  # none, or unknown (refused at that route's turn)
+                break
+            seen.append(at.name)
+            at = by_name[at.fallback]
 
 
 def load(section: "schema.Notify | dict[str, Any]", where: str, base: Path) -> NotifyConfig:
@@ -187,6 +209,7 @@ def load(section: "schema.Notify | dict[str, Any]", where: str, base: Path) -> N
         if missing:
             raise ConfigFileError(f"{where}: notify.routes[{i}].tags: no target has tag {missing[0]!r} "
                               f"(route {route.name}; targets have: {', '.join(sorted(known_tags)) or 'none'})")
+    _check_fallbacks(routes, where)
     retry = Retry(section.retry.max_attempts, section.retry.backoff_s, section.retry.max_backoff_s)
     templates = {kind: dict(parts) for kind, parts in section.templates.items()}
     timezone = _timezone(section.timezone, where)

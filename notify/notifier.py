@@ -20,6 +20,7 @@ import queue
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,7 @@ from hamaster.notify.config import Target
 from hamaster.notify.outbox import Due, Outbox, OutboxStore
 from hamaster.notify.reactor import Reactor
 from hamaster.notify.render import Renderer
+from hamaster.notify.services import Outcome
 
 log = logging.getLogger("hamaster.notify")
 SENDERS = 4
@@ -54,18 +56,19 @@ class TargetSender(logging.Handler):
 
     def send(self, target: Target, title: str, body: str, severity: str) -> tuple[bool, str | None]:
         """-> (delivered, reason): for `hamaster notify test`."""
-        ok, error, _final = self.attempt(target, title, body, severity)
-        return ok, error
+        out = self.attempt(target, title, body, severity)
+        return out.ok, out.reason
 
-    def attempt(self, target: Target, title: str, body: str, severity: str) -> tuple[bool, str | None, bool]:
-        """-> (delivered, reason, final: a permanent refusal, not worth another attempt)."""
+    def attempt(self, target: Target, title: str, body: str, severity: str) -> Outcome:
+        """One try: delivered, retry (after the service's block, if it said one) or give up; the reason is
+        scrubbed of the target's secrets."""
         target.bucket.wait()
         if isinstance(target.plugin, services.OWN):
             try:
-                outcome = target.plugin.send(title, body, severity)
+                out = target.plugin.send(title, body, severity)
             except Exception as exc:  # a bug in our sender costs one attempt, not the worker
-                return False, target.scrub(f"{type(exc).__name__}: {exc}")[:500], False
-            return outcome.ok, target.scrub(outcome.error)[:500] if outcome.error else None, outcome.final
+                return Outcome.retry(target.scrub(f"{type(exc).__name__}: {exc}")[:500])
+            return replace(out, error=target.scrub(out.error)[:500]) if out.error else out
         notify_type = NOTIFY_TYPES.get(severity, apprise.NotifyType.INFO)
         self.local.buf = []
         try:
@@ -75,8 +78,8 @@ class TargetSender(logging.Handler):
         finally:
             errors, self.local.buf = self.local.buf, None
         if ok:
-            return True, None, False
-        return False, target.scrub("; ".join(errors)[:500] or "apprise reported a failure"), False
+            return Outcome(True)
+        return Outcome.retry(target.scrub("; ".join(errors)[:500] or "apprise reported a failure"))
 
 
 class Notifier:
@@ -88,7 +91,7 @@ class Notifier:
         self.reactor = Reactor(reactor or [], {r.name for r in self.cfg.routes}, where)
         self.open_store = open_store
         self._submitted: queue.SimpleQueue[list[int]] = queue.SimpleQueue()
-        self._results: queue.SimpleQueue[tuple[int, bool, str | None, bool]] = queue.SimpleQueue()
+        self._results: queue.SimpleQueue[tuple[int, Outcome]] = queue.SimpleQueue()
         self._held: dict[int, int] = {}  # incident id -> when to route it (see Outbox.hold_until)
         self._wake = threading.Event()
         self._stopping = threading.Event()
@@ -161,23 +164,24 @@ class Notifier:
                 outbox.route(incident_id, now_ns())
         while True:
             try:
-                delivery_id, ok, error, final = self._results.get_nowait()
+                delivery_id, out = self._results.get_nowait()
             except queue.Empty:
                 break
             busy.discard(delivery_id)
-            status = outbox.record(delivery_id, ok, error, now_ns(), final=final)
+            status = outbox.record(delivery_id, out.ok, out.reason, now_ns(), final=out.final,
+                                   after_s=out.retry_after_s)
             if status == "failed":  # given up: nobody got this alert on this target, say it loudly
-                log.error("delivery %d failed for good: %s", delivery_id, error)
-            elif not ok:
-                log.warning("delivery %d: %s (will retry)", delivery_id, error)
+                log.error("delivery %d failed for good: %s", delivery_id, out.reason)
+            elif not out.ok:
+                log.warning("delivery %d: %s (will retry)", delivery_id, out.reason)
         for due in outbox.due(now_ns(), busy):
             busy.add(due.id)
             self._pool.submit(self._send, due).add_done_callback(self._done)
 
-    def _send(self, due: Due) -> tuple[int, bool, str | None, bool]:
-        return due.id, *self._errors.attempt(due.target, due.title, due.body, due.severity)
+    def _send(self, due: Due) -> tuple[int, Outcome]:
+        return due.id, self._errors.attempt(due.target, due.title, due.body, due.severity)
 
-    def _done(self, fut: Future[tuple[int, bool, str | None, bool]]) -> None:
+    def _done(self, fut: Future[tuple[int, Outcome]]) -> None:
         if not fut.cancelled() and fut.exception() is None:
             self._results.put(fut.result())
             self._wake.set()

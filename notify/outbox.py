@@ -7,7 +7,10 @@ the summary when it calms), or over the route's rate limit. The rows and the inc
 written in one transaction, so an incident is routed exactly once even across a crash.
 
 Sending is the Notifier's job; it picks `due()` rows and reports each attempt to `record()`, which keeps
-every attempt in `delivery_attempts` and backs off exponentially until `retry.max_attempts`.
+every attempt in `delivery_attempts` and backs off exponentially until `retry.max_attempts` (longer when the
+service said it blocks us for a while). A critical incident's delivery given up on a route with a
+`fallback:` is sent on that route too (to its targets that do not have it yet), and the failed delivery
+says so: `hamaster status` and the metrics count what was given up.
 
 Several masters may share one store (PostgreSQL): routing claims the incident (`routed_ns` from NULL) and
 sending claims the delivery (`pending` -> `sending`), each with one UPDATE that only one of them can win, so
@@ -98,6 +101,12 @@ class OutboxStore(Protocol):
     def record_attempt(self, delivery_id: int, ok: bool, error: str | None, now: int,
                        status: Callable[[int], tuple[str, int | None]]) -> str:
         """Store an attempt; `status(attempts)` gives the delivery's new (status, next_ns) (commit)."""
+
+    def delivery(self, delivery_id: int) -> tuple[int, str, str, str | None, str | None, int, str] | None:
+        """(incident id, route, target, title, body, attempts so far, incident severity) of a delivery."""
+
+    def targets_reached(self, incident_id: int) -> set[str]:
+        """The targets with a delivery of the incident that is sent or still under way."""
 
     def close(self) -> None: ...
 
@@ -217,13 +226,39 @@ class Outbox:
     def next_due_ns(self) -> int | None:
         return self.db.next_due_ns()
 
-    def record(self, delivery_id: int, ok: bool, error: str | None, now: int, *, final: bool = False) -> str:
-        """Store one attempt; -> the delivery's new status (sent, pending again, or failed)."""
+    def record(self, delivery_id: int, ok: bool, error: str | None, now: int, *, final: bool = False,
+               after_s: float | None = None) -> str:
+        """Store one attempt; -> the delivery's new status (sent, pending again, or failed). `after_s`: the
+        service blocks us that long (a rate limit), so the next try waits for it beyond the backoff."""
         def status(attempts: int) -> tuple[str, int | None]:
             if ok:
                 return "sent", None
             if final or attempts >= self.cfg.retry.max_attempts:
                 return "failed", None
-            return "pending", now + int(self.cfg.retry.delay_s(attempts) * S)
+            return "pending", now + int(max(self.cfg.retry.delay_s(attempts), after_s or 0.0) * S)
 
+        row = None if ok else self.db.delivery(delivery_id)
+        if row is not None and (final or row[5] + 1 >= self.cfg.retry.max_attempts):
+            # given up: the fallback's deliveries exist before this one is failed, so nobody (another
+            # master, `hamaster status`) sees a critical alert failed with nowhere else to go
+            note = self.fall_back(row, now)
+            if note:
+                error = f"{error}; {note}" if error else note
         return self.db.record_attempt(delivery_id, ok, error, now, status)
+
+    def fall_back(self, row: tuple[int, str, str, str | None, str | None, int, str], now: int) -> str | None:
+        """A critical incident's delivery is given up: send it on its route's fallback route as well, to the
+        targets there that do not have it yet. -> what to add to its reason (None: no fallback here)."""
+        incident_id, route_name, target, title, body, _attempts, severity = row
+        route = next((r for r in self.cfg.routes if r.name == route_name), None)
+        if severity != "critical" or route is None or route.fallback is None:
+            return None
+        fallback = next(r for r in self.cfg.routes if r.name == route.fallback)  # (config checked it exists)
+        have = self.db.targets_reached(incident_id) | {target}
+        targets = [t for t in self.cfg.targets_for(fallback) if t.masked not in have]
+        rows: list[NewDelivery] = [(incident_id, fallback.name, t.masked, "pending", None, title, body, now, now, now)
+                                   for t in targets]
+        if rows:
+            self.db.add_deliveries(rows)
+        return f"fallback: route {fallback.name}, {len(rows)} target(s)" if rows \
+            else f"fallback: route {fallback.name} has no other target"

@@ -29,7 +29,7 @@ _PARTS = ("title", "body")
 SEVERITY_ZH = {"critical": "严重", "warning": "警告", "info": "提示"}
 KIND_ZH = {"failover": "主备切换", "split_brain": "脑裂", "no_master": "没有 MASTER", "flapping": "频繁切换",
            "node_silent": "节点失联", "node_back": "节点恢复", "recovered": "已恢复", "stale_vip": "VIP 残留",
-           "clock_offset": "时钟偏差"}
+           "clock_offset": "时钟偏差", "sync_split": "同步组分裂"}
 
 
 ZH_UNITS = ("毫秒", "秒", "分", "分钟", "小时")
@@ -98,6 +98,47 @@ def _utc_time_in(hms: str, near_ns: int, tz: tzinfo | None) -> str:
     return f"{at.astimezone(tz):%H:%M:%S}"
 
 
+def vips_of(data: dict[str, Any]) -> list[str]:
+    """The group's VIPs: the minion's config facts (data.vips), or the one VIP of correlator.instances."""
+    vips = data.get("vips") or ([data["vip"]] if data.get("vip") else [])
+    return [str(v) for v in vips]
+
+
+def label(inc: Incident, language: str = "en", most: int = 2) -> str:
+    """What an alert is about, for its title: `VIP 192.168.16.130 (VI_1, VRID 51)`; the instance alone
+    while the VIPs are unknown (`VI_1 (VRID 51)`, `VI_1`), the nodes for what concerns no instance."""
+    vips, vrid, instance = vips_of(inc.data), inc.data.get("vrid"), inc.instance
+    if not vips and not instance:
+        return ", ".join(inc.nodes)
+    zh = language == "zh"
+    vrid_s = f"VRID {vrid}" if vrid is not None else None
+    if not vips:
+        return f"{instance}（{vrid_s}）" if zh and vrid_s else f"{instance} ({vrid_s})" if vrid_s else f"{instance}"
+    shown = ("、" if zh else ", ").join(vips[:most])
+    if len(vips) > most:
+        shown += f" 等 {len(vips)} 个" if zh else f" +{len(vips) - most}"
+    head = f"VIP {shown}" if zh or len(vips) == 1 else f"VIPs {shown}"
+    aside = [a for a in (instance if instance not in vips else None, vrid_s) if a]
+    if not aside:
+        return head
+    return f"{head}（{'，'.join(aside)}）" if zh else f"{head} ({', '.join(aside)})"
+
+
+def vrrp_line(inc: Incident, language: str = "en") -> str | None:
+    """The body's full account of the VRRP group (every VIP, the VRID), or None while neither is known
+    (the title's instance says all there is)."""
+    vips, vrid, instance = vips_of(inc.data), inc.data.get("vrid"), inc.instance
+    if not vips and vrid is None:
+        return None
+    if language == "zh":
+        parts = [f"实例 {instance}" if instance else None, f"VRID {vrid}" if vrid is not None else None,
+                 f"VIP {'、'.join(vips)}" if vips else None]
+        return "VRRP：" + "，".join(p for p in parts if p) + "。"
+    parts = [f"instance {instance}" if instance else None, f"VRID {vrid}" if vrid is not None else None,
+             f"VIP{'s' if len(vips) > 1 else ''} {', '.join(vips)}" if vips else None]
+    return "VRRP: " + ", ".join(p for p in parts if p) + "."
+
+
 def context(inc: Incident, language: str = "en", tz: tzinfo | None = None) -> dict[str, Any]:
     d = inc.data
     gap, duration = d.get("gap_ns"), d.get("duration_ns")
@@ -106,7 +147,9 @@ def context(inc: Incident, language: str = "en", tz: tzinfo | None = None) -> di
         **d,
         "id": inc.id, "kind": inc.kind, "instance": inc.instance, "severity": inc.severity,
         "summary": inc.summary, "nodes": inc.nodes, "planned": inc.planned, "job_id": inc.job_id, "data": d,
-        "label": f"VIP {d['vip']}" if d.get("vip") else (inc.instance or ", ".join(inc.nodes)),
+        "vips": vips_of(d), "vrid": d.get("vrid"),
+        "label": label(inc, language),
+        "vrrp": vrrp_line(inc, language),
         "gap": say(gap / 1e9) if gap else None,  # (a range when the death was only bracketed: below)
         "duration": say(duration / 1e9) if duration else None,
         "started": when(inc.started_ns, tz, language),
@@ -171,12 +214,20 @@ class Renderer:
                 log.error("template %s.%s failed for incident %s: %s: %s; sending a plain message",
                           inc.kind, part, inc.id, type(exc).__name__, exc)
                 text = plain(inc, self.language)[_PARTS.index(part)]
-            out.append(text.strip())
+            out.append(_cjk_spacing(text.strip()) if self.language == "zh" else text.strip())
         return out[0], out[1]
 
 
+# full-width punctuation carries its own space: "VIP 10.0.0.1（VI_1）主备切换", not "（VI_1） 主备切换"
+_AFTER_FULL_WIDTH = re.compile(r"([）】，。：；、]) +(?=[^\x00-\x7f])")
+
+
+def _cjk_spacing(text: str) -> str:
+    return _AFTER_FULL_WIDTH.sub(r"\1", text)
+
+
 def plain(inc: Incident, language: str = "en") -> tuple[str, str]:
-    where = inc.instance or ", ".join(inc.nodes)
+    where = label(inc, language)
     if language == "zh":
         return (f"【{SEVERITY_ZH.get(inc.severity, inc.severity)}】{KIND_ZH.get(inc.kind, inc.kind)}：{where}",
                 f"{inc.summary}\n查看完整经过：hamaster timeline --incident {inc.id}")

@@ -34,6 +34,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
                "Alert targets (apprise URLs) and routes of the `notify:` section of master.yaml."),
     "silence": ("hamaster.master.cli.silence:silence",
                 "Silence alerts of an instance or a node for a while (maintenance)."),
+    "web": ("hamaster.master.cli.web:web",
+            "The dashboard: who holds which VIP now, live; the timeline and postmortems (read-only)."),
     "lab-clean": ("hamaster.lab.cmd_clean:lab_clean", "Remove leftovers of labs whose process is gone."),
     "demo": ("hamaster.master.cli.demo:demo", "Build a real HA pair here, configure it with `hamaster apply`, "
              "replay the seed's drill, show the alerts, the timeline and a postmortem."),

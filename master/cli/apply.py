@@ -60,7 +60,10 @@ def apply(state_dir: str | None, config_path: str | None, target: str, test: boo
     pillar_root = Path(pillar_dir) if pillar_dir else choose_pillar(cfg.pillar_root, state_root, cfg.path)
     plans = {m: plan_minion(state_root, pillar_root, m, grains[m], test) for m in targets}
     secrets = sorted({s for p in plans.values() for s in p.secrets})
-    lints: list[Lint] = lint({m: p.keepalived_conf for m, p in plans.items() if p.keepalived_conf})
+    # each node's addresses as its grains gave them (lint checks unicast_src_ip against them)
+    addresses = {m: [str(a) for a in g["addresses"]] for m, g in grains.items()
+                 if m in plans and isinstance(g.get("addresses"), list) and g["addresses"]}
+    lints: list[Lint] = lint({m: p.keepalived_conf for m, p in plans.items() if p.keepalived_conf}, addresses)
 
     console = Console(highlight=False, soft_wrap=True, stderr=False)
     if not as_json:

@@ -114,8 +114,8 @@ def _wait_alerts(site: Any, expected: int) -> None:
     """Until each failover has its chat message and its mail, or ALERT_WAIT_S."""
     deadline = time.monotonic() + ALERT_WAIT_S
     while time.monotonic() < deadline:
-        chats = [m for m in site.chat.received() if " failover: " in m.title]
-        mails = [m for m in site.mail.received() if " failover: " in m.title]
+        chats = [m for m in site.chat.received() if " moved " in m.title]  # a failover's title
+        mails = [m for m in site.mail.received() if " moved " in m.title]
         if len(chats) >= expected and len(mails) >= expected:
             return
         time.sleep(0.2)

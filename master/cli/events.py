@@ -16,6 +16,7 @@ from hamaster.master import store
 from hamaster.master.cli import config_option
 from hamaster.master.store import events as stored_events
 from hamaster.master.store import minions as stored_minions
+from hamaster.master.store import outbox as stored_outbox
 
 
 def event_json(se: store.StoredEvent) -> dict[str, Any]:
@@ -105,10 +106,17 @@ def status(config_path: str | None, as_json: bool) -> None:
         vrrp = store.current_vrrp_states(conn)
         known = stored_minions.liveness(conn)
         vips = _vips_held(conn)
+        failed, last_failed = stored_outbox.failed_critical(conn)
     finally:
         conn.close()
     out: dict[str, Any] = {"master": "up" if master_up else "down", "counters": counters,
-                           "refused": live.get("refused", {}), "store": live.get("store", {}), "minions": {}}
+                           "refused": live.get("refused", {}), "store": live.get("store", {}), "minions": {},
+                           "alerts": {"failed_critical": failed}}
+    if last_failed is not None:
+        did, iid, kind, instance, route, target, error, at = last_failed
+        out["alerts"]["last_failed_critical"] = {
+            "delivery": did, "incident": iid, "kind": kind, "instance": instance, "route": route,
+            "target": target, "error": error, "at": to_datetime(at).isoformat()}
     for m in sorted(set(known) | set(live_minions) | set(vrrp)):
         info = live_minions.get(m, {})
         seen = info.get("last_seen_ns") or known.get(m, (None, 0))[0]
@@ -128,6 +136,12 @@ def status(config_path: str | None, as_json: bool) -> None:
     if out["store"].get("writable") is False:
         since = to_datetime(out["store"]["full_since_ns"]).isoformat(timespec="seconds")
         click.echo(f"store: FULL since {since} ({out['store']['error']}): not acking, minions keep their events")
+    if failed:  # nobody got these alerts where they were meant to go: say so before anything else
+        last = out["alerts"]["last_failed_critical"]
+        click.echo(f"alerts: {failed} deliveries of critical incidents FAILED; latest: incident #{last['incident']}"
+                   f" ({printable(last['kind'])} {printable(last['instance'] or '')}) to {printable(last['target'])}"
+                   f" on route {printable(last['route'])}: {printable(last['error'] or '?')}"
+                   f" (hamaster timeline --incident {last['incident']})")
     if out["refused"]:
         click.echo("refused: " + ", ".join(f"{reason} {n}" for reason, n in sorted(out["refused"].items())))
     for m, info in out["minions"].items():

@@ -1,7 +1,9 @@
 """The correlator: VRRP transitions from all minions -> incidents (see incidents.py for the kinds).
 
-Each VRRP group (the same instance on every node that runs it; or the same VIP or virtual_router_id, as
-`correlator: {group_by: instance|vip|router_id}` says) is a small state machine over *transitions* in node
+Each VRRP group (what is one group on the wire: address family, the interface's network or else the VIPs,
+and virtual_router_id, from the event's data, else the same instance name on every node; or the same
+instance, VIP or virtual_router_id, as `correlator: {group_by: wire|instance|vip|router_id}` says) is a small
+state machine over *transitions* in node
 time: the last state of each member, the holder (the last sole MASTER), the transition that left it with no
 MASTER, the one that made a second MASTER, and recent changes for flapping. Heartbeats add one synthetic
 transition: "node went silent" at the time it was last heard, so a dead holder reads like any other leaver.
@@ -19,6 +21,10 @@ A node vouches for its MASTER (nodes.py): a MASTER counts only while its node is
 lives. The minion's beacon `keepalived/down` becomes a DEAD transition of that node in each of its groups,
 dated by the node (corrected), so a new MASTER elsewhere is a failover whose gap starts at the death, never
 a split brain. What nodes.py also watches: a VIP still on a node that does not own it (stale_vip).
+
+Sync groups (sync_groups.py): keepalived's GROUP transitions make a group of their own; its failover is one
+incident naming its members, whose own incidents it folds in; members held by different nodes are a
+`sync_split`.
 
 Time: every node time is corrected by that minion's clock offset (clocks.py) before groups see it, and
 never taken as later than the master's own receipt of the event.
@@ -38,13 +44,14 @@ from hamaster.master import store
 from hamaster.master.correlate import nodes
 from hamaster.master.correlate.clocks import Clocks
 from hamaster.master.correlate.settings import Settings
+from hamaster.master.correlate.sync_groups import SyncGroups
 from hamaster.master.correlate.vrrp_group import DEAD, HEARTBEAT_NS, Close, Group, Op, S, Transition
 from hamaster.master.store import incidents, jobs
 from hamaster.master.store import minions as stored_minions
 
 log = logging.getLogger("hamaster.correlator")
 TWIN_MEMORY = 64  # transitions per minion remembered for their second report (hook and FIFO come within 2 s)
-KEEPALIVED_CONFIG = "minion/keepalived/config"  # the facts of a node's keepalived.conf (core/keepalived_conf.py)
+CONFIG_TAG = "minion/keepalived/config"  # the minion's facts of its keepalived.conf (sync groups, advert_int)
 
 
 class Correlator:
@@ -64,6 +71,9 @@ class Correlator:
         self.nodes = nodes.Nodes(self.s.stale_vip_after_s)
         self.member_of: dict[str, dict[Group, str]] = {}  # minion -> {group it is in: its instance there}
         self._said: dict[str, dict[int, tuple[Group, Transition]]] = {}  # minion -> seq -> its transition (recent)
+        self.sync = SyncGroups(self.s.split_brain_after_s)
+        self.sync_groups: set[Group] = set()  # the groups fed by keepalived's GROUP transitions
+        self._wire: dict[tuple[str, str], str] = {}  # (minion, instance) -> the wire key of its group
 
     def known(self, key: str) -> bool:
         if key in self._known:
@@ -73,17 +83,30 @@ class Correlator:
             return True
         return False
 
-    def _group_of(self, instance: str, data: dict[str, Any]) -> Group:
+    def _group_of(self, minion: str, instance: str, data: dict[str, Any]) -> Group:
+        if data.get("type") == "GROUP":  # a vrrp_sync_group's own transition
+            key = f"sync:{instance}"
+            group = self.groups.get(key)
+            if group is None:
+                group = self.groups[key] = Group(instance, None, self.s, self.known)
+                self.sync_groups.add(group)
+            return group
         conf = self.s.instances.get(instance, {})
         vip = conf.get("vip") or data.get("vip")
-        name = instance
+        key = instance
         if self.s.group_by == "vip" and vip:
-            name = str(vip)
+            key = str(vip)
         elif self.s.group_by == "router_id" and (conf.get("router_id") or data.get("router_id")):
-            name = f"vrid-{conf.get('router_id') or data.get('router_id')}"
-        group = self.groups.get(name)
+            key = f"vrid-{conf.get('router_id') or data.get('router_id')}"
+        elif self.s.group_by == "wire":
+            # an event that does not say (a dump's, one before the minion read its config) goes where the
+            # node's last one of this instance went
+            key = wire_key(data) or self._wire.get((minion, instance)) or instance
+            self._wire[(minion, instance)] = key
+        group = self.groups.get(key)
         if group is None:
-            group = self.groups[name] = Group(name, vip, self.s, self.known, self.heartbeat_ns)
+            name = key if self.s.group_by in ("vip", "router_id") else instance
+            group = self.groups[key] = Group(name, vip, self.s, self.known, self.heartbeat_ns)
         return group
 
     def at(self, se: StoredEvent) -> int:
@@ -121,16 +144,17 @@ class Correlator:
                             per_group.setdefault(group, []).append(Transition(
                                 at, se.minion, e.seq, DEAD, None, instance, e.data.get("vrrp_child") is True))
                 continue
-            if e.kind == "minion" and e.tag == KEEPALIVED_CONFIG:
+            if e.kind == "minion" and e.tag == CONFIG_TAG:
+                self.sync.config(se.minion, e.data)
                 self._config(se.minion, e.data)
                 continue
             if e.kind != "vrrp" or not e.instance or e.data.get("duplicate_of"):
                 continue
             self.nodes.vrrp(se.minion, e.state)
             # interned: a group holds thousands of transitions naming the same few nodes and states
-            tr = Transition(at, sys.intern(se.minion), e.seq, e.state and sys.intern(e.state), e.priority,
-                            sys.intern(e.instance))
-            group = self._group_of(e.instance, e.data)
+            tr = Transition(at, sys.intern(se.minion), e.seq, e.state and sys.intern(e.state),
+                            None if e.data.get("type") == "GROUP" else e.priority, sys.intern(e.instance))
+            group = self._group_of(tr.minion, e.instance, e.data)
             group.learn(e.data.get("vips") or (), e.data.get("vrid"))
             advert = self.advert_int.get((tr.minion, tr.instance))
             if advert is not None:
@@ -145,7 +169,15 @@ class Correlator:
         for group, trs in per_group.items():
             ops += group.add(trs)  # in order already: built from the events sorted by corrected time
         ops += self.nodes.stale_vips(self._groups_with, None, {se.minion for se in events})
-        return self._commit(self.nodes.annotate(ops, self.groups, self.clocks))
+        ops += self.sync.check(self.groups, None)
+        return self._commit(self._annotate(ops))
+
+    def _annotate(self, ops: list[Op]) -> list[Op]:
+        ops = self.sync.fold(ops, self.groups)
+        if not ops:  # (most batches: the groups by name are built only when an incident needs them)
+            return ops
+        by_name = {g.name: g for g in self.groups.values() if g not in self.sync_groups}
+        return self.nodes.annotate(ops, by_name, self.clocks)
 
     def _retime_twins(self, twins: dict[tuple[str, int], int], in_batch: set[tuple[str, int]]) -> list[Op]:
         """Second reports of transitions fed before: an earlier one moves its original back to its time."""
@@ -179,7 +211,8 @@ class Correlator:
         return at - (node_ns - started) if type(started) is int else None
 
     def _groups_with(self, minion: str) -> list[Group]:
-        return sorted(self.member_of.get(minion, ()), key=lambda g: g.name)
+        """The instances' groups `minion` is in (a sync group holds no VIP of its own)."""
+        return sorted((g for g in self.member_of.get(minion, ()) if g not in self.sync_groups), key=lambda g: g.name)
 
     def tick(self, now: int, last_seen_ns: dict[str, int]) -> list[int]:
         ops: list[Op] = []
@@ -210,7 +243,8 @@ class Correlator:
             stored_minions.save_clocks(self.conn, [(m, self.clocks.clocks[m].offset_ns, self.clocks.clocks[m].delay_ns
                                                     or 0, now) for m in self.clocks.unsaved])
             self.clocks.unsaved.clear()
-        return self._commit(self.nodes.annotate(ops, self.groups, self.clocks))
+        ops += self.sync.check(self.groups, now)
+        return self._commit(self._annotate(ops))
 
     def replay(self, since_ns: int) -> None:
         """Rebuild the groups from stored events; what this finds that is older than replay_quiet_s is
@@ -270,6 +304,19 @@ def _json_list(text: str | None) -> list[str]:
     except ValueError:
         return []
     return [str(v) for v in value] if isinstance(value, list) else []
+
+
+def wire_key(data: dict[str, Any]) -> str | None:
+    """What makes a VRRP group one on the wire: its address family, where it is heard (the interface's
+    network when the minion says it, else the VIPs) and its virtual_router_id. None: the event does not say
+    (then the instance name decides)."""
+    vrid, listed = data.get("vrid"), data.get("vips")
+    vips = [str(v) for v in listed] if isinstance(listed, list | tuple) else []
+    if type(vrid) is not int:
+        return None
+    family = data.get("family") or ("inet6" if any(":" in v for v in vips) else "inet")
+    where = data.get("network") or ",".join(sorted(vips))
+    return f"{family}/{where}/vrid{vrid}" if where else None
 
 
 def _stored_vrrp(conn: store.Connection, since_ns: int) -> Iterable[StoredEvent]:

@@ -14,6 +14,7 @@ and alert deliveries, from the store. A scrape opens its own read-only connectio
     hamaster_minion_spool_backlog{node}           events waiting in the minion's spool (as of its last hello)
     hamaster_incidents_total{kind,severity}
     hamaster_alert_deliveries_total{status}       sent, failed, pending, suppressed
+    hamaster_alert_failed_critical_deliveries     critical incidents' deliveries given up (notify.routes fallback)
 
 An example alert rule (Prometheus):
 
@@ -103,6 +104,11 @@ class MasterCollector(Collector):
         for status, n in stored_outbox.counts(conn):
             deliveries.add_metric([status], n)
         yield deliveries
+        failed, _ = stored_outbox.failed_critical(conn)
+        critical = GaugeMetricFamily("hamaster_alert_failed_critical_deliveries",
+                                     "Deliveries of critical incidents given up (nobody got them on that target)")
+        critical.add_metric([], failed)
+        yield critical
 
 
 def serve(listen: str, store_path: str, live: Callable[[], dict[str, Any]], where: str) -> Any:

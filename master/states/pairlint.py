@@ -3,7 +3,8 @@
 Errors (the pair would not work as one): virtual_router_id, authentication or VIPs differ.
 Warnings (it works, not as meant): priorities tie; a tracked script or process whose weight cannot flip
 mastership (|weight| not larger than the priority gap); auth_pass longer than the 8 characters keepalived
-keeps. Messages never show auth_pass itself.
+keeps. Messages never show auth_pass itself. Then topolint.py's checks: unicast, address families, sync
+groups, a profile too tight.
 """
 
 from dataclasses import dataclass
@@ -12,6 +13,7 @@ from typing import Any
 
 from hamaster.core import keepalived_conf
 from hamaster.core.keepalived_conf import VrrpInstance
+from hamaster.master.states import topolint
 
 AUTH_PASS_MAX = 8
 
@@ -35,11 +37,13 @@ class Member:
 
 
 # -- the lint ------------------------------------------------------------------------------------------------
-def lint(configs: dict[str, str]) -> list[Lint]:
-    """`configs`: minion id -> its rendered keepalived.conf. Lints for every instance shared by 2+ minions."""
+def lint(configs: dict[str, str], addresses: dict[str, list[str]] | None = None) -> list[Lint]:
+    """`configs`: minion id -> its rendered keepalived.conf. Lints for every instance shared by 2+ minions;
+    then the topology checks (topolint.py), `addresses`: minion -> its addresses (grains) when known."""
     by_name: dict[str, list[Member]] = {}
-    for minion, text in sorted(configs.items()):
-        for inst in keepalived_conf.parse(text).instances.values():
+    parsed = {minion: keepalived_conf.parse(text) for minion, text in sorted(configs.items())}
+    for minion, conf in parsed.items():
+        for inst in conf.instances.values():
             by_name.setdefault(inst.name, []).append(Member(minion, inst))
     out: list[Lint] = []
     for name, group in by_name.items():
@@ -68,4 +72,4 @@ def lint(configs: dict[str, str]) -> list[Lint]:
                 if weight and abs(weight) <= gap:
                     out.append(Lint("warning", name, f"{track} weight {weight} cannot flip mastership: "
                                     f"{hi.minion} {hi.priority} vs {lo.minion} {lo.priority} (gap {gap})"))
-    return out
+    return out + [Lint(*found) for found in topolint.check(parsed, addresses)]

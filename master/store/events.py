@@ -170,15 +170,27 @@ def last_vrrp_by_minion(conn: Connection) -> dict[str, tuple[str, int]]:
     return {minion: (state, node_ns) for minion, state, node_ns in rows}
 
 
+def last_vrrp_by_instance(conn: Connection) -> dict[tuple[str, str], tuple[str, int]]:
+    """Each minion's latest VRRP transition per instance: {(minion, instance): (state, node_ns)}."""
+    rows = conn.execute(
+        "SELECT e.minion, e.instance, e.state, e.node_ns FROM events e JOIN ("
+        "  SELECT minion, instance, MAX(node_ns) AS t FROM events WHERE kind = 'vrrp' GROUP BY minion, instance"
+        ") last ON e.minion = last.minion AND e.instance = last.instance AND e.node_ns = last.t"
+        " WHERE e.kind = 'vrrp' ORDER BY e.id")
+    return {(minion, instance): (state, node_ns) for minion, instance, state, node_ns in rows}
+
+
 def vip_beacons(conn: Connection) -> list[tuple[str, str]]:
     """(minion, tag) of the vip beacon's events (beacon/vip/<address>/held|lost), in node time."""
     return conn.execute("SELECT minion, tag FROM events WHERE kind = 'beacon' AND tag LIKE ? ORDER BY node_ns",
                         ("beacon/vip/%",)).fetchall()
 
 
-def observations(conn: Connection, minion: str) -> list[tuple[int, str]]:
-    """(node_ns, state) of a minion's events in seq order: the master's probe (`@probe`) says who answered."""
-    return conn.execute("SELECT node_ns, state FROM events WHERE minion = ? ORDER BY seq", (minion,)).fetchall()
+def observations(conn: Connection, minion: str, tag_prefix: str = "") -> list[tuple[int, str]]:
+    """(node_ns, state) of a minion's events in seq order, those whose tag starts with `tag_prefix`: the
+    master's probe (`@probe`) says who answered (its tags: beacon/probe/<vip>/<who>)."""
+    rows = conn.execute("SELECT node_ns, state, tag FROM events WHERE minion = ? ORDER BY seq", (minion,))
+    return [(ts, state) for ts, state, tag in rows if tag.startswith(tag_prefix)]
 
 
 # -- the timeline's reads ------------------------------------------------------------------------------------

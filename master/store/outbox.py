@@ -149,6 +149,17 @@ class OutboxStore:
         self.conn.commit()
         return new_status
 
+    def delivery(self, delivery_id: int) -> tuple[int, str, str, str | None, str | None, int, str] | None:
+        row = self.conn.execute(
+            "SELECT d.incident_id, d.route, d.target, d.title, d.body, d.attempts, i.severity FROM deliveries d"
+            " JOIN incidents i ON i.id = d.incident_id WHERE d.id = ?", (delivery_id,)).fetchone()
+        return None if row is None else tuple(row)
+
+    def targets_reached(self, incident_id: int) -> set[str]:
+        return {t for (t,) in self.conn.execute(
+            "SELECT DISTINCT target FROM deliveries WHERE incident_id = ? AND status IN ('pending', 'sending',"
+            " 'sent')", (incident_id,))}
+
     def close(self) -> None:
         """The notifier stops: what it still holds (a send abandoned in a hung service) is pending again at
         once, and this run is no longer among the masters."""
@@ -185,6 +196,18 @@ def take_back_claims(conn: Connection) -> int:
 def counts(conn: Connection) -> list[tuple[str, int]]:
     """(status, deliveries)."""
     return conn.execute("SELECT status, COUNT(*) FROM deliveries GROUP BY status").fetchall()
+
+
+def failed_critical(conn: Connection) -> tuple[int, tuple[Any, ...] | None]:
+    """(how many deliveries of critical incidents were given up, the latest of them as (delivery id,
+    incident id, kind, instance, route, target, last_error, updated_ns)): nobody got those alerts there."""
+    (n,) = conn.execute("SELECT COUNT(*) FROM deliveries d JOIN incidents i ON i.id = d.incident_id"
+                        " WHERE d.status = 'failed' AND i.severity = 'critical'").fetchone()
+    last = conn.execute(
+        "SELECT d.id, d.incident_id, i.kind, i.instance, d.route, d.target, d.last_error, d.updated_ns"
+        " FROM deliveries d JOIN incidents i ON i.id = d.incident_id WHERE d.status = 'failed'"
+        " AND i.severity = 'critical' ORDER BY d.updated_ns DESC, d.id DESC LIMIT 1").fetchone()
+    return int(n), None if last is None else tuple(last)
 
 
 def timeline_rows(conn: Connection, since_ns: int | None, until_ns: int | None) -> Cursor:

@@ -22,10 +22,20 @@ class Outcome:
     ok: bool
     error: str | None = None
     final: bool = False  # a permanent refusal: give up now instead of retrying
+    # the service's own block (DingTalk's rate limit: 10 minutes): the next try waits at least this long,
+    # since one sooner than that is refused again and may extend the block
+    retry_after_s: float | None = None
 
     @classmethod
-    def retry(cls, error: str) -> "Outcome":
-        return cls(False, error)
+    def retry(cls, error: str, after_s: float | None = None) -> "Outcome":
+        return cls(False, error, retry_after_s=after_s)
+
+    @property
+    def reason(self) -> str | None:
+        """The error as the outbox and the timeline keep it, with the wait a block imposes."""
+        if self.error and self.retry_after_s:
+            return f"{self.error} (blocked: next try in {self.retry_after_s:g} s at the earliest)"
+        return self.error
 
     @classmethod
     def give_up(cls, error: str) -> "Outcome":
@@ -122,11 +132,15 @@ class ChatService:
             raw = exc.read(REPLY_MAX)
             exc.close()
             reply = _json(raw)
+            after = retry_after(exc.headers)
             if reply is not None and self._has_code(reply):
-                return self.judge(reply)  # some services put their verdict in a 4xx body too
+                out = self.judge(reply)  # some services put their verdict in a 4xx body too
+                if after and not out.ok and not out.final:  # the header says exactly how long
+                    return Outcome.retry(out.error or self.title, after)
+                return out
             why = f"{self.title}: HTTP {exc.code} {exc.reason}"
             transient = exc.code in (408, 429) or exc.code >= 500
-            return Outcome.retry(why) if transient else Outcome.give_up(why)
+            return Outcome.retry(why, after) if transient else Outcome.give_up(why)
         except (TimeoutError, urllib.error.URLError, OSError) as exc:  # refused, reset, timeout, DNS
             reason = getattr(exc, "reason", exc)
             return Outcome.retry(f"{self.title}: {type(reason).__name__}: {reason}"[:300])
@@ -138,6 +152,20 @@ class ChatService:
     @staticmethod
     def _has_code(reply: dict[str, Any]) -> bool:
         return "errcode" in reply or "code" in reply or "StatusCode" in reply
+
+
+def retry_after(headers: Any) -> float | None:
+    """Seconds to wait from a refusal's headers: HTTP's Retry-After (in seconds), or Feishu's
+    x-ogw-ratelimit-reset (its documented 429 reply); None without either."""
+    for name in ("Retry-After", "x-ogw-ratelimit-reset"):
+        value = headers.get(name) if headers is not None else None
+        try:
+            seconds = float(value) if value is not None else None
+        except ValueError:  # an HTTP date: rare from these services; the service's own rule applies
+            seconds = None
+        if seconds is not None and 0 < seconds <= 24 * 3600:
+            return seconds
+    return None
 
 
 def _json(raw: bytes) -> dict[str, Any] | None:

@@ -20,9 +20,11 @@ from typing import Any
 
 from hamaster.notify.services.base import DELIVERED, ChatService, Outcome
 
-# errcodes worth another try: the robot's own rate limit (20 messages a minute, then throttled for minutes)
-# and DingTalk's "system busy"; everything else (token, keyword, signature, IP, content) is permanent
+# errcodes worth another try: DingTalk's "system busy", and the robot's rate limit (20 messages a minute:
+# "send too fast", then the robot is blocked for 10 minutes; a try within them is refused again).
+# Everything else (token, keyword, signature, IP, content) is permanent.
 TRANSIENT = {-1: "system busy", 130101: "rate limit", 410100: "rate limit"}
+BLOCKED_S = {130101: 600.0, 410100: 600.0}
 
 
 def sign(secret: str, timestamp_ms: int) -> str:
@@ -60,4 +62,4 @@ class DingTalk(ChatService):
         if code == 0:
             return DELIVERED
         why = f"DingTalk errcode {code}: {reply.get('errmsg', '')}"
-        return Outcome.retry(why) if code in TRANSIENT else Outcome.give_up(why)
+        return Outcome.retry(why, BLOCKED_S.get(code)) if code in TRANSIENT else Outcome.give_up(why)

@@ -21,7 +21,10 @@ from hamaster.notify.services.base import DELIVERED, ChatService, Outcome
 COLOURS = {"critical": "red", "warning": "orange", "info": "green"}
 # the bot's frequency limit (100 a minute, 5 a second) and the platform's own overload; the rest
 # (19001 bad token, 19021 signature, 19022 IP, 19024 keyword, bad card) is permanent
-TRANSIENT = {9499: "too many requests", 11232: "frequency limited", 11247: "internal error"}
+TRANSIENT = {9499: "too many requests", 11232: "frequency limited", 11247: "internal error",
+             99991400: "request trigger frequency limit"}
+# a frequency limit holds for the rest of its minute; a 429's x-ogw-ratelimit-reset, when sent, says exactly
+BLOCKED_S = {9499: 60.0, 11232: 60.0, 99991400: 60.0}
 
 
 def sign(secret: str, timestamp_s: int) -> str:
@@ -57,7 +60,7 @@ class Feishu(ChatService):
         if code == 0:
             return DELIVERED
         why = f"{self.title} code {code}: {reply.get('msg', reply.get('StatusMessage', ''))}"
-        return Outcome.retry(why) if code in TRANSIENT else Outcome.give_up(why)
+        return Outcome.retry(why, BLOCKED_S.get(code)) if code in TRANSIENT else Outcome.give_up(why)
 
 
 class Lark(Feishu):

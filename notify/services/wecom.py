@@ -17,6 +17,8 @@ from hamaster.notify.services.base import DELIVERED, ChatService, Outcome
 
 MARKDOWN_MAX = 4096  # bytes of content WeCom takes
 TRANSIENT = {-1: "system busy", 45009: "rate limit (20 messages a minute per bot)", 45033: "too many at once"}
+# the bot's limit is over a sliding minute: a try sooner than that is refused again
+BLOCKED_S = {45009: 60.0}
 
 
 class WeCom(ChatService):
@@ -43,7 +45,7 @@ class WeCom(ChatService):
         if code == 0:
             return DELIVERED
         why = f"WeCom errcode {code}: {reply.get('errmsg', '')}"
-        return Outcome.retry(why) if code in TRANSIENT else Outcome.give_up(why)
+        return Outcome.retry(why, BLOCKED_S.get(code)) if code in TRANSIENT else Outcome.give_up(why)
 
 
 def _cut(text: str) -> str:

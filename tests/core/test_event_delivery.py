@@ -1,5 +1,6 @@
 """Events travel hook -> spool -> master -> store exactly once, whatever dies on the way."""
 
+import json
 import os
 import signal
 import threading
@@ -103,3 +104,17 @@ def test_a_transition_seen_by_hook_and_fifo_is_one_transition(site: Site) -> Non
         "SELECT seq, source, data FROM events WHERE kind = 'vrrp' ORDER BY seq")
     assert first_src == "fifo"
     assert f'"duplicate_of":{first_seq}' in second_data.replace(" ", "")
+
+
+def test_a_sync_groups_transition_from_hook_and_fifo_is_one_group_transition(site: Site) -> None:
+    # keepalived's `notify` of a vrrp_sync_group runs `HOOK GROUP VG_1 MASTER` (no priority); its FIFO line
+    # says GROUP too: both are the group's, marked so (the correlator keeps groups of groups apart)
+    fifo = site.start_with_fifo("node1")
+    with open(fifo, "w") as f:
+        f.write('GROUP "VG_1" MASTER\n')
+    site.hook("node1", "GROUP", "VG_1", "MASTER")
+    wait_for(lambda: site.count() == 2, 10, "both records")
+    (first, fifo_data), (_, hook_data) = site.query(
+        "SELECT seq, data FROM events WHERE kind = 'vrrp' ORDER BY seq")
+    assert json.loads(fifo_data) == {"type": "GROUP"}
+    assert json.loads(hook_data) == {"type": "GROUP", "duplicate_of": first}

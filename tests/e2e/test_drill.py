@@ -1,7 +1,7 @@
 """The seed's drill, checked against the ground truth (the master's VIP probe) and what the operator receives."""
 
 import pytest
-from e2etools import in_order, titles, vrrp_timeline, wait_titles
+from e2etools import in_order, label, titles, vrrp_timeline, wait_titles
 
 from hamaster.core.config import load_master_config
 from hamaster.core.timeutil import now_ns
@@ -41,8 +41,8 @@ def test_the_seeds_drill_seen_by_the_timeline_the_probe_and_the_alerts(site: Lab
     assert in_order([("node2", "MASTER"), ("node1", "BACKUP")], seen)  # node1 boots after node2 took over
 
     for get in (site.chat.received, site.mail.received):
-        wait_titles(get, "failover: node2 -> node1", 1)
-        assert titles(get(), "failover: node1 -> node2") == [f"[warning] VIP {site.lab.vip} failover: node1 -> node2"]
-        assert titles(get(), "failover: node2 -> node1") == [f"[warning] VIP {site.lab.vip} failover: node2 -> node1"]
+        wait_titles(get, " moved node2 -> node1", 1)
+        assert titles(get(), " moved node1 -> node2") == [f"[warning] {label(site.lab.vip)} moved node1 -> node2"]
+        assert titles(get(), " moved node2 -> node1") == [f"[warning] {label(site.lab.vip)} moved node2 -> node1"]
     assert site.query("SELECT COUNT(*) FROM deliveries d JOIN incidents i ON i.id = d.incident_id"
                       " WHERE i.kind = 'failover' AND d.status = 'sent'") == [(4,)]

@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from e2etools import titles, wait_titles
+from e2etools import label, titles, wait_titles
 
 from hamaster.core.timeutil import now_ns
 from hamaster.lab.site import LabSite, wait_until
@@ -41,11 +41,11 @@ def test_a_dump_from_the_other_nodes_keepalived_is_never_used(tmp_path: Path) ->
         assert "reconciliation skipped" in log and "shares its TMPDIR" in log
 
         site.power_off("node1")  # the seed's drill goes on as on any site
-        wait_titles(site.chat.received, "failover: node1 -> node2", 1)
+        wait_titles(site.chat.received, " moved node1 -> node2", 1)
         site.boot("node1")
-        wait_titles(site.chat.received, "failover: node2 -> node1", 1)
+        wait_titles(site.chat.received, " moved node2 -> node1", 1)
         loud = [(i["kind"], i["severity"]) for i in site.incidents() if i["started_ns"] >= start
                 and i["severity"] != "info"]
         assert sorted(loud) == [("failover", "warning"), ("failover", "warning"), ("node_silent", "warning")], loud
-        assert titles(site.chat.received(), "failover") == [f"[warning] VIP {site.lab.vip} failover: node1 -> node2",
-                                                           f"[warning] VIP {site.lab.vip} failover: node2 -> node1"]
+        assert titles(site.chat.received(), " moved ") == [f"[warning] {label(site.lab.vip)} moved node1 -> node2",
+                                                         f"[warning] {label(site.lab.vip)} moved node2 -> node1"]

@@ -1,4 +1,5 @@
-"""Fixtures of the notify tests: a real store on disk (the receivers are in tests/conftest.py)."""
+"""Fixtures of the notify tests: a real store on disk (the receivers are in tests/conftest.py); `lab`-marked
+tests (the real pair) are skipped, with the reason, without root, keepalived or nginx."""
 
 import sqlite3
 from collections.abc import Iterator
@@ -7,6 +8,14 @@ from pathlib import Path
 import pytest
 
 from hamaster.master import store
+from hamaster.master.cli.demo import missing_requirements
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    missing = missing_requirements()
+    for item in items:
+        if missing and item.get_closest_marker("lab"):
+            item.add_marker(pytest.mark.skip(reason="needs " + "; ".join(missing)))
 
 
 @pytest.fixture

@@ -18,15 +18,17 @@ def ns(seconds: float) -> int:
 class Feeder:
     """Stores events as the daemon does (one commit per batch) and hands them to the correlator."""
 
-    def __init__(self, conn: sqlite3.Connection, correlator: Correlator, t0: int = T0) -> None:
+    def __init__(self, conn: sqlite3.Connection, correlator: Correlator, t0: int = T0,
+                 data: dict[str, Any] | None = None) -> None:
         self.conn, self.c, self.t0 = conn, correlator, t0
+        self.data = data or {}  # what every vrrp event carries (the minion's keepalived.conf facts: vrid, vips)
         self.seq: dict[str, int] = {}
         self.new: list[int] = []
 
     def event(self, t: float, minion: str, state: str, prio: int | None, data: dict[str, Any] | None = None) -> None:
         self.seq[minion] = self.seq.get(minion, 0) + 1
         ev = Event(self.seq[minion], self.at(t), "vrrp", vrrp_tag("VI_1", state), "VI_1", state, prio, "hook",
-                   data or {})
+                   {**self.data, **(data or {})})
         stored = store.insert_events(self.conn, minion, self.at(t), [ev])
         self.conn.commit()
         self.new += self.c.feed(stored)

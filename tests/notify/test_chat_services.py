@@ -47,6 +47,11 @@ RATE_LIMITED = {"dingtalk": {"errcode": 130101, "errmsg": "send too fast, exceed
                 "wecombot": {"errcode": 45009, "errmsg": "api freq out of limit, hint: [1733112345_1]"},
                 "feishu": {"code": 11232, "msg": "frequency limited psm[lark.oapi.app_platform_runtime]"}}
 
+BUSY = {"dingtalk": {"errcode": -1, "errmsg": "系统繁忙"}, "wecombot": {"errcode": -1, "errmsg": "system busy"},
+        "feishu": {"code": 11247, "msg": "internal error"}}
+# how long each service blocks a bot that went over its limit (DingTalk: 10 minutes; the others' minute)
+BLOCK_S = {"dingtalk": 600, "wecombot": 60, "feishu": 60}
+
 
 def dingtalk_sign(secret: str, timestamp: str) -> str:
     """DingTalk's documented algorithm, written out here independently of the sender's."""
@@ -67,6 +72,8 @@ class Bot:
         self.requests: list[dict[str, Any]] = []  # {"path", "query", "body"} as they arrived
         self.accepted: list[dict[str, Any]] = []
         self.limited = 0
+        self.busy = 0  # the next n replies: the service's "system busy" (transient, no block)
+        self.http429 = 0  # the next n replies: Feishu's documented 429 with x-ogw-ratelimit-reset
         self.port = free_port()
         bot = self
 
@@ -78,11 +85,17 @@ class Bot:
                 req = {"path": path, "query": urllib.parse.parse_qs(query), "body": body,
                        "content_type": self.headers.get("Content-Type")}
                 bot.requests.append(req)
-                reply = bot.answer(req)
+                reply, code = bot.answer(req), 200  # these services refuse with 200 and a body that says so
+                if bot.http429:
+                    bot.http429 -= 1
+                    reply, code = {"code": 99991400, "msg": "request trigger frequency limit"}, 429
                 if reply is OK.get(bot.kind):
                     bot.accepted.append(req)
                 data = json.dumps(reply, ensure_ascii=False).encode()
-                self.send_response(200)  # these services refuse with 200 and a body that says so
+                self.send_response(code)
+                if code == 429:
+                    self.send_header("x-ogw-ratelimit-limit", "100")
+                    self.send_header("x-ogw-ratelimit-reset", "52")
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
@@ -116,6 +129,9 @@ class Bot:
         if self.limited:
             self.limited -= 1
             return RATE_LIMITED[self.kind]
+        if self.busy:
+            self.busy -= 1
+            return BUSY[self.kind]
         return None
 
     def dingtalk(self, req: dict[str, Any]) -> dict[str, Any]:
@@ -184,13 +200,14 @@ def sender(scheme: str, b: Bot, secret: str | None = None, **options: Any):
 def test_dingtalk_signed_markdown_with_keyword_and_mentions_is_delivered(bots) -> None:
     b = bot(bots, "dingtalk", secret=SECRET, keyword="告警")
     s = sender("dingtalk", b, SECRET, keyword="告警", at=["13800000000", "manager01", "all"])
-    assert s.send("[warning] VI_1 failover: node1 -> node2", "VI_1 moved\nCause: node1 FAULT", "warning") \
+    assert s.send("[warning] VI_1 moved node1 -> node2 in 600 ms", "VI_1 moved\nCause: node1 FAULT", "warning") \
         == Outcome(True)
     (req,) = b.accepted
     assert req["body"]["msgtype"] == "markdown"
     md = req["body"]["markdown"]
-    assert md["title"] == "[warning] VI_1 failover: node1 -> node2"
-    assert md["text"].startswith("#### [warning] VI_1 failover: node1 -> node2\n\nVI_1 moved\n\nCause: node1 FAULT")
+    assert md["title"] == "[warning] VI_1 moved node1 -> node2 in 600 ms"
+    assert md["text"].startswith("#### [warning] VI_1 moved node1 -> node2 in 600 ms\n\nVI_1 moved\n\n"
+                                 "Cause: node1 FAULT")
     assert "@13800000000" in md["text"] and "@manager01" in md["text"] and md["text"].endswith("告警")
     assert req["body"]["at"] == {"atMobiles": ["13800000000"], "atUserIds": ["manager01"], "isAtAll": True}
     assert req["content_type"] == "application/json; charset=utf-8"
@@ -253,7 +270,20 @@ def test_a_rate_limit_is_a_failed_attempt_worth_retrying(bots, kind) -> None:
     first = s.send("t", "b", "warning")
     assert not first.ok and not first.final
     assert str(RATE_LIMITED[kind].get("errcode", RATE_LIMITED[kind].get("code"))) in first.error
+    assert first.retry_after_s == BLOCK_S[kind]  # not a quick backoff that keeps the bot blocked
+    assert first.reason.endswith(f"(blocked: next try in {BLOCK_S[kind]} s at the earliest)")
     assert s.send("t", "b", "warning").ok
+    b.busy = 1
+    busy = s.send("t", "b", "warning")
+    assert not busy.ok and not busy.final and busy.retry_after_s is None  # busy: the usual backoff
+
+
+def test_feishus_429_waits_as_long_as_its_header_says(bots) -> None:
+    b = bot(bots, "feishu")
+    b.http429 = 1
+    out = sender("feishu", b).send("t", "b", "warning")
+    assert (out.ok, out.final, out.retry_after_s) == (False, False, 52.0)
+    assert out.error == "Feishu code 99991400: request trigger frequency limit"
 
 
 def test_wecom_markdown_and_text_when_mobiles_are_mentioned(bots) -> None:
@@ -405,9 +435,9 @@ def finished(conn: sqlite3.Connection) -> list[tuple[str, int, str | None]]:
                         " ORDER BY id").fetchall()
 
 
-def test_rate_limited_alert_is_retried_until_delivered(conn, store_path, tmp_path, bots) -> None:
+def test_a_busy_service_is_retried_until_delivered(conn, store_path, tmp_path, bots) -> None:
     b = bot(bots, "dingtalk", secret=SECRET, keyword="告警")
-    b.limit(2)
+    b.busy = 2
     n = notifier(store_path, tmp_path, [{"url": f"dingtalk://{SECRET}@{TOKEN}", "base_url": b.base_url,
                                          "keyword": "告警"}])
     try:
@@ -417,10 +447,33 @@ def test_rate_limited_alert_is_retried_until_delivered(conn, store_path, tmp_pat
         n.stop()
     assert finished(conn) == [("sent", 3, None)]
     errors = [e for (e,) in conn.execute("SELECT error FROM delivery_attempts ORDER BY id")]
-    assert errors[:2] == ["DingTalk errcode 130101: send too fast, exceed 20 times per minute"] * 2
+    assert errors[:2] == ["DingTalk errcode -1: 系统繁忙"] * 2
     assert errors[2] is None
     (req,) = b.accepted
-    assert req["body"]["markdown"]["title"] == "[warning] VI_1 failover: node1 -> node2"
+    assert req["body"]["markdown"]["title"] == "[warning] VI_1 moved node1 -> node2 in 600 ms"
+
+
+def test_dingtalks_rate_limit_block_is_waited_out_not_hammered(conn, store_path, tmp_path, bots) -> None:
+    """DingTalk blocks a robot for 10 minutes after "send too fast": the next try is due after the block
+    (a quick backoff would only be refused again), and the alert waits, pending, with the reason shown."""
+    b = bot(bots, "dingtalk")
+    b.limit(1)
+    n = notifier(store_path, tmp_path, [{"url": f"dingtalk://{TOKEN}", "base_url": b.base_url}])
+    try:
+        play(conn, n, "fault_on_node1_then_master_on_node2")
+        wait_for(lambda: conn.execute("SELECT attempts FROM deliveries").fetchone() == (1,),
+                 what="the first attempt")
+        time.sleep(0.5)  # time for a wrong quick retry (FAST_RETRY: 0.05 s) to happen, if it would
+    finally:
+        n.stop()
+    (status, attempts, error, next_ns) = conn.execute(
+        "SELECT status, attempts, last_error, next_ns FROM deliveries").fetchone()
+    (tried_ns,) = conn.execute("SELECT at_ns FROM delivery_attempts").fetchone()
+    assert (status, attempts) == ("pending", 1)
+    assert error == ("DingTalk errcode 130101: send too fast, exceed 20 times per minute"
+                     " (blocked: next try in 600 s at the earliest)")
+    assert next_ns - tried_ns >= 600 * 10**9 > FAST_RETRY["max_backoff_s"] * 10**9
+    assert len(b.requests) == 1
 
 
 def test_refused_alert_is_given_up_at_once_with_the_reason_kept(conn, store_path, tmp_path, bots, caplog) -> None:
@@ -515,7 +568,7 @@ def test_mail_is_retried_on_4xx_and_given_up_on_5xx(conn, store_path, tmp_path, 
     assert finished(conn) == [outcome]
     assert len(smtp.mails) == (outcome[0] == "sent")
     if smtp.mails:
-        assert "Subject: [warning] VI_1 failover: node1 -> node2" in smtp.mails[0]
+        assert "Subject: [warning] VI_1 moved node1 -> node2 in 600 ms" in smtp.mails[0]
 
 
 def test_a_burst_of_mails_all_go_out(conn, store_path, tmp_path, smtps) -> None:
@@ -530,9 +583,9 @@ def test_a_burst_of_mails_all_go_out(conn, store_path, tmp_path, smtps) -> None:
         n.stop()
     assert [s for s, _, _ in finished(conn)] == ["sent"] * 3
     subjects = [line for m in smtp.mails for line in m.splitlines() if line.startswith("Subject:")]
-    assert subjects == ["Subject: [critical] VI_1 has no MASTER",
+    assert subjects == ["Subject: [critical] no MASTER for VI_1",
                         "Subject: [resolved] VI_1: back to one MASTER (node2)",
-                        "Subject: [warning] VI_1 failover: node1 -> node2"]
+                        "Subject: [warning] VI_1 moved node1 -> node2 in 7.0 s"]
 
 
 def test_hamaster_notify_test_reaches_a_bot_and_names_a_refusal(site, bots) -> None:

@@ -52,7 +52,7 @@ def test_failover_mail_reaches_a_real_smtp_server(conn, store_path, tmp_path, sm
         (mail,) = wait_for(lambda: smtp_receiver.messages, what="the failover mail")
     finally:
         n.stop()
-    assert mail["Subject"] == "[warning] VI_1 failover: node1 -> node2"
+    assert mail["Subject"] == "[warning] VI_1 moved node1 -> node2 in 600 ms"
     assert mail["To"] == "ops@example.com"
     body = mail.get_body(("plain",)).get_content()
     assert "VI_1 moved from node1 to node2; no node held it for 600 ms." in body
@@ -69,7 +69,7 @@ def test_failover_chat_message_reaches_a_json_receiver_once(conn, store_path, tm
     finally:
         n.stop()
     (msg,) = http_receiver.messages
-    assert msg["title"] == "[warning] VI_1 failover: node1 -> node2" and msg["type"] == "warning"
+    assert msg["title"] == "[warning] VI_1 moved node1 -> node2 in 600 ms" and msg["type"] == "warning"
     assert "node1 FAULT" in msg["message"]
 
 
@@ -83,7 +83,7 @@ def test_silent_node_failover_is_one_alert_naming_the_silent_node(conn, store_pa
     finally:
         n.stop()
     (failover,) = http_receiver.messages  # the node_silent alert is folded into it
-    assert "failover" in failover["title"] and "node1 silent" in failover["message"]
+    assert " moved node1 -> node2" in failover["title"] and "node1 silent" in failover["message"]
     (why,) = conn.execute("SELECT d.last_error FROM deliveries d JOIN incidents i ON i.id = d.incident_id"
                           " WHERE i.kind = 'node_silent'").fetchone()
     assert why.startswith("folded into failover #")
@@ -169,7 +169,7 @@ def test_a_hung_receiver_never_holds_up_intake(conn, store_path, tmp_path, http_
         wait_for(lambda: http_receiver.messages, what="the alert after release")
     finally:
         n.stop()
-    assert "failover" in http_receiver.titles()[0]
+    assert " moved node1 -> node2" in http_receiver.titles()[0]
 
 
 def test_incident_committed_but_never_routed_is_sent_after_restart(conn, store_path, tmp_path, http_receiver) -> None:

@@ -40,7 +40,7 @@ class Rebuilt(Group):
 
 
 class Reference(Correlator):
-    def _group_of(self, instance: str, data: dict) -> Group:
+    def _group_of(self, minion: str, instance: str, data: dict) -> Group:
         if instance not in self.groups:
             self.groups[instance] = Rebuilt(instance, None, self.s, self.known)
         return self.groups[instance]

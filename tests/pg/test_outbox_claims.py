@@ -67,3 +67,25 @@ def test_a_delivery_is_claimed_by_one_notifier_and_given_back_when_its_sender_di
     assert again.id == mine[0].id
     assert box_b.record(again.id, True, None, later) == "sent"
     assert box_a.due(later, set()) == []
+
+
+def test_a_critical_delivery_given_up_falls_back_and_is_counted_on_postgresql(two: tuple[Any, Any]) -> None:
+    from hamaster.master.store.outbox import failed_critical
+
+    a, _ = two
+    cfg = config.load({"targets": [{"url": "json://127.0.0.1:9/hook", "tags": ["chat"]},
+                                   {"url": "json://127.0.0.1:9/pager", "tags": ["pager"]}],
+                       "routes": [{"name": "oncall", "tags": ["chat"], "fallback": "pager"},
+                                  {"name": "pager", "tags": ["pager"], "kinds": []}]}, "master.yaml", Path("."))
+    box = Outbox(OutboxStore(a), cfg, Renderer({}), Reactor([], {r.name for r in cfg.routes}))
+    iid = incidents.insert(a, Incident("split_brain", "VI_1", now_ns(), "VI_1: 2 MASTERs at once", "split:VI_1:1",
+                                       nodes=["node1", "node2"], severity="critical"))
+    a.commit()
+    assert iid is not None and box.route(iid, now_ns()) == 1
+    (due,) = box.due(now_ns(), set())
+    assert box.record(due.id, False, "refused", now_ns(), final=True) == "failed"
+    rows = a.execute("SELECT route, status, last_error FROM deliveries ORDER BY id").fetchall()
+    assert [tuple(r) for r in rows] == [("oncall", "failed", "refused; fallback: route pager, 1 target(s)"),
+                                        ("pager", "pending", None)]
+    count, last = failed_critical(a)
+    assert count == 1 and last is not None and last[4:7] == ("oncall", due.target.masked, rows[0][2])

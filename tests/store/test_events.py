@@ -63,6 +63,9 @@ def test_the_latest_vrrp_state_per_node_and_instance(conn: store.Connection) -> 
         "node2": {"VI_1": ("BACKUP", 100, T0 + 4 * S)}}
     # whatever the instance: what the lab waits on (a bare-column GROUP BY here is refused by PostgreSQL)
     assert events.last_vrrp_by_minion(conn) == {"node1": ("MASTER", T0 + 3 * S), "node2": ("BACKUP", T0 + 4 * S)}
+    assert events.last_vrrp_by_instance(conn) == {  # what the lab waits on with several instances
+        ("node1", "VI_1"): ("MASTER", T0 + 3 * S), ("node1", "VI_2"): ("BACKUP", T0 + 2 * S),
+        ("node2", "VI_1"): ("BACKUP", T0 + 4 * S)}
     assert events.vrrp_transitions(conn) == [("node1", "BACKUP", T0 + S), ("node1", "BACKUP", T0 + 2 * S),
                                              ("node2", "MASTER", T0 + 2 * S), ("node1", "MASTER", T0 + 3 * S),
                                              ("node2", "BACKUP", T0 + 4 * S)]
@@ -76,6 +79,8 @@ def test_beacons_probe_observations_and_sequence_numbers(conn: store.Connection)
     conn.commit()
     assert events.vip_beacons(conn) == [("node1", "beacon/vip/10.0.0.1/held"), ("node1", "beacon/vip/10.0.0.1/lost")]
     assert events.observations(conn, "@probe") == [(T0 + 6 * S, "nobody"), (T0 + 5 * S, "node2")]  # seq order
+    assert events.observations(conn, "@probe", "beacon/probe/10.0.0.1/") == events.observations(conn, "@probe")
+    assert events.observations(conn, "@probe", "beacon/probe/10.0.0.11/") == []  # a probe of another VIP
     assert (events.last_seq(conn, "@probe"), events.last_seq(conn, "nobody")) == (2, 0)
     assert events.end_ns(conn) == T0 + 6 * S + 1
 

@@ -1,6 +1,7 @@
 """The ground truth of a lab drill, from outside hamaster: a notify wrapper of the test's own that logs each
 transition (real time, even under faketime) before it calls the hook, and `ip monitor address` in each node."""
 
+import re
 import shutil
 import subprocess
 from datetime import datetime
@@ -9,6 +10,7 @@ from typing import Any
 
 import yaml
 
+from hamaster.lab.pillar import INSTANCE, ROUTER_ID
 from hamaster.lab.site import HAMINION, LabSite
 
 S = 10**9
@@ -94,4 +96,10 @@ def deliveries(site: LabSite, incident_id: int) -> list[tuple[str, str, str | No
 
 
 def chat_after(site: LabSite, start: int) -> list[str]:
-    return [m.title for m in site.chat.received() if m.at_ns >= start]
+    """The chat titles since `start`, a failover's without its gap (" in 3.4 s": it differs every run)."""
+    return [re.sub(r" in \d[^()]*?(?= \(|$)", "", m.title) for m in site.chat.received() if m.at_ns >= start]
+
+
+def group(site: LabSite) -> str:
+    """How the lab's VRRP group is named in alerts: the VIP, instance and VRID its minions report."""
+    return f"VIP {site.lab.vip} ({INSTANCE}, VRID {ROUTER_ID})"

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from labtruth import chat_after, deliveries, first_after, have_faketime, incidents_since
+from labtruth import chat_after, deliveries, first_after, group, have_faketime, incidents_since
 
 from hamaster.core.config import load_master_config
 from hamaster.lab import services
@@ -60,7 +60,7 @@ def test_keepalived_killed_on_the_master_is_one_failover_and_one_alert_with_the_
     assert all(status == "suppressed" and "folded into failover" in (why or "")
                for _, status, why in deliveries(site, stale["id"]))
     chat = chat_after(site, start)
-    assert chat == [f"[critical] VIP {site.lab.vip} failover: node1 -> node2 (stale VIP on node1)"], chat
+    assert chat == [f"[critical] {group(site)} moved node1 -> node2 (stale VIP on node1)"], chat
     [mail] = wait_until(lambda: [m for m in site.mail.received() if m.at_ns >= start], 15, "the mail")
     assert "stale VIP on node1" in mail.title and f"still holds {site.lab.vip} on eth0" in mail.body
 
@@ -88,7 +88,7 @@ def test_keepalived_and_its_minion_killed_together_is_a_failover_from_the_silenc
     wait_until(lambda: incidents_since(site, start - S, "node_silent"), 10, "node1 to go silent")  # dated: last heard
     [title] = wait_until(lambda: chat_after(site, start), 15, "the chat alert")
     time.sleep(6)  # group_wait_s: the node_silent alert would come now if it were not folded
-    assert chat_after(site, start) == [title] and "failover: node1 -> node2" in title
+    assert chat_after(site, start) == [title] and " moved node1 -> node2" in title
 
 
 @pytest.mark.skipif(not have_faketime(), reason="needs faketime (apt-get install faketime)")
@@ -133,7 +133,7 @@ def test_a_graceful_stop_of_the_master_is_one_failover_and_no_stale_vip(drill) -
     wait_until(lambda: chat_after(site, start), 15, "the chat alert")
     time.sleep(6)  # the stale VIP's grace and group_wait_s: a false one would be alerted by now
     assert not incidents_since(site, start - S, "stale_vip")
-    assert chat_after(site, start) == [f"[warning] VIP {site.lab.vip} failover: node1 -> node2"]
+    assert chat_after(site, start) == [f"[warning] {group(site)} moved node1 -> node2"]
 
 
 def test_a_graceful_stop_of_the_backup_alerts_nothing(drill) -> None:
@@ -175,8 +175,8 @@ def test_the_masters_vrrp_process_killed_is_a_failover_there_and_back_and_no_sta
     assert node1 == ["deleted", "added"]  # the respawned process dropped it as it started BACKUP
     time.sleep(6)  # group_wait_s: a stale_vip alert would come by now
     assert not incidents_since(site, start - S, "stale_vip")
-    assert chat_after(site, start) == [f"[warning] VIP {site.lab.vip} failover: node1 -> node2",
-                                       f"[warning] VIP {site.lab.vip} failover: node2 -> node1"]
+    assert chat_after(site, start) == [f"[warning] {group(site)} moved node1 -> node2",
+                                       f"[warning] {group(site)} moved node2 -> node1"]
     respawned = site.query("SELECT data FROM events WHERE minion = 'node1' AND tag = 'beacon/keepalived/up'"
                            " AND master_ns >= ?", start)
     assert [json.loads(d)["pid"] for (d,) in respawned] == [parent]  # the same parent, a new VRRP process

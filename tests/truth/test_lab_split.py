@@ -6,7 +6,7 @@ import signal
 import time
 
 import pytest
-from labtruth import chat_after, first_after, incidents_since
+from labtruth import chat_after, first_after, group, incidents_since
 
 from hamaster.lab.site import wait_until
 
@@ -17,11 +17,11 @@ GROUP_WAIT_S = 6  # notify.group_wait_s and a margin: a message that would come 
 
 
 def split_alert(site) -> str:
-    return f"[critical] VIP {site.lab.vip} split brain: node1 and node2 are both MASTER"
+    return f"[critical] {group(site)} split brain: node1 and node2 are both MASTER"
 
 
 def resolved(site) -> str:
-    return f"[resolved] VIP {site.lab.vip}: back to one MASTER (node1)"
+    return f"[resolved] {group(site)}: back to one MASTER (node1)"
 
 
 def loud_since(site, start: int) -> list[tuple[str, str]]:
@@ -92,8 +92,8 @@ def test_a_restart_of_the_masters_keepalived_is_a_failover_and_one_back_by_preem
     assert [w for t, w in monitors["node1"].events(vip) if t * S > start] == ["deleted", "added"]
     assert [w for t, w in monitors["node2"].events(vip) if t * S > start] == ["added", "deleted"]
     time.sleep(GROUP_WAIT_S)
-    assert chat_after(site, start) == [f"[warning] VIP {vip} failover: node1 -> node2",
-                                       f"[warning] VIP {vip} failover: node2 -> node1"]
+    assert chat_after(site, start) == [f"[warning] {group(site)} moved node1 -> node2",
+                                       f"[warning] {group(site)} moved node2 -> node1"]
     assert not [k for k, _ in loud_since(site, start) if k != "failover"]  # an overlap of ms is info at most
 
 

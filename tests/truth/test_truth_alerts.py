@@ -14,7 +14,7 @@ def test_a_crash_failover_says_the_stale_vip_and_the_clocks() -> None:
                          "stale_vip": {"node": "a1", "vip": "10.9.0.100", "interface": "eth0"},
                          "clock_offsets_ns": {"a2": 5 * S}})
     title, body = Renderer({}).render(inc)
-    assert title == "[critical] VI_1 failover: a1 -> a2 (stale VIP on a1)"
+    assert title == "[critical] VI_1 moved a1 -> a2 in 3.1 s (stale VIP on a1)"
     assert "no node held it for 3.1 s" in body and "keepalived on a1 died without a STOP" in body
     assert "a1 still holds 10.9.0.100 on eth0" in body and "ip addr del 10.9.0.100 dev eth0" in body
     assert "a2 +5.000 s" in body

@@ -63,6 +63,36 @@ BUILT = {
               "cause": "keepalived on node1 died without a STOP (killed or crashed)", "old_priority": 150,
               "new_priority": 100, "stale_vip": {"node": "node1", "vip": "192.168.16.130", "interface": "eth0"}},
         id=106),
+    "failover-sync_group": Incident(
+        "failover", "VG_1", T0 + 5 * S, "VG_1 (VI_1, VI_6) moved node1 -> node2 in 700 ms; node1 FAULT", "k7",
+        nodes=["node1", "node2"],
+        data={"vip": None, "old_holder": "node1", "new_holder": "node2", "gap_ns": 700_000_000,
+              "cause": "node1 FAULT", "cause_state": "FAULT", "old_priority": None, "new_priority": None,
+              "members": ["VI_1", "VI_6"], "vips": ["192.168.16.130", "fd00:16::130"], "sync_group": True}, id=107),
+    "sync_split-member_left_behind": Incident(
+        "sync_split", "VG_1", T0 + 5 * S, "sync group VG_1 is split: VI_1 on node1, VI_6 on node2 (its members"
+        " must move together)", "k8", nodes=["node1", "node2"],
+        data={"members": ["VI_1", "VI_6"], "holders": {"VI_1": "node1", "VI_6": "node2"},
+              "vips": ["192.168.16.130", "fd00:16::130"]}, id=108),
+    # what the minion's keepalived.conf facts give the correlator: every VIP of the group and its VRID
+    "failover-vip_and_vrid": Incident(
+        "failover", "VI_1", T0 + 5 * S, "VI_1 moved node1 -> node2 in 3.0 s; node1 FAULT", "k9",
+        nodes=["node1", "node2"],
+        data={"vips": ["192.168.16.130"], "vrid": 51, "old_holder": "node1", "new_holder": "node2",
+              "gap_ns": 3_000_000_000, "cause": "node1 FAULT (priority 101)", "cause_state": "FAULT",
+              "old_priority": 101, "new_priority": 100}, id=109),
+    "split_brain-two_vips": Incident(
+        "split_brain", "VI_1", T0 + 5 * S, "VI_1: 2 MASTERs at once (node1, node2)", "k10",
+        nodes=["node1", "node2"], severity="critical",
+        data={"vips": ["192.168.16.130", "192.168.16.131"], "vrid": 51, "masters": ["node1", "node2"]}, id=110),
+    "no_master-three_vips": Incident(
+        "no_master", "VI_WEB", T0 + 5 * S, "VI_WEB has no MASTER since 23:06:45; node1 FAULT", "k11",
+        nodes=["node1", "node2"], severity="critical",
+        data={"vips": ["10.0.0.10", "10.0.0.11", "fd00::10"], "vrid": 7, "cause": "node1 FAULT"}, id=111),
+    "recovered-vrid_only": Incident(
+        "recovered", "VI_1", T0 + 5 * S, "VI_1 back to one MASTER: node1", "k12", nodes=["node1"],
+        severity="info", data={"vrid": 51, "holder": "node1", "closes": 110, "duration_ns": 4_200_000_000},
+        id=112),
 }
 
 
@@ -81,6 +111,17 @@ def cases(tmp_path: Path) -> dict[str, Incident]:
                     out[f"{inc.kind}-{scenario}-{incident_id}"] = inc
         finally:
             conn.close()
+    # the same failover with the facts every vrrp event of a minion that read its keepalived.conf carries
+    conn = store.connect(tmp_path / "facts.db")
+    try:
+        feeder = Feeder(conn, Correlator(conn, {}, silent_after_s=10),
+                        data={"vrid": 51, "vips": ["192.168.16.130"], "interface": "eth0", "family": "inet"})
+        feeder.run(SCENARIOS["fault_on_node1_then_master_on_node2"][0])
+        (failover,) = (incidents.get(conn, i) for i in feeder.new)
+        assert failover is not None
+        out["failover-keepalived_conf_facts"] = failover
+    finally:
+        conn.close()
     return out | BUILT
 
 
@@ -117,5 +158,7 @@ def test_every_english_template_has_a_chinese_one(template: str) -> None:
 def test_a_template_that_fails_falls_back_to_a_plain_message_in_the_language(tmp_path: Path) -> None:
     inc = cases(tmp_path)["failover-planned-vip"]
     broken = {"failover": {"title": "{{ data.cause.upper(1, 2) }}"}}
-    assert Renderer(broken, "m.yaml", "zh", LANGUAGES["zh"]).render(inc)[0] == "【警告】主备切换：VI_1"
-    assert Renderer(broken, "m.yaml", "en", LANGUAGES["en"]).render(inc)[0] == "[warning] failover: VI_1"
+    assert Renderer(broken, "m.yaml", "zh", LANGUAGES["zh"]).render(inc)[0] == \
+        "【警告】主备切换：VIP 192.168.16.130（VI_1）"
+    assert Renderer(broken, "m.yaml", "en", LANGUAGES["en"]).render(inc)[0] == \
+        "[warning] failover: VIP 192.168.16.130 (VI_1)"

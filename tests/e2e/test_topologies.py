@@ -1,0 +1,187 @@
+"""The topologies beside the seed's, each a real lab (lab/pillar.py TOPOLOGIES) built by `hamaster apply states/`:
+unicast with multicast dropped, the cloud's instance without a VIP, a v4 + v6 sync group, three nodes with two
+instances of opposite priorities, nopreempt. For each: every transition stored once, the incidents right, one
+alert per incident."""
+
+import json
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from e2etools import titles, wait_titles
+
+from hamaster.core.timeutil import now_ns
+from hamaster.lab.site import LabSite, wait_until
+
+pytestmark = pytest.mark.lab
+
+
+@pytest.fixture
+def make(tmp_path: Path) -> Iterator:
+    sites: list[LabSite] = []
+
+    def build(topology: str, settle: bool = True) -> LabSite:
+        site = LabSite.create(tmp_path / topology, topology=topology)
+        sites.append(site)
+        site.apply()
+        if settle:
+            site.settle()
+        return site
+    yield build
+    for site in sites:
+        site.close()
+
+
+def transitions(site: LabSite, since_ns: int) -> list[tuple[str, str, str]]:
+    """(node, instance, state) of each VRRP transition stored after `since_ns`, once each (a transition both
+    the hook and the FIFO told is one row and one duplicate), in node time."""
+    rows = site.query("SELECT minion, instance, state, data FROM events WHERE kind = 'vrrp' AND node_ns >= ?"
+                      " ORDER BY node_ns", since_ns)
+    return [(m, i, s) for m, i, s, data in rows if "duplicate_of" not in json.loads(data or "{}")]
+
+
+def incidents_since(site: LabSite, since_ns: int, *kinds: str) -> list[dict]:
+    return [i for i in site.incidents() if i["started_ns"] >= since_ns and (not kinds or i["kind"] in kinds)]
+
+
+def test_unicast_with_multicast_dropped_fails_over_once(make) -> None:  # type: ignore[no-untyped-def]
+    site = make("unicast")
+    for node in site.lab.nodes:  # the nodes cannot hear VRRP's multicast: only the unicast peers work
+        assert "224.0.0.18 drop" in site.lab.run(node, ["nft", "list", "ruleset"], check=True).stdout
+    conf = (site.lab.nodes[0].etc / "keepalived" / "keepalived.conf").read_text()
+    assert f"unicast_src_ip {site.lab.nodes[0].addr}" in conf and site.lab.nodes[1].addr in conf
+    assert site.lab.holders() == ["node1"]  # one MASTER: the peers hear each other
+    start = now_ns()
+    site.power_off("node1")
+    site.wait_probe("node2")
+    [failover] = wait_until(lambda: incidents_since(site, start, "failover"), 20, "the failover")
+    assert (failover["data"]["old_holder"], failover["data"]["new_holder"]) == ("node1", "node2")
+    assert transitions(site, start) == [("node2", "VI_1", "MASTER")]
+    wait_titles(site.chat.received, "failover: node1 -> node2", 1)
+    assert titles(site.chat.received(), "failover") == [f"[warning] VIP {site.lab.vip} failover: node1 -> node2"]
+
+
+def test_an_instance_without_vip_has_a_holder_and_its_failover_is_one_alert(make) -> None:  # type: ignore[no-untyped-def]
+    site = make("cloud")
+    assert not site.vips and "virtual_ipaddress" not in (
+        site.lab.nodes[0].etc / "keepalived" / "keepalived.conf").read_text()
+    start = now_ns()
+    site.lab.stop_keepalived("node1")  # a clean stop: priority 0, node2 takes over at once
+    [failover] = wait_until(lambda: incidents_since(site, start, "failover"), 20, "the failover")
+    assert (failover["data"]["old_holder"], failover["data"]["new_holder"]) == ("node1", "node2")
+    assert ("node2", "VI_1", "MASTER") in transitions(site, start)
+    wait_titles(site.chat.received, "failover: node1 -> node2", 1)
+    assert titles(site.chat.received(), "failover") == ["[warning] VI_1 failover: node1 -> node2"]
+
+
+def test_three_nodes_two_instances_of_opposite_priorities(make) -> None:  # type: ignore[no-untyped-def]
+    site = make("active-active")
+    assert site.masters == {"VI_1": "node1", "VI_2": "node3"}
+    assert site.lab.holders(site.lab.vip) == ["node1"] and site.lab.holders(site.lab.vip2) == ["node3"]
+    start = now_ns()
+    site.power_off("node3")  # VI_2 goes to node2 (priority 99); VI_1 stays where it is
+    site.wait_probe("node2", vip=site.lab.vip2)
+    [failover] = wait_until(lambda: incidents_since(site, start, "failover"), 20, "VI_2's failover")
+    assert (failover["data"]["instance"], failover["data"]["old_holder"], failover["data"]["new_holder"]) == (
+        "VI_2", "node3", "node2")
+    # node1 (98) and node2 (99) wait almost alike (VRRP's skew differs by 4 ms): node1 may claim VI_2 for a
+    # moment too, and step back when it hears node2; VI_1 does not move
+    moved = [tr for tr in transitions(site, start) if tr != ("node1", "VI_2", "BACKUP")]
+    assert moved in ([("node2", "VI_2", "MASTER")], [("node2", "VI_2", "MASTER"), ("node1", "VI_2", "MASTER")],
+                     [("node1", "VI_2", "MASTER"), ("node2", "VI_2", "MASTER")]), moved
+    assert site.probe_changes(site.lab.vip)[-1].node == "node1"
+    wait_titles(site.chat.received, "failover: node3 -> node2", 1)
+    assert titles(site.chat.received(), "failover") == [f"[warning] VIP {site.lab.vip2} failover: node3 -> node2"]
+    assert [i for i in incidents_since(site, start, "split_brain", "no_master") if i["severity"] != "info"] == []
+
+
+def test_under_nopreempt_the_node_back_stays_backup_and_nothing_is_alerted(make) -> None:  # type: ignore[no-untyped-def]
+    site = make("nopreempt")
+    first = site.lab.holders()[0]
+    other = next(n.name for n in site.lab.nodes if n.name != first)
+    start = now_ns()
+    site.power_off(first)
+    site.wait_probe(other)
+    wait_titles(site.chat.received, f"failover: {first} -> {other}", 1)
+    back = now_ns()
+    site.boot(first)
+    wait_until(lambda: (first, "VI_1", "BACKUP") in transitions(site, back), 30, f"{first} back in BACKUP")
+    wait_until(lambda: any(i["kind"] == "node_back" for i in incidents_since(site, back)), 20, "node_back")
+    assert site.lab.holders() == [other]  # it does not take the VIP back
+    assert [t for t in transitions(site, back) if t[2] == "MASTER"] == []
+    assert [i["kind"] for i in incidents_since(site, back) if i["severity"] != "info"] == []
+    assert titles(site.chat.received(), "failover") == [f"[warning] VIP {site.lab.vip} failover: {first} -> {other}"]
+    assert [i["kind"] for i in incidents_since(site, start, "failover")] == ["failover"]
+
+
+def test_a_v4_and_v6_sync_groups_failover_is_one_incident_and_one_alert(make) -> None:  # type: ignore[no-untyped-def]
+    site = make("sync")
+    assert site.lab.holders(site.lab.vip6) == ["node1"]
+    start = now_ns()
+    site.power_off("node1")
+    site.wait_probe("node2")
+    site.wait_probe("node2", vip=site.lab.vip6)  # the master's probe asks http://[v6]/ too
+    [failover] = wait_until(lambda: incidents_since(site, start, "failover"), 20, "the sync group's failover")
+    assert failover["summary"].startswith("VG_1 (VI_1, VI_6) moved node1 -> node2")
+    assert failover["data"]["members"] == ["VI_1", "VI_6"]
+    assert set(failover["data"]["vips"]) == {site.lab.vip, site.lab.vip6}
+    assert sorted(transitions(site, start)) == [("node2", "VG_1", "MASTER"), ("node2", "VI_1", "MASTER"),
+                                                ("node2", "VI_6", "MASTER")]
+    wait_titles(site.chat.received, "failover: node1 -> node2", 1)
+    assert titles(site.chat.received(), "failover") == ["[warning] VG_1 failover: node1 -> node2"]
+    assert not incidents_since(site, start, "split_brain", "sync_split", "no_master")
+
+
+def test_v6_vrrp_lost_alone_is_that_members_split_brain(make) -> None:  # type: ignore[no-untyped-def]
+    """node2 has no sync group (drift) and node1's v6 adverts are dropped: node2 takes VI_6 alone while VI_1
+    stays on node1. The member left behind is caught: a split brain of VI_6, not folded into the group."""
+    site = make("sync")
+    node2 = site.pillar / "node2.sls"
+    node2.write_text(node2.read_text().replace("vrrp:\n", "vrrp:\n  sync_group: ''\n", 1))
+    site.apply()
+    site.settle()
+    start = now_ns()
+    node1 = site.lab.nodes[0]
+    script = ("table inet hm_v6drop {\n chain output {\n  type filter hook output priority 0; policy accept;\n"
+              "  ip6 nexthdr vrrp drop\n }\n}\n")
+    subprocess.run(["ip", "netns", "exec", node1.netns, "nft", "-f", "-"], input=script, text=True, check=True)
+    wait_until(lambda: site.lab.holders(site.lab.vip6) == ["node1", "node2"], 20, "node2 to take VI_6 too")
+    assert site.lab.holders(site.lab.vip) == ["node1"]
+    [alert] = wait_titles(site.chat.received, "split brain", 1)
+    assert alert.startswith(f"[critical] VIP {site.lab.vip6} split brain")
+    assert [i["instance"] for i in incidents_since(site, start, "split_brain")] == ["VI_6"]
+
+
+def test_pair_lint_finds_the_planted_mistakes_and_apply_changes_nothing(make) -> None:  # type: ignore[no-untyped-def]
+    site = make("unicast", settle=False)
+    node1, node2, pair = (site.pillar / f"{name}.sls" for name in ("node1", "node2", "pair"))
+    good1, good2 = node1.read_text(), node2.read_text()
+    conf = site.lab.nodes[0].etc / "keepalived" / "keepalived.conf"
+    before = conf.read_text()
+    other = site.lab.vip2  # an address of the lab that no node has
+
+    node2.write_text(good2.replace(f"- {site.lab.nodes[0].addr}", f"- {other}"))  # node2's peer is not node1
+    out = site.apply(check=False)
+    assert out.returncode == 1 and "pair lint found errors: nothing was changed" in out.stderr, out.stderr
+    assert (f"unicast peers not symmetric: node1 sends from {site.lab.nodes[0].addr}, which node2's unicast_peer"
+            f" ({other}) does not list") in out.stdout
+
+    # node1 sends from an address it does not have (its grains say which it has); a v6 VIP in the v4 instance
+    node1.write_text(good1.replace("vrrp:\n", f"vrrp:\n  unicast_src_ip: {other}\n", 1))
+    node2.write_text(good2.replace(f"- {site.lab.nodes[0].addr}", f"- {other}"))
+    pair.write_text(pair.read_text().replace(f"- {site.lab.vip}/24", f"- {site.lab.vip}/24\n  - fd00:1::100/64"))
+    out = site.apply(check=False)
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert f"node1: unicast_src_ip {other} is not an address of the node" in out.stdout
+    assert "node1: v4 and v6 VIPs in one instance" in out.stdout and "node2: v4 and v6 VIPs" in out.stdout
+    assert conf.read_text() == before
+
+
+def test_pair_lint_finds_a_sync_group_with_other_vrids_on_one_node(make) -> None:  # type: ignore[no-untyped-def]
+    site = make("sync", settle=False)
+    node2 = site.pillar / "node2.sls"
+    node2.write_text(node2.read_text().replace("vrrp:\n", "vrrp:\n  instances: {VI_6: {virtual_router_id: 69}}\n", 1))
+    out = site.apply(check=False)
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert "sync group's virtual_router_ids differ (VI_1, VI_6): node1: 66, 67; node2: 66, 69" in out.stdout
