@@ -34,6 +34,12 @@ COMMANDS: dict[str, tuple[str, str]] = {
                "Alert targets (apprise URLs) and routes of the `notify:` section of master.yaml."),
     "silence": ("hamaster.master.cli.silence:silence",
                 "Silence alerts of an instance or a node for a while (maintenance)."),
+    "drain": ("hamaster.master.cli.drain:drain", "Move every VIP away from a node without stopping anything "
+              "(keepalived's track_file): planned, reversible."),
+    "undrain": ("hamaster.master.cli.drain:undrain", "Put a drained node back in service: it takes back what it "
+                "held."),
+    "drill": ("hamaster.master.cli.drill:drill", "Prove the standby takes over: drain the holder, measure the "
+              "outage (probe) and VRRP gap, undrain; stored in the timeline."),
     "lab-clean": ("hamaster.lab.cmd_clean:lab_clean", "Remove leftovers of labs whose process is gone."),
     "demo": ("hamaster.master.cli.demo:demo", "Build a real HA pair here, configure it with `hamaster apply`, "
              "replay the seed's drill, show the alerts, the timeline and a postmortem."),
