@@ -11,7 +11,7 @@ from hamaster.master.drills.snapshot import Snapshot, serves_page
 
 @dataclass(frozen=True)
 class Finding:
-    severity: str  # error (a failover would not work) | warning (it would, not as meant)
+    severity: str  # error (a failover would not work) | warning (it would, not as meant) | info
     instance: str | None
     node: str | None
     problem: str
