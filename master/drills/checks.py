@@ -53,7 +53,7 @@ def config_findings(snap: Snapshot, inst: str, members: list[str]) -> list[Findi
     """From the live configs' facts (minion/keepalived/config): what keeps the pair from working as one."""
     facts: dict[str, dict[str, Any]] = {m: snap.configs.get(m, {}).get("instances", {}).get(inst) for m in members
                                         if snap.configs.get(m, {}).get("instances", {}).get(inst)}
-    out = []
+    out: list[Finding] = []
     if len(facts) < 2:
         return out
     for label, key in (("virtual_router_id", "vrid"), ("VIPs", "vips")):
