@@ -3,7 +3,9 @@
 Covered here: a minion not connected; an instance with no MASTER or two; a BACKUP that could not take over
 (FAULT, not running the instance, drained, its nginx not answering: readiness.py); a drained node; and, from
 the minions' `minion/keepalived/config` facts, VRID and VIP mismatches between the pair's live configs and
-a tracked weight that cannot flip mastership against the priority gap; no drill in DRILL_STALE_DAYS
+a tracked weight that cannot flip mastership against the priority gap; the correlator's open stale_vip
+(a VIP on a node whose keepalived is dead, BACKUP or FAULT) and clock_offset incidents; no drill in
+DRILL_STALE_DAYS
 (info when there was never one).
 """
 
@@ -42,6 +44,15 @@ def findings(snap: Snapshot, last_drill_ns: int | None) -> list[Finding]:
             said = {f.problem for f in out}  # a minion not connected or drained is said once, above
             out += [f for f in peer_findings(snap, inst, m) if f.problem not in said and "drained" not in f.problem]
         out += config_findings(snap, inst, members)
+    for inc in snap.standing:
+        node = inc.nodes[0] if inc.nodes else None
+        if inc.kind == "stale_vip":
+            out.append(Finding("error", inc.instance, node, inc.summary,
+                               f"start keepalived on {node} or remove the address there (`ip addr del`): "
+                               "users may reach a node that does not serve"))
+        else:
+            out.append(Finding("warning", inc.instance, node, inc.summary,
+                               f"sync {node}'s clock (chrony or systemd-timesyncd): events are ordered by node time"))
     if last_drill_ns is None or now_ns() - last_drill_ns > DRILL_STALE_DAYS * 86400 * 10**9:
         out.append(Finding("warning" if last_drill_ns else "info", None, None, "no drill " + (
             "yet" if last_drill_ns is None else f"in {DRILL_STALE_DAYS} days") + ": failover is not proven here",

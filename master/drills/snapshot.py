@@ -5,9 +5,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hamaster.core.config import MasterConfig
+from hamaster.core.incidents import Incident
 from hamaster.master import store
 from hamaster.master.intake.probe import VipProbe
-from hamaster.master.store import drills, minions
+from hamaster.master.store import drills, incidents, minions
+
+STANDING = ["stale_vip", "clock_offset"]  # open incidents `check` reports as they are
 
 
 @dataclass
@@ -19,6 +22,7 @@ class Snapshot:
     configs: dict[str, dict[str, Any]]  # minion -> its minion/keepalived/config data
     probes: list[tuple[str, tuple[str, ...]]]  # (vip, nodes) of master.yaml's probes
     status: dict[str, Any] = field(default_factory=dict)  # the master's whole status reply
+    standing: list[Incident] = field(default_factory=list)  # open stale_vip and clock_offset incidents
 
     @classmethod
     def load(cls, cfg: MasterConfig, status: dict[str, Any] | None) -> "Snapshot":
@@ -26,11 +30,12 @@ class Snapshot:
         try:
             vrrp, grains = store.current_vrrp_states(conn), minions.grains(conn)
             drained, configs = drills.drained_now(conn), drills.keepalived_configs(conn)
+            standing = incidents.still_open(conn, STANDING)
         finally:
             conn.close()
         live = (status or {}).get("minions", {})
         return cls(vrrp, {m: bool(v.get("online")) for m, v in live.items()}, grains, drained, configs,
-                   [(p.vip, tuple(p.nodes or ())) for p in cfg.probes], status or {})
+                   [(p.vip, tuple(p.nodes or ())) for p in cfg.probes], status or {}, standing)
 
     def minions(self) -> list[str]:
         return sorted(set(self.grains) | set(self.vrrp))

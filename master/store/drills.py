@@ -4,9 +4,11 @@
     insert_drill(conn, Drill(...)) -> id               drill_rows(conn, since, until)
     probe_answers(conn, vip, since_ns)                 who answered the master's probe of one VIP, from when
     keepalived_configs(conn)                           each minion's latest minion/keepalived/config data
+    deliveries_of(conn, incident_ids)                  the alerts a drill's incidents made (or would have)
 """
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -118,3 +120,13 @@ def incidents_since(conn: Connection, since_ns: int) -> list[tuple[Any, ...]]:
     """(id, kind, severity, started_ns, summary, planned) of the incidents started from `since_ns`."""
     return conn.execute("SELECT id, kind, severity, started_ns, summary, planned FROM incidents"
                         " WHERE started_ns >= ? ORDER BY started_ns, id", (since_ns,)).fetchall()
+
+
+def deliveries_of(conn: Connection, incident_ids: Iterable[int]) -> list[tuple[Any, ...]]:
+    """(incident_id, route, target, status, last_error, title) of the deliveries of those incidents."""
+    ids = list(incident_ids)
+    if not ids:
+        return []
+    w = Where().any_of("incident_id", ids)
+    return conn.execute(f"SELECT incident_id, route, target, status, last_error, title FROM deliveries{w.sql}"
+                        " ORDER BY id", w.args).fetchall()

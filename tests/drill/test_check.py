@@ -29,6 +29,18 @@ def test_check_is_quiet_on_a_healthy_pair_and_finds_planted_faults(site: LabSite
     assert "undrain node1" in found[0]["todo"]
     site.cli("undrain", "node1")
 
+    # a VIP left on the BACKUP (a hand-added address): users may reach a node that does not serve it
+    vip = f"{site.lab.vip}/{site.lab.prefixlen}"
+    site.lab.run("node2", ["ip", "addr", "add", vip, "dev", "eth0"], check=True)
+
+    def stale() -> list[dict] | None:
+        _, found = check(site)
+        return [f for f in found if f["severity"] == "error" and "still holds VIP" in f["problem"]] or None
+    [left] = wait_until(stale, 20, "check to see the stale VIP on node2", step=0.5)
+    assert left["node"] == "node2" and "ip addr del" in left["todo"]
+    site.lab.run("node2", ["ip", "addr", "del", vip, "dev", "eth0"], check=True)
+    wait_until(lambda: check(site)[0] == 0, 20, "check to be quiet again", step=0.5)
+
     # the BACKUP's nginx down for good: a failover would not work (error, exit 2)
     n2 = site.lab.node("node2")
     conf = n2.etc / "nginx" / "nginx.conf"

@@ -1,8 +1,9 @@
 """The drains and drills tables, and the reads drain/drill/check make of the events, on both engines."""
 
 from hamaster.core.events import Event
+from hamaster.core.incidents import Incident
 from hamaster.master import store
-from hamaster.master.store import drills
+from hamaster.master.store import drills, incidents
 
 S = 1_000_000_000
 T0 = 1_700_000_000 * S
@@ -46,3 +47,16 @@ def test_probe_answers_keep_each_vip_apart_and_config_facts_are_the_latest(conn:
     assert drills.probe_answers(conn, "10.0.0.100") == [(T0, "node1"), (T0 + 2 * S, None)]
     assert drills.probe_answers(conn, "10.0.0.100", since_ns=T0 + S) == [(T0 + 2 * S, None)]
     assert drills.keepalived_configs(conn) == {"node1": {"sha256": "b", "path": "/etc/keepalived/keepalived.conf"}}
+
+
+def test_check_reads_the_incidents_still_open_and_a_drills_deliveries(conn: store.Connection) -> None:
+    stale = Incident("stale_vip", "VI_1", T0, "node2 still holds VIP 10.0.0.100", "sv:1", nodes=["node2"])
+    off = Incident("clock_offset", None, T0 + S, "node1's clock is 5 s fast", "co:1", nodes=["node1"])
+    gone = Incident("stale_vip", "VI_1", T0 + 2 * S, "node1 still holds VIP 10.0.0.100", "sv:2", nodes=["node1"])
+    for inc in (stale, off, gone):
+        incidents.insert(conn, inc)
+    incidents.close(conn, "sv:2", T0 + 3 * S)
+    conn.commit()
+    assert [i.dedup_key for i in incidents.still_open(conn, ["stale_vip", "clock_offset"])] == ["sv:1", "co:1"]
+    assert [i.dedup_key for i in incidents.still_open(conn, ["stale_vip"])] == ["sv:1"]
+    assert drills.deliveries_of(conn, []) == [] and drills.deliveries_of(conn, [stale.id or 0]) == []
