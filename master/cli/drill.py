@@ -8,6 +8,7 @@ undrained and the drill fails (exit 1). Every drill, refused or not, is stored: 
 """
 
 import json
+import sys
 import time
 from typing import Any
 
@@ -103,6 +104,23 @@ def _incidents(cfg: MasterConfig, since_ns: int) -> list[dict[str, Any]]:
             for i, k, s, t, summ, p in rows]
 
 
+def _alerts(cfg: MasterConfig, incidents: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The deliveries the drill's incidents made: sent, or suppressed as planned (what would have gone out
+    had this been unplanned). Waited for a few seconds: the notifier routes in its own thread."""
+    ids = [i["id"] for i in incidents]
+    deadline = time.monotonic() + 5
+    while True:
+        rows = store.read(cfg.store, lambda conn: drills.deliveries_of(conn, ids)) or []
+        routed = {r[0] for r in rows}
+        if time.monotonic() > deadline or all(i["id"] in routed for i in incidents if i["severity"] != "info"):
+            break
+        time.sleep(0.2)
+    by_id = {i["id"]: i for i in incidents}  # a held delivery has no title yet: say its incident
+    return [{"incident": iid, "kind": by_id[iid]["kind"], "route": route, "target": target, "status": status,
+             "why": why, "title": title or f"[{by_id[iid]['severity']}] {by_id[iid]['summary']}"}
+            for iid, route, target, status, why, title in rows]
+
+
 def _correlator_gap(cfg: MasterConfig, since_ns: int, old: str, new: str) -> int | None:
     """The failover incident's own gap (the correlator's account), waited for a few seconds."""
     from hamaster.master.store import incidents
@@ -179,6 +197,7 @@ def drill_one(cfg: MasterConfig, snap: Snapshot, instance: str, *, stay: bool, b
     figs["total_s"] = round((now_ns() - started) / 1e9, 2)
     data["figures"] = figs
     data["incidents"] = _incidents(cfg, drained_ns)
+    data["alerts"] = _alerts(cfg, data["incidents"])
     summary = (f"{holder} -> {peer}: users waited {figs['outage_ms']:.0f} ms (probe), VRRP gap "
                f"{'-' if figs['vrrp_gap_ms'] is None else format(figs['vrrp_gap_ms'], '.0f') + ' ms'}"
                + ("" if stay else f", back in {figs['failback_s']:.1f} s") + f", {figs['total_s']:.1f} s in all")
@@ -214,14 +233,49 @@ def drill(config_path: str | None, instance: str | None, whole_site: bool, stay:
     if as_json:
         click.echo(json.dumps([{"id": did, "instance": d.instance, "holder": d.holder, "peer": d.peer, "ok": d.ok,
                                 "summary": d.summary, "started": to_datetime(d.started_ns).isoformat(),
-                                **d.data} for did, d in done], indent=2))
+                                **d.data, "timeline": _timeline(cfg, d, None)} for did, d in done], indent=2))
     else:
         for did, d in done:
-            click.echo(f"drill #{did} {d.instance}: {'ok' if d.ok else 'FAILED'}: {d.summary}")
-            for f in d.data.get("refused", []):
-                click.echo(f"  {f['severity']}: {f['problem']} -> {f['todo']}")
-            for i in d.data.get("incidents", []):
-                quiet = " (planned: not alerted)" if i["planned"] else ""
-                click.echo(f"  incident #{i['id']} {i['severity']} {i['kind']}: {i['summary']}{quiet}")
+            _report(cfg, did, d)
     if not all(d.ok for _, d in done):
         raise click.exceptions.Exit(1)
+
+
+def _report(cfg: MasterConfig, did: int, d: drills.Drill) -> None:
+    click.echo(f"drill #{did} {d.instance}: {'ok' if d.ok else 'FAILED'}: {d.summary}")
+    for f in d.data.get("refused", []):
+        click.echo(f"  {f['severity']}: {f['problem']} -> {f['todo']}")
+    figs = d.data.get("figures", {})
+    if figs:
+        click.echo("  " + ", ".join(f"{k} {v}" for k, v in figs.items()))
+    for i in d.data.get("incidents", []):
+        quiet = " (planned: quiet)" if i["planned"] else ""
+        click.echo(f"  incident #{i['id']} {i['severity']} {i['kind']}: {i['summary']}{quiet}")
+    would = [a for a in d.data.get("alerts", []) if a["status"] == "suppressed"]
+    sent = [a for a in d.data.get("alerts", []) if a["status"] != "suppressed"]
+    if would:
+        click.echo(f"  alerts that would have gone out unplanned ({len(would)}, held as planned):")
+        for a in would:
+            click.echo(f"    {a['route']} {a['target']}: {a['title']}")
+    for a in sent:
+        click.echo(f"  alert {a['status']} {a['route']} {a['target']}: {a['title']}")
+    if d.data.get("figures"):
+        _timeline(cfg, d, sys.stdout)
+
+
+def _timeline(cfg: MasterConfig, d: drills.Drill, out: Any) -> list[dict[str, Any]]:
+    """The drill's window in the timeline (transitions, incidents, drains): printed as a table to `out`, or
+    returned as the JSON rows of `timeline --format json`."""
+    from hamaster.master.timeline import formats as tf
+    from hamaster.master.timeline import rows as tl
+
+    q = tl.Query(since_ns=d.started_ns, until_ns=d.ended_ns + 10**9, kinds=("vrrp", "incident", "drain"))
+    conn = store.connect(cfg.store, readonly=True)
+    try:
+        if out is None:
+            return [tf.to_json(r) for r in tl.timeline(conn, q)]
+        tf.write(tl.timeline(conn, q), out, "table", tf.parse_tz(None), title=f"drill #{d.id or ''} timeline",
+                 color=False)
+        return []
+    finally:
+        conn.close()

@@ -37,6 +37,13 @@ def test_a_drill_measures_the_takeover_and_restores_the_holder(site: LabSite) ->
     assert "node2" in [o.node for o in site.probe_changes() if o.ts_ns >= start]
     # quiet: the drill's moves are planned
     assert d["incidents"] and all(i["planned"] for i in d["incidents"]), d["incidents"]
+    # the alerts that would have gone out, held as planned: the failover's chat message at least
+    assert [a for a in d["alerts"] if a["kind"] == "failover" and a["route"] == "chat"], d["alerts"]
+    assert all(a["status"] == "suppressed" and a["why"].startswith("planned") for a in d["alerts"]), d["alerts"]
+    # the drill's own timeline: both drains and the transitions between them
+    kinds = [(r["type"], r.get("node"), r.get("drained")) for r in d["timeline"]]
+    assert ("drain", "node1", True) in kinds and ("drain", "node1", False) in kinds
+    assert {r["node"] for r in d["timeline"] if r["type"] == "event"} == {"node1", "node2"}
     [row] = drills_in_timeline(site)
     assert row["ok"] is True and row["figures"] == f and row["holder"] == "node1"
     assert "drill #" in site.cli("timeline", "--kind", "drill").stdout
