@@ -5,26 +5,52 @@ error (a failover would not work, or does not now).
 """
 
 import json
+from pathlib import Path
 
 import click
 
-from hamaster.core.config import load_master_config
+from hamaster.core.config import MasterConfig, load_master_config
+from hamaster.core.errors import ConfigError
 from hamaster.master import store
 from hamaster.master.cli import config_option
 from hamaster.master.cli.drain import snapshot
-from hamaster.master.drills.checks import findings
+from hamaster.master.drills.checks import drift_findings, findings
+from hamaster.master.drills.readiness import Finding
+from hamaster.master.drills.snapshot import Snapshot
 from hamaster.master.store import drills
+
+
+def drift(cfg: MasterConfig, snap: Snapshot, states_dir: str | None, pillar_dir: str | None) -> list[Finding]:
+    """Render each minion's keepalived.conf as `hamaster apply` would, and compare it with the live one."""
+    from hamaster.master.cli.apply import choose_pillar
+    from hamaster.master.states.rolling import plan_minion
+
+    state_root = Path(states_dir) if states_dir else cfg.state_root
+    if not (state_root / "top.sls").is_file():
+        if states_dir:
+            raise ConfigError(f"{state_root}: no such state tree (a folder with top.sls)")
+        return [Finding("info", None, None, f"drift not checked: no state tree at {state_root} (state_root)",
+                        "give --states DIR (and --pillar DIR) as you give them to `hamaster apply`")]
+    pillar_root = Path(pillar_dir) if pillar_dir else choose_pillar(cfg.pillar_root, state_root, cfg.path)
+    rendered = {m: plan_minion(state_root, pillar_root, m, snap.grains.get(m, {}), True).keepalived_conf
+                for m in snap.minions() if snap.configs.get(m, {}).get("sha256")}
+    hint = f"hamaster apply {state_root}" + (f" --pillar {pillar_root}" if pillar_dir else "")
+    return drift_findings(snap, rendered, hint)
 
 
 @click.command()
 @config_option
+@click.option("--states", "states_dir", type=click.Path(file_okay=False), default=None,
+              help="the state tree `apply` uses, for drift [default: state_root of master.yaml]")
+@click.option("--pillar", "pillar_dir", type=click.Path(file_okay=False), default=None,
+              help="its pillar, as `apply --pillar` [default: pillar_root, or DIR/pillar]")
 @click.option("--json", "as_json", is_flag=True, help="findings as JSON")
-def check(config_path: str | None, as_json: bool) -> None:
+def check(config_path: str | None, states_dir: str | None, pillar_dir: str | None, as_json: bool) -> None:
     """Readiness of every pair: findings with what to do; exit 0 ready, 1 warnings, 2 errors."""
     cfg = load_master_config(config_path)
     snap = snapshot(cfg)
     last = store.read(cfg.store, drills.last_drill)
-    found = findings(snap, last.started_ns if last else None)
+    found = findings(snap, last.started_ns if last else None) + drift(cfg, snap, states_dir, pillar_dir)
     if as_json:
         click.echo(json.dumps({"ready": not any(f.severity == "error" for f in found),
                                "findings": [f.as_dict() for f in found]}, indent=2))

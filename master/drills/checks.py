@@ -9,6 +9,7 @@ DRILL_STALE_DAYS
 (info when there was never one).
 """
 
+import hashlib
 from itertools import pairwise
 from typing import Any
 
@@ -81,4 +82,22 @@ def config_findings(snap: Snapshot, inst: str, members: list[str]) -> list[Findi
                 out.append(Finding("warning", inst, hi, f"{track} weight {weight} cannot flip mastership: "
                                    f"{hi} {hf.get('priority')} vs {lo} {lf.get('priority')} (gap {gap})",
                                    "raise the weight above the priority gap (pillar) and `hamaster apply`"))
+    return out
+
+
+def drift_findings(snap: Snapshot, rendered: dict[str, str | None], apply_hint: str) -> list[Finding]:
+    """A live keepalived.conf (its sha256, from the minion's config event) that differs from what `apply`
+    would write now (`rendered`: minion -> the state tree's keepalived.conf for it): a hand edit, or an apply
+    not run since the tree changed."""
+    out = []
+    for m, text in sorted(rendered.items()):
+        live = snap.configs.get(m, {}).get("sha256")
+        if text is None or not live:
+            continue
+        if hashlib.sha256(text.encode()).hexdigest() != live:
+            path = snap.configs[m].get("path") or "keepalived.conf"
+            out.append(Finding("warning", None, m, f"{path} on {m} differs from what `hamaster apply` would write "
+                               "(drift: a hand edit, or the tree changed since the last apply)",
+                               f"`{apply_hint} -t {m} --test` shows the diff; apply it, or move the edit into the "
+                               "state tree"))
     return out
