@@ -2,6 +2,7 @@
 nothing is stopped, the probe answers throughout but for the measured gap, and the moves are planned."""
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -70,3 +71,19 @@ def test_drain_refuses_when_the_peer_cannot_serve(site: LabSite) -> None:
 def test_drain_of_an_unknown_node_says_which_are_known(site: LabSite) -> None:
     done = site.cli("drain", "node9", check=False)  # as `apply -t` with no match: one line, exit 1
     assert done.returncode == 1 and done.stderr == "hamaster: error: node9: no such minion (known: node1, node2)\n"
+
+
+def test_a_pair_without_the_drain_track_file_says_how_to_wire_it(tmp_path: Path) -> None:
+    with LabSite.create(tmp_path / "site") as site:
+        pair = site.pillar / "pair.sls"
+        pair.write_text(pair.read_text() + "drain: {enabled: false}\n")  # the pillar switch off
+        site.apply()
+        site.settle()
+        conf = (site.lab.node("node1").etc / "keepalived" / "keepalived.conf").read_text()
+        assert "hamaster_drain" not in conf
+        done = site.cli("drain", "node1", check=False)
+        assert done.returncode == 1 and "has no track_file hamaster_drain" in done.stderr, done.stderr
+        assert "drain.enabled" in done.stderr and len(done.stderr.strip().splitlines()) == 1
+        assert site.lab.holders() == ["node1"]
+        # no mark was recorded: the node is not shown drained
+        assert json.loads(site.cli("status", "--json").stdout)["minions"]["node1"]["drained"] is False
