@@ -7,6 +7,7 @@ import signal
 
 import pytest
 
+from hamaster.core.config import load_master_config
 from hamaster.core.timeutil import now_ns
 from hamaster.lab import services
 from hamaster.lab.site import LabSite
@@ -26,9 +27,11 @@ def test_a_drill_measures_the_takeover_and_restores_the_holder(site: LabSite) ->
     [d] = json.loads(done.stdout)
     assert (d["ok"], d["instance"], d["holder"], d["peer"]) == (True, "VI_1", "node1", "node2")
     f = d["figures"]
-    # the VRRP gap from the nodes' events is within 100 ms of what users saw (the probe)
+    # the VRRP gap from the nodes' events is within 100 ms of what users saw (the probe), give or take one
+    # probe request: one that timed out is stamped at its start, so a lost request reads as its timeout
     assert f["outage_ms"] is not None and f["vrrp_gap_ms"] is not None
-    assert abs(max(f["vrrp_gap_ms"], 0) - f["outage_ms"]) <= 100, f
+    resolution_ms = load_master_config(site.config).probes[0].timeout_ms
+    assert abs(max(f["vrrp_gap_ms"], 0) - f["outage_ms"]) <= 100 + resolution_ms, f
     assert f["takeover_s"] > 0 and f["failback_s"] > 0 and f["total_s"] >= f["takeover_s"] + f["failback_s"]
     # restored: node1 answers on the VIP again, and is not drained
     assert site.probe_changes()[-1].node == "node1" and site.lab.holders() == ["node1"]
