@@ -146,7 +146,7 @@ def drill_one(cfg: MasterConfig, snap: Snapshot, instance: str, *, stay: bool, b
         return drills.Drill(started, now_ns(), instance, holder, peer, False,
                             "refused: " + "; ".join(f.problem for f in errors),
                             {"refused": [f.as_dict() for f in errors], "figures": {}})
-    vips = snap.vips_of(holder)
+    vips = snap.vips_of(holder, instance)
     if not vips:
         raise ConfigError(f"{cfg.path}: no probe names {holder} (`probes:`): the drill measures with the VIP probe")
     vip = vips[0]

@@ -55,9 +55,13 @@ class Snapshot:
         mark = self.drained.get(minion)
         return bool(mark and mark.drained)
 
-    def vips_of(self, minion: str) -> list[str]:
-        """The probed VIPs `minion` may serve (master.yaml's probes naming it)."""
-        return [vip for vip, nodes in self.probes if not nodes or minion in nodes]
+    def vips_of(self, minion: str, instance: str | None = None) -> list[str]:
+        """The probed VIPs `minion` may serve (master.yaml's probes naming it); of `instance` only, when the
+        minion's config facts say which VIPs the instance has."""
+        probed = [vip for vip, nodes in self.probes if not nodes or minion in nodes]
+        facts = self.configs.get(minion, {}).get("instances", {}).get(instance or "", {})
+        own = set(facts.get("vips") or ()) if isinstance(facts, dict) else set()
+        return [v for v in probed if v in own] or probed  # no fact, or none probed: every probe naming it
 
     def addresses(self, minion: str) -> list[str]:
         """The node's own addresses (its grains), without the VIPs that float between nodes."""
