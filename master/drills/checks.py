@@ -22,6 +22,7 @@ DRILL_STALE_DAYS = 30
 
 def findings(snap: Snapshot, last_drill_ns: int | None) -> list[Finding]:
     out: list[Finding] = []
+    live = snap.status.get("minions", {})
     for m in snap.minions():
         if snap.online and not snap.online.get(m):
             out.append(Finding("error", None, m, f"{m}'s minion is not connected to the master",
@@ -29,6 +30,14 @@ def findings(snap: Snapshot, last_drill_ns: int | None) -> list[Finding]:
         elif snap.is_drained(m):
             out.append(Finding("warning", None, m, f"{m} is drained: it will not take over",
                                f"`hamaster undrain {m}` when its maintenance is over"))
+        spool, skipped = live.get(m, {}).get("spool", "ok"), live.get(m, {}).get("reconcile_skipped", 0)
+        if spool != "ok":
+            out.append(Finding("error", None, m, f"{m}'s spool: {spool} (its events wait on the node)",
+                               f"free space where {m}'s spool_dir is; `haminion doctor` on {m}"))
+        if skipped:
+            out.append(Finding("warning", None, m, f"{m} skipped {skipped} of keepalived's state dumps: missed "
+                               "transitions cannot be recovered", "give keepalived its own TMPDIR (README: "
+                               "PrivateTmp=yes); `haminion doctor` on " + m + " checks it"))
     instances = sorted({i for insts in snap.vrrp.values() for i in insts})
     for inst in instances:
         members = snap.members(inst)
