@@ -10,10 +10,9 @@ from pathlib import Path
 import click
 
 from hamaster.core.config import MasterConfig, load_master_config
-from hamaster.core.errors import ConfigError
+from hamaster.core.errors import ConfigError, StoreError, TransportError
 from hamaster.master import store
 from hamaster.master.cli import config_option
-from hamaster.master.cli.drain import snapshot
 from hamaster.master.drills.checks import drift_findings, findings
 from hamaster.master.drills.readiness import Finding
 from hamaster.master.drills.snapshot import Snapshot
@@ -47,14 +46,30 @@ def drift(cfg: MasterConfig, snap: Snapshot, states_dir: str | None, pillar_dir:
 @click.option("--json", "as_json", is_flag=True, help="findings as JSON")
 def check(config_path: str | None, states_dir: str | None, pillar_dir: str | None, as_json: bool) -> None:
     """Readiness of every pair: findings with what to do; exit 0 ready, 1 warnings, 2 errors."""
+    from hamaster.master.cli import control
+
     cfg = load_master_config(config_path)
-    snap = snapshot(cfg)
-    last = store.read(cfg.store, drills.last_drill)
-    found = findings(snap, last.started_ns if last else None) + drift(cfg, snap, states_dir, pillar_dir)
+    down = []
+    try:
+        status = control.call(cfg, "status", timeout=5)
+    except control.Unreachable:
+        raise  # maybe running, not ours to ask: say so, do not call it down
+    except TransportError:
+        status = None  # what the store knows still tells about the pairs
+        down = [Finding("error", None, None, f"the master does not answer on {cfg.control}: nobody watches the "
+                        "pairs, no alert goes out", "start `hamaster master` (docs/systemd/hamaster-master.service)")]
+    try:
+        snap = Snapshot.load(cfg, status)
+    except StoreError as exc:  # no store yet (a master that never ran), or one we cannot read
+        snap, found = None, [*down, Finding("error", None, None, str(exc), "start `hamaster master`: it makes the "
+                                            "store; check that this user may read it")]
+    if snap is not None:
+        last = store.read(cfg.store, drills.last_drill)  # None too for a store from before drills
+        found = down + findings(snap, last.started_ns if last else None) + drift(cfg, snap, states_dir, pillar_dir)
     if as_json:
         click.echo(json.dumps({"ready": not any(f.severity == "error" for f in found),
                                "findings": [f.as_dict() for f in found]}, indent=2))
-    elif not [f for f in found if f.severity != "info"]:
+    elif snap is not None and not [f for f in found if f.severity != "info"]:
         click.echo(f"ready: {len(snap.minions())} minions, every pair has a MASTER and a BACKUP that can take over")
     for f in [] if as_json else found:
         click.echo(f.line())

@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hamaster.core.config import MasterConfig
+from hamaster.core.errors import StoreError
 from hamaster.core.incidents import Incident
 from hamaster.master import store
 from hamaster.master.intake.probe import VipProbe
@@ -26,11 +27,14 @@ class Snapshot:
 
     @classmethod
     def load(cls, cfg: MasterConfig, status: dict[str, Any] | None) -> "Snapshot":
-        conn = store.connect(cfg.store)  # writable: makes the drains and drills tables in an older store
+        conn = store.connect(cfg.store, readonly=True)
         try:
             vrrp, grains = store.current_vrrp_states(conn), minions.grains(conn)
-            drained, configs = drills.drained_now(conn), drills.keepalived_configs(conn)
-            standing = incidents.still_open(conn, STANDING)
+            configs, standing = drills.keepalived_configs(conn), incidents.still_open(conn, STANDING)
+            try:
+                drained = drills.drained_now(conn)
+            except StoreError:  # a store from before drains: the first drain (or the master's start) makes it
+                drained = {}
         finally:
             conn.close()
         live = (status or {}).get("minions", {})
