@@ -54,6 +54,7 @@ class MinionConfig:
     secret_key_file: Path
     spool_dir: Path
     fifo: Path | None
+    keepalived_conf: Path = Path("/etc/keepalived/keepalived.conf")
     heartbeat_interval: float = HEARTBEAT_S
     master_timeout: float = 10.0
     reconcile_interval: float = 30.0
@@ -237,6 +238,7 @@ def load_minion_config(path: str | os.PathLike[str] | None = None) -> MinionConf
         secret_key_file=_beside(p.parent, f.key),
         spool_dir=spool_dir,
         fifo=fifo,
+        keepalived_conf=_beside(p.parent, f.keepalived_conf),
         heartbeat_interval=f.heartbeat.interval,
         master_timeout=f.heartbeat.timeout,
         reconcile_interval=f.reconcile_interval,

@@ -272,6 +272,7 @@ class MinionFile(Section):
     key: Name = "minion.key_secret"
     spool_dir: Name = "spool"
     fifo: Name | None = None
+    keepalived_conf: Name = "/etc/keepalived/keepalived.conf"  # read for the instances' VRIDs and VIPs
     heartbeat: MinionHeartbeat = field(default_factory=MinionHeartbeat)
     reconcile_interval: Seconds = 30.0
     beacons: Beacons = field(default_factory=Beacons)

@@ -77,6 +77,7 @@ class Beacons(threading.Thread):
         self.known: dict[str, Any] = {}
         self.vips: set[str] = set(self.vip_setting) if isinstance(self.vip_setting, list) else set()
         self.vip_instance: dict[str, str] = {}  # from keepalived's dump: which instance a VIP belongs to
+        self.config_vips: dict[str, str] = {}  # VIP -> instance, from keepalived.conf (set by the daemon's thread)
 
     def _changed(self, key: str, value: Any, tag: str, **data: Any) -> None:
         if self.known.get(key, object()) != value:
@@ -89,12 +90,15 @@ class Beacons(threading.Thread):
         if self.nginx_url:
             up = http_up(str(self.nginx_url))
             self._changed("nginx", up, f"beacon/nginx/{'up' if up else 'down'}", url=str(self.nginx_url))
-        if self.vips:
-            held = keepalived.vip_interfaces(self.vips)
-            for vip in sorted(self.vips):
+        from_config = self.config_vips if self.vip_setting == "auto" else {}
+        vips = self.vips | from_config.keys()
+        if vips:
+            held = keepalived.vip_interfaces(vips)
+            for vip in sorted(vips):
                 extra = {"interface": held[vip]} if vip in held else {}
-                if vip in self.vip_instance:
-                    extra["instance"] = self.vip_instance[vip]
+                instance = self.vip_instance.get(vip) or from_config.get(vip)
+                if instance:
+                    extra["instance"] = instance
                 self._changed(f"vip:{vip}", vip in held, f"beacon/vip/{vip}/{'held' if vip in held else 'lost'}",
                               **extra)
 

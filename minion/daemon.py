@@ -36,6 +36,7 @@ from hamaster.core.config import MinionConfig
 from hamaster.core.errors import ConfigError, ProtocolError
 from hamaster.minion import hook
 from hamaster.minion.beacons import Beacons
+from hamaster.minion.confwatch import ConfigWatch
 from hamaster.minion.fifo import FifoReader
 from hamaster.minion.spool import WAKE, NewEvent, Spool
 
@@ -84,6 +85,7 @@ class MinionDaemon:
     def __init__(self, cfg: MinionConfig) -> None:
         self.cfg = cfg
         self.fallback = Path(hook.fallback_dir(str(cfg.path)))
+        self._untrusted_logged = False
         self.spool = self._open_spool()
         self.held: list[NewEvent] = []  # events that wait for room in the spool
         self.spool_full: tuple[int, str] | None = None  # (since ns, why) while the spool's disk is full
@@ -104,6 +106,8 @@ class MinionDaemon:
         self.grains: dict[str, Any] = {}
         self.dropped = 0
         self.beacons = Beacons(cfg, self.submit) if cfg.beacons.get("enabled", True) else None
+        self.confwatch = ConfigWatch(cfg.keepalived_conf, float(cfg.beacons.get("interval", 1.0)))
+        self.spool.describe = self._describe
 
     def _open_spool(self) -> Spool:
         """The spool; on a full disk, wait for room (the hook's events go to its fallback spool meanwhile)."""
@@ -159,7 +163,8 @@ class MinionDaemon:
             new.extend(events)
         try:
             seqs, bad_inbox = self.spool.ingest_inbox()
-            kept, bad_kept = self.spool.ingest_inbox(self.fallback / "inbox", origin_prefix="fallback/")
+            kept, bad_kept = (self.spool.ingest_inbox(self.fallback / "inbox", origin_prefix="fallback/")
+                              if self._fallback_trusted() else ([], []))
             if kept:
                 log.warning("%d hook event(s) taken in from the fallback spool %s (each says why it was there)",
                             len(kept), self.fallback)
@@ -314,7 +319,36 @@ class MinionDaemon:
         self.results.put((index, protocol.encode("job_result", jid=jid, result=result)))
         self.wake()
 
+    def _look_at_config(self, now: float, hurry: bool = False) -> None:
+        described = self.confwatch.poll(now, hurry)
+        if described is not None:
+            if self.beacons is not None:
+                self.beacons.config_vips = self.confwatch.vip_instance  # one reference swapped: thread-safe
+            self.submit(described)
+
+    def _describe(self, instance: str) -> dict[str, Any] | None:
+        """What keepalived.conf says of `instance`, for its vrrp events (spool.describe): read again first if
+        the file changed (one stat per transition)."""
+        self._look_at_config(time.monotonic(), hurry=True)
+        return self.confwatch.describe.get(instance)
+
+    def _fallback_trusted(self) -> bool:
+        """A user's own fallback folder (not root's /run) is read only while it is private to the user: in
+        /dev/shm someone else could have made it, and filled it with events."""
+        private = hook.private_root()
+        if private is None or not os.path.lexists(private):
+            return True
+        try:
+            hook.check_private(private)
+            return True
+        except OSError as exc:
+            if not self._untrusted_logged:
+                log.error("the hook's fallback spool is not read: %s", exc)
+                self._untrusted_logged = True
+            return False
+
     def _timers(self, now: float) -> None:
+        self._look_at_config(now)
         if now - self._last_retry >= RETRY_S:  # a full spool, or hook events waiting in the fallback spool
             self._last_retry = now
             if self.spool_full is not None or (self.fallback / "inbox").is_dir():

@@ -88,6 +88,14 @@ def check_hook_spool(cfg: MinionConfig) -> Iterator[Check]:
         same = os.path.realpath(hook_dir) == os.path.realpath(cfg.spool_dir)
         yield (same, f"the hook and the daemon use one spool ({cfg.spool_dir})" if same else
                f"the hook spools to {hook_dir}, the daemon reads {cfg.spool_dir}", fix)
+    private = hook.private_root()  # a hook run as this user (not root) keeps its fallback spool there
+    if private is not None and os.path.lexists(private):
+        try:
+            hook.check_private(private)
+            yield (True, f"the hook's fallback folder {private} is private to this user", "")
+        except OSError as exc:
+            yield (False, f"the hook's fallback folder is not used: {exc}",
+                   f"remove {private} (someone else made it); the hook makes its own")
     inbox = Path(hook.fallback_dir(str(cfg.path))) / "inbox"
     waiting = len(list(inbox.glob("*.ev"))) if inbox.is_dir() else 0
     yield (waiting == 0, f"no hook events wait in the fallback spool {inbox.parent}" if not waiting else

@@ -17,8 +17,12 @@ one-line string. Default: `spool` beside minion.yaml.
 Whatever stops it writing into the spool (a full disk, a config it refuses, a spool it may not write), the
 event goes to the fallback spool, a folder per minion.yaml under /run/hamaster/hook-fallback (tmpfs: it has
 room when the spool's disk is full, and is writable where keepalived runs as root), with the reason as a
-note; the daemon takes it from there, and the reason travels with the event. Only if both fail is the
-event lost, and stderr (keepalived's log) says so with the whole event.
+note; the daemon takes it from there, and the reason travels with the event. A hook run as another user
+(keepalived's script_user) cannot create folders in /run: its fallback spool is under a folder of its own,
+/dev/shm/hamaster-UID (tmpfs too; /tmp without /dev/shm), made 0700 and used only while it is a real
+folder (not a symlink) of that user, private to it: in a world-writable place someone else may have made
+it first. A daemon run as the same user takes the events in, and `haminion doctor` says what waits there.
+Only if both fail is the event lost, and stderr (keepalived's log) says so with the whole event.
 """
 
 import os
@@ -28,6 +32,7 @@ import time
 _STATES = ("MASTER", "BACKUP", "FAULT", "STOP", "DELETED")
 _USAGE = "Usage: haminion hook -c minion.yaml TYPE NAME STATE [PRIORITY] | --state STATE --instance NAME"
 FALLBACK_ROOT = "/run/hamaster/hook-fallback"  # $HAMINION_FALLBACK overrides it (tests, odd layouts)
+_S_IFMT, _S_IFDIR = 0o170000, 0o040000  # (the stat module is one import more)
 
 _YAML_NULLS = ("~", "null", "Null", "NULL")
 _YAML_BOOLS = tuple(w for b in ("yes", "no", "true", "false", "on", "off") for w in (b, b.title(), b.upper()))
@@ -35,9 +40,34 @@ _YAML_SPECIAL = ("=", "<<")  # YAML 1.1's value and merge keys, which PyYAML res
 _KEY_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.")
 
 
+def private_root(uid: int | None = None) -> str | None:
+    """The folder of a user other than root that holds its fallback spools (None for root: it uses /run)."""
+    uid = os.geteuid() if uid is None else uid
+    if uid == 0 or os.environ.get("HAMINION_FALLBACK"):
+        return None
+    return os.path.join("/dev/shm" if os.path.isdir("/dev/shm") else "/tmp", f"hamaster-{uid}")
+
+
+def check_private(folder: str, create: bool = False) -> None:
+    """Refuse (OSError) a folder that is not a real folder (lstat: a symlink is not) of this user, 0700.
+    `create`: make it first if it is missing (mkdir does not follow a symlink in its last part)."""
+    if create:
+        try:
+            os.mkdir(folder, 0o700)
+        except FileExistsError:
+            pass
+    st = os.lstat(folder)
+    if st.st_mode & _S_IFMT != _S_IFDIR or st.st_uid != os.geteuid() or st.st_mode & 0o077:
+        raise OSError(f"{folder} is not a private folder of uid {os.geteuid()} (owner {st.st_uid},"
+                      f" mode {st.st_mode & 0o7777:o}{', a symlink' if st.st_mode & _S_IFMT == 0o120000 else ''})")
+
+
 def fallback_dir(config: str) -> str:
-    """The fallback spool of one minion.yaml: hook and daemon derive it alike from the config's real path."""
-    root = os.environ.get("HAMINION_FALLBACK") or FALLBACK_ROOT
+    """The fallback spool of one minion.yaml: hook and daemon derive it alike from the config's real path
+    (and the user they run as)."""
+    private = private_root()
+    root = os.environ.get("HAMINION_FALLBACK") or (FALLBACK_ROOT if private is None else
+                                                   os.path.join(private, "hook-fallback"))
     return os.path.join(root, os.path.realpath(config).strip("/").replace("/", "%"))
 
 
@@ -266,6 +296,9 @@ def main(argv: list[str]) -> int:
         why = _why(exc)
     fallback = fallback_dir(config)
     try:
+        private = private_root()
+        if private is not None:
+            check_private(private, create=True)
         write_event(fallback, fields, node_ns, notes=(*notes, f"fallback={why}"))
         sys.stderr.write(f"haminion hook: {why}; the event is kept in the fallback spool {fallback}\n")
         if spool is not None:

@@ -26,7 +26,6 @@ The dump holds `auth_data` (the VRRP password): only state, priorities, VIPs and
 """
 
 import functools
-import glob
 import json
 import os
 import re
@@ -38,6 +37,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from hamaster.core import keepalived_conf
 from hamaster.core.errors import StateError
 
 # keepalived's vrrp.h numbering of instance states
@@ -247,27 +247,12 @@ def config_path(pid: int) -> Path:
     return Path(f"/proc/{pid}/root") / conf.lstrip("/")
 
 
-def configured_instances(text: str, root: Path = Path("/"), here: str = "/etc/keepalived",
-                         depth: int = 0) -> dict[str, tuple[int, int]]:
+def configured_instances(text: str, root: Path = Path("/"),
+                         here: str = "/etc/keepalived") -> dict[str, tuple[int, int]]:
     """{instance: (virtual_router_id, priority)} of a keepalived.conf whose folder is `here`, `include` files
     followed (relative ones from `here`), every path seen under `root` (a process's /proc/<pid>/root)."""
-    body = re.sub(r"[#!].*", "", text)
-    out: dict[str, tuple[int, int]] = {}
-    for pattern in re.findall(r"^\s*include\s+(\S+)", body, re.M) if depth < 5 else []:
-        absolute = os.path.join(here, pattern.strip('"'))
-        for inc in sorted(glob.glob(str(root / absolute.lstrip("/")))):
-            inner = "/" + os.path.dirname(os.path.relpath(inc, root))
-            out.update(configured_instances(Path(inc).read_text(errors="replace"), root, inner, depth + 1))
-    for m in re.finditer(r"vrrp_instance\s+(\S+)\s*\{", body):
-        level, end = 1, m.end()
-        while level and end < len(body):  # the instance's block, nested blocks included
-            level += {"{": 1, "}": -1}.get(body[end], 0)
-            end += 1
-        block = body[m.end():end]
-        flat = re.sub(r"\{[^{}]*\}", "", block)  # priority and vrid at the instance's own level
-        vrid, prio = re.search(r"virtual_router_id\s+(\d+)", flat), re.search(r"\bpriority\s+(\d+)", flat)
-        out[m.group(1)] = (int(vrid.group(1)) if vrid else -1, int(prio.group(1)) if prio else 100)
-    return out
+    conf = keepalived_conf.parse(text, root=root, here=here)
+    return {name: (-1 if i.vrid is None else i.vrid, i.priority) for name, i in conf.instances.items()}
 
 
 def parse_dump(raw: list[dict[str, Any]]) -> dict[str, InstanceState]:

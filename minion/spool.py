@@ -21,7 +21,7 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -110,6 +110,8 @@ class Spool:
         self.hooks_raced = False  # set by add(); the daemon clears it when it has asked for a reconciliation
         self.stale_dumps = 0  # reconciliations not used: the dump was older than the last transition recorded
         self._stuck: set[str] = set()  # inbox files that could not be removed after they were spooled
+        # instance -> its VRID, VIPs... (the node's keepalived.conf), added to its vrrp events; None: unknown
+        self.describe: Callable[[str], dict[str, Any] | None] = lambda instance: None
         # per instance, the last few transitions: [state, source, seq, node_ns, matched by the other source]
         self._recent: dict[str, list[list[Any]]] = {}
         self._last: dict[str, tuple[str, str, int, int]] = {
@@ -169,6 +171,9 @@ class Spool:
     def _add_one(self, ev: NewEvent) -> int | None:
         data = ev.data
         if ev.kind == "vrrp" and ev.instance:
+            described = self.describe(ev.instance)
+            if described:  # what the event says itself (a dump's VIPs) wins
+                data = {**described, **data}
             prev = self._last.get(ev.instance)
             if ev.source == "reconcile":
                 if prev and ev.node_ns <= prev[3]:

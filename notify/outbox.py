@@ -11,8 +11,10 @@ every attempt in `delivery_attempts` and backs off exponentially until `retry.ma
 
 Several masters may share one store (PostgreSQL): routing claims the incident (`routed_ns` from NULL) and
 sending claims the delivery (`pending` -> `sending`), each with one UPDATE that only one of them can win, so
-an alert goes out once. A claim whose sender died is given back after CLAIM_TIMEOUT_S, or at once when a
-master starts on a SQLite store (one master's alone: every claim in it is of a run that is over).
+an alert goes out once. A claim names the master that made it, whose notifier beats in the store on every
+round: a claim whose master stopped beating (it died) is given back within seconds (the store's LEASE_S), and
+at once when a master starts on a SQLite store (one master's alone: every claim in it is of a run that is
+over). A claim that names nobody (made by an older hamaster) is given back after CLAIM_TIMEOUT_S.
 
 The outbox holds no SQL: it asks the store through `OutboxStore`, which the master implements on its store
 (hamaster.master.store.outbox) and hands to the Notifier.
@@ -30,7 +32,7 @@ from hamaster.notify.reactor import Reactor
 from hamaster.notify.render import Renderer
 
 S = 1_000_000_000
-CLAIM_TIMEOUT_S = 60  # a delivery `sending` this long lost its sender (crash, kill): send it again
+CLAIM_TIMEOUT_S = 60  # a claim that names no master, `sending` this long, lost its sender: send it again
 PER_INSTANCE = ("no_master", "split_brain", "flapping", "failover", "recovered")
 # what waits group_wait_s for a failover away from its node, whose alert then says it (one message per crash)
 FOLDED = ("node_silent", "stale_vip")
@@ -77,8 +79,12 @@ class OutboxStore(Protocol):
     def take_unrouted(self, older_ns: int) -> list[int]:
         """Mark the unrouted incidents started before `older_ns` routed (commit); -> ids still unrouted."""
 
-    def requeue_claimed_before(self, before_ns: int) -> None:
-        """Give back deliveries claimed (`sending`) before `before_ns`: their sender died (commit)."""
+    def beat(self, now: int) -> None:
+        """This master's notifier is alive at `now`: its claims are not to be taken (commit)."""
+
+    def take_back_lost_claims(self, now: int, unowned_before_ns: int) -> int:
+        """Give back (`sending` -> `pending`) the claims of masters that stopped beating, and those that name
+        no master made before `unowned_before_ns` (commit). -> how many."""
 
     def due(self, now: int) -> list[PendingDelivery]:
         """The oldest unfinished delivery of each target, if it is pending and due by `now`."""
@@ -195,7 +201,8 @@ class Outbox:
         """The oldest pending delivery of each target, if its time has come: a target gets its alerts in
         order (never `recovered` before what it closes), and a dead or slow target delays only itself.
         Each is claimed (`sending`) before it is returned: what another master claimed is not ours to send."""
-        self.db.requeue_claimed_before(now - CLAIM_TIMEOUT_S * S)
+        self.db.beat(now)
+        self.db.take_back_lost_claims(now, now - CLAIM_TIMEOUT_S * S)
         out = []
         for did, iid, target, title, body, attempts, severity in self.db.due(now):
             t = self.by_masked.get(target)

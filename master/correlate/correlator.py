@@ -109,7 +109,7 @@ class Correlator:
             tr = Transition(at, sys.intern(se.minion), e.seq, e.state and sys.intern(e.state), e.priority,
                             sys.intern(e.instance))
             group = self._group_of(e.instance, e.data)
-            group.vips.update(str(v) for v in e.data.get("vips") or ())
+            group.learn(e.data.get("vips") or (), e.data.get("vrid"))
             per_group.setdefault(group, []).append(tr)
             self.member_of.setdefault(tr.minion, {})[group] = tr.instance
         # a group takes its share of the batch at once: late ones in it cost one replay, not one each
@@ -142,6 +142,7 @@ class Correlator:
                     ops += group.add([Transition(seen, minion, 0, None, None, group.members[minion].instance)])
             elif now - seen <= self.silent_after * S and minion in self.silent:
                 since = self.silent.pop(minion)
+                self.nodes.back(minion, seen)
                 ops.append(Incident("node_back", None, seen, f"{minion} is back after"
                                     f" {human_duration((seen - since) / S)} of silence",
                                     f"node_back:{minion}:{since}", nodes=[minion],

@@ -31,6 +31,7 @@ class Node:
     vips: dict[str, tuple[str, int]] = field(default_factory=dict)  # held: vip -> (interface, since)
     lost: dict[str, int] = field(default_factory=dict)  # vip -> when it left the interface
     vip_instance: dict[str, str] = field(default_factory=dict)  # vip -> its instance (the minion read the dump)
+    back_ns: int = 0  # heard again after a silence: what it held before needs a fresh look to count
 
 
 class Nodes:
@@ -61,6 +62,10 @@ class Nodes:
             if not node.vips:
                 self.holding.discard(minion)
         return None
+
+    def back(self, minion: str, at: int) -> None:
+        """`minion` is heard again after a silence (a boot, a partition healed)."""
+        self.nodes.setdefault(minion, Node()).back_ns = at
 
     def vrrp(self, minion: str, state: str | None) -> None:
         node = self.nodes.get(minion)
@@ -132,9 +137,11 @@ class Nodes:
         at = max(since, *(t.node_ns for t in states))
         if now - at < self.stale_after:
             return None
-        if heard is None or heard < at + self.stale_after:
+        if heard is None or heard < max(at, node.back_ns) + self.stale_after:
             # not heard since the grace began: a node switched off in FAULT keeps its VIP on a dead interface
-            # of a dead host (no ARP answered); what it is, is a silence, not two hosts with the VIP
+            # of a dead host (no ARP answered); what it is, is a silence, not two hosts with the VIP. Back
+            # from a silence, it is heard a grace long first: a booted node's new minion looks at its VIPs
+            # afresh (the boot removed them), a partitioned one's says nothing new and what it held stands
             return None
         return f"{minion} is {'/'.join(sorted({str(t.state) for t in states}))}", at, group
 

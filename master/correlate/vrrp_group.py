@@ -93,7 +93,8 @@ class Group:
 
     def __init__(self, name: str, vip: str | None, s: Settings, known: Callable[[str], bool]) -> None:
         self.name, self.vip, self.s, self.known = name, vip, s, known
-        self.vips: set[str] = {str(vip).split("/")[0]} if vip else set()  # and those reconcile's dumps name
+        self.vips: set[str] = {str(vip).split("/")[0]} if vip else set()  # and those its members' events name
+        self.vrid: int | None = None  # virtual_router_id, as its members' events say
         self.history: list[Transition] = []  # sorted; history[0] is at absolute position `base`
         self.base = 0
         self.late_window = int(s.late_window_s * S)
@@ -113,10 +114,28 @@ class Group:
     def label(self) -> str:
         return f"VIP {self.vip}" if self.vip else self.name
 
+    def learn(self, vips: Iterable[Any], vrid: Any) -> None:
+        """What a member's event says of the group (its node's keepalived.conf, or a dump)."""
+        if isinstance(vips, list | tuple):  # a peer's data is checked for size and depth, not for meaning
+            self.vips.update(str(v) for v in vips if isinstance(v, str) and v)
+        if type(vrid) is int:
+            self.vrid = vrid
+        if self.vip is None and self.vips:
+            self.vip = min(self.vips)
+
+    def data(self, **extra: Any) -> dict[str, Any]:
+        """What every incident of this group says of it: its VIP(s) and VRID where known."""
+        known: dict[str, Any] = {"vip": self.vip}
+        if self.vips:
+            known["vips"] = sorted(self.vips)
+        if self.vrid is not None:
+            known["vrid"] = self.vrid
+        return {**known, **extra}
+
     def _incident(self, kind: str, tr: Transition, summary: str, nodes: Iterable[str], key: str = "",
                   **data: Any) -> Incident:
         return Incident(kind, self.name, tr.node_ns, summary, key or f"{kind}:{self.name}:{tr.key}",
-                        nodes=sorted(set(nodes)), data={"vip": self.vip, **data})
+                        nodes=sorted(set(nodes)), data=self.data(**data))
 
     # -- transitions ---------------------------------------------------------------------------------
     def apply(self, tr: Transition) -> list[Op]:
@@ -165,8 +184,8 @@ class Group:
         if len(masters) == 1:
             ops.append(Incident("recovered", self.name, last_ns, f"{self.label()} calm again after"
                                 f" {self.flap_total} transitions; held by {masters[0]}", f"recovered:{key}",
-                                nodes=masters, data={"vip": self.vip, "closes_key": key, "holder": masters[0],
-                                                     "transitions": self.flap_total}))
+                                nodes=masters, data=self.data(closes_key=key, holder=masters[0],
+                                                         transitions=self.flap_total)))
         return ops
 
     def _taken(self, tr: Transition, new: str) -> list[Op]:
@@ -183,8 +202,7 @@ class Group:
                 # learnt after the fact (late events): keep it for the timeline, do not wake anyone
                 ops.append(Incident("no_master", self.name, lost.node_ns, f"{self.label()} had no MASTER for"
                                     f" {human_duration(gap / S)}", nm_key, nodes=[lost.minion], severity="info",
-                                    ended_ns=tr.node_ns, data={"vip": self.vip, "gap_ns": gap,
-                                                               "after_the_fact": True}))
+                                    ended_ns=tr.node_ns, data=self.data(gap_ns=gap, after_the_fact=True)))
         if self.holder is not None and new != self.holder:
             ops.append(self._failover(tr, new, lost, gap))
         return ops
@@ -205,7 +223,7 @@ class Group:
                                     f" ({', '.join(sorted({tr.minion, split.minion}))}) for"
                                     f" {human_duration(duration / S)}", key, nodes=[tr.minion, split.minion],
                                     severity="critical" if long else "info", ended_ns=tr.node_ns,
-                                    data={"vip": self.vip, "duration_ns": duration}))
+                                    data=self.data(duration_ns=duration)))
                 if long:
                     ops.append(self._recovered(tr, new, key, duration_ns=duration))
         if self.holder is not None and new != self.holder:

@@ -99,6 +99,7 @@ class MasterDaemon:
         self.guard = ConnectionGuard(self.intake.router, port, self.refusals, unauthenticated_bound(fd_limit))
         stack.callback(self.guard.close)
         self.intake.on_spoke = self.guard.spoke
+        self.intake.on_keys, self.intake.on_revoked = self.guard.revoke, self.guard.revoked_frame
         log.info("open files: limit %d, at most %d connections without an accepted key", fd_limit,
                  self.guard.bound)
         self.control = ControlServer(self.ctx, cfg.control, str(cfg.path))
@@ -179,6 +180,7 @@ class MasterDaemon:
                 if not self.health.full:
                     self.health.write("probes", self.probes.store_changes)
                 self.timers.run_due(time.monotonic())
+                self.intake.check_keys()  # a key rejected a moment ago: its open connections close now
         finally:
             self.close()
 

@@ -5,18 +5,36 @@ accept() on the control socket meets EMFILE. So, at start, the soft fd limit is 
 ROUTER gives up on a handshake after HANDSHAKE_S; and this guard watches the ROUTER's monitor: a connection
 that has not yet sent a frame from an accepted key is unauthenticated, and when there are more than
 `bound` of them the oldest are shut down (shutdown(2) on the fd: libzmq sees the peer leave and closes it
-itself). Minions that have spoken are never touched. Refused handshakes are counted too; the handshake
+itself). Minions that have spoken are never shut for that. Refused handshakes are counted too; the handshake
 timeout is intake.HANDSHAKE_S.
+
+A connection that has spoken is known by its key (fd -> CURVE key): when the key is no longer accepted
+(rejected, deleted, its id given to another key) the connection is shut the same way, at once, and the
+peer's reconnect meets the ZAP handler, which refuses it (keys.py).
+
+A frame larger than the ROUTER's MAXMSGSIZE is refused by libzmq itself: it reads the frame's size, drops
+the connection and says only "disconnected", as for a peer that left. To tell the two apart the guard keeps
+a dup of each connection's fd from its ACCEPTED event on (so the socket outlives libzmq's close until the
+guard has looked): when a connection is disconnected while its peer is still there (the rest of the frame
+unread, or no EOF) and not for a failed handshake, libzmq dropped it for what it was sent, and `too_large`
+is counted; a peer that closed, and a connection the guard shut, read EOF. A failed handshake is the event
+just before its connection's "disconnected" (libzmq emits both at once; the monitor names no fd for it).
+Cost: one more fd per connection (the bound of unauthenticated ones counts it), while the dups take at most a
+quarter of the fd limit: beyond that (thousands of minions on a low limit) libzmq's own fds come first, and a
+dropped connection without a dup goes uncounted.
 """
 
 import logging
+import os
 import resource
 import socket
 from collections import OrderedDict
+from collections.abc import Mapping
 
 import zmq
 from zmq.utils.monitor import parse_monitor_message
 
+from hamaster.core.protocol import fingerprint
 from hamaster.master.intake.refusals import Refusals
 
 log = logging.getLogger("hamaster")
@@ -40,8 +58,19 @@ def raise_fd_limit() -> int:
 
 
 def unauthenticated_bound(fd_limit: int) -> int:
-    """A quarter of the fds, at most 1,024: the rest for minions, the store, the control socket."""
-    return max(16, min(1024, fd_limit // 4))
+    """An eighth of the fds (each connection costs two: libzmq's and the guard's dup), at most 1,024: the rest
+    for minions, the store, the control socket."""
+    return max(16, min(1024, fd_limit // 8))
+
+
+def peer_still_there(sock: socket.socket) -> bool:
+    """Whether the peer of a connection libzmq has let go of still sends or waits (no EOF, no reset)."""
+    try:
+        return sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) != b""
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
 
 
 class ConnectionGuard:
@@ -49,16 +78,62 @@ class ConnectionGuard:
         self.router, self.port, self.refusals, self.bound = router, port, refusals, bound
         self.monitor = router.get_monitor_socket(EVENTS)
         self.unauthenticated: OrderedDict[int, None] = OrderedDict()  # fd -> None, oldest first
+        self.keys: dict[int, str] = {}  # fd -> the accepted key (Z85) that spoke on it
+        self.dups: dict[int, socket.socket] = {}  # fd -> our own handle on its connection
+        self.dup_budget = resource.getrlimit(resource.RLIMIT_NOFILE)[0] // 4
+        self.handshake_failed = False  # the last event was a failed handshake: the next disconnect is its own
+        size = router.getsockopt(zmq.MAXMSGSIZE)
+        self.max_size = size if isinstance(size, int) else -1
         self.shut = 0
 
     def close(self) -> None:
         self.router.disable_monitor()
         self.monitor.close(linger=0)
+        for sock in self.dups.values():
+            sock.close()
+        self.dups.clear()
 
-    def spoke(self, fd: int) -> None:
+    def _dup(self, fd: int) -> None:
+        if len(self.dups) >= self.dup_budget:
+            return
+        try:
+            self.dups[fd] = socket.socket(fileno=os.dup(fd))
+        except OSError:  # at the fd limit, or gone already: this connection's drop goes uncounted
+            pass
+
+    def _gone(self, fd: int, dropped: bool = False) -> None:
+        """libzmq closed the connection on fd; `dropped`: not for a failed handshake, so count it if its
+        peer was still there."""
+        self.unauthenticated.pop(fd, None)
+        key = self.keys.pop(fd, None)
+        dup = self.dups.pop(fd, None)
+        if dup is None:
+            return
+        try:
+            if dropped and peer_still_there(dup):
+                self.refusals.refuse("too_large", f"key {fingerprint(key)}" if key else "a peer",
+                                     f"a frame over {self.max_size} bytes: connection dropped")
+        finally:
+            dup.close()
+
+    def spoke(self, fd: int, key: str) -> None:
         """A frame from an accepted key came on this fd: it is a minion's."""
         if self.unauthenticated:
             self.unauthenticated.pop(fd, None)
+        self.keys[fd] = key
+
+    def revoke(self, accepted: Mapping[str, str]) -> None:
+        """The accepted keys changed: shut every connection whose key is not among them any more."""
+        for fd, key in list(self.keys.items()):
+            if key not in accepted:
+                del self.keys[fd]
+                self._shut(fd, "revoked_closed", f"key {fingerprint(key)}", "no longer accepted: connection closed")
+
+    def revoked_frame(self, fd: int | None) -> None:
+        """A frame came from a key that is no longer accepted on a connection we had not seen speak."""
+        if fd is not None:
+            self.keys.pop(fd, None)
+            self._shut(fd, None, "", "")
 
     def serve(self) -> None:
         for _ in range(10_000):
@@ -69,16 +144,21 @@ class ConnectionGuard:
             event = parse_monitor_message(msg)
             kind, value = event["event"], event["value"]
             if kind == zmq.EVENT_ACCEPTED:
+                self._gone(value)  # what we knew of an earlier connection on this fd number is over
                 self.unauthenticated[value] = None
+                self._dup(value)
             elif kind in (zmq.EVENT_DISCONNECTED, zmq.EVENT_CLOSED):
-                self.unauthenticated.pop(value, None)
+                self._gone(value, dropped=kind == zmq.EVENT_DISCONNECTED and not self.handshake_failed)
             elif kind in FAILED:
                 self.refusals.refuse(FAILED[kind], "a peer", f"handshake refused (code {value})")
+            self.handshake_failed = kind in FAILED
         while len(self.unauthenticated) > self.bound:
             fd, _ = self.unauthenticated.popitem(last=False)
-            self._shut(fd)
+            self._shut(fd, "unauthenticated_bound", "a peer",
+                       f"more than {self.bound} connections without an accepted key")
 
-    def _shut(self, fd: int) -> None:
+    def _shut(self, fd: int, reason: str | None, who: str, detail: str) -> None:
+        """shutdown(2) the fd if it is a TCP connection of our port (reason: counted as refused)."""
         try:
             sock = socket.socket(fileno=fd)  # not a dup: that would need a free fd; detached below
         except OSError:
@@ -87,8 +167,8 @@ class ConnectionGuard:
             if sock.type == socket.SOCK_STREAM and (self.port is None or sock.getsockname()[1] == self.port):
                 sock.shutdown(socket.SHUT_RDWR)  # libzmq reads EOF and closes the fd itself
                 self.shut += 1
-                self.refusals.refuse("unauthenticated_bound", "a peer",
-                                     f"more than {self.bound} connections without an accepted key")
+                if reason is not None:
+                    self.refusals.refuse(reason, who, detail)
         except OSError:
             pass
         finally:

@@ -55,14 +55,18 @@ class Intake:
         self.refusals, self.health = refusals, health
         self.clocks = clocks  # the minions' clock offsets, learnt from their pings (correlate/clocks.py)
         self.on_job_result: Callable[[str, str, dict[str, Any]], None] = lambda who, jid, result: None
-        self.on_spoke: Callable[[int], None] = lambda fd: None  # the guard's: this connection is a minion's
+        self.on_spoke: Callable[[int, str], None] = lambda fd, key: None  # the guard's: a minion's connection
+        # the guard's: the accepted keys changed (shut what no longer is); a frame came from a revoked key
+        self.on_keys: Callable[[dict[str, str]], None] = lambda accepted: None
+        self.on_revoked: Callable[[int | None], None] = lambda fd: None
+        self._accepted = keyring.accepted_keys()
         self.minions: dict[str, Minion] = {}
         public, secret = master_certificate(cfg.pki_dir, cfg.path)
         self.router = ctx.socket(zmq.ROUTER)
         try:
             self.router.setsockopt(zmq.LINGER, 0)
             # twice the limit: what is between is read, refused and counted (too_large); beyond, libzmq drops
-            # the connection without a word, which keeps a peer from making us hold more
+            # the connection (a peer cannot make us hold more), and the guard counts that as too_large
             self.router.setsockopt(zmq.MAXMSGSIZE, 2 * protocol.MAX_FRAME)
             self.router.setsockopt(zmq.ROUTER_MANDATORY, 1)
             self.router.setsockopt(zmq.SNDHWM, 10_000)
@@ -91,7 +95,7 @@ class Intake:
         acks: dict[str, list[int]] = {}
         hellos: dict[str, str] = {}  # minion -> grains (JSON), written with the batch
         now, wall = time.monotonic(), now_ns()
-        accepted = self.keyring.accepted_keys()  # per round: a key rejected or deleted a moment ago is out
+        accepted = self.check_keys()  # per round: a key rejected or deleted a moment ago is out
         for _ in range(ROUND):
             try:
                 parts = self.router.recv_multipart(zmq.NOBLOCK, copy=False)
@@ -107,8 +111,9 @@ class Intake:
             if who is None:  # rejected or deleted since it connected, or its id given to another key
                 self.counters["unknown_sender"] += 1
                 self.refusals.refuse("revoked_key", f"key {fingerprint(key)}", "no longer accepted")
+                self.on_revoked(frame.get(zmq.SRCFD))
                 continue
-            self.on_spoke(frame.get(zmq.SRCFD))
+            self.on_spoke(frame.get(zmq.SRCFD), key)
             m = self.minions.get(who)
             if m is None:
                 m = self.minions[who] = Minion(who, route.bytes, now, wall)
@@ -156,6 +161,14 @@ class Intake:
         self.counters["duplicates"] += sum(len(s) for s in acks.values()) - len(new)
         if new:
             self.health.write("incidents", lambda: self.on_stored(new))
+
+    def check_keys(self) -> dict[str, str]:
+        """The accepted keys now; when they changed, the guard shuts the connections of keys that left."""
+        accepted = self.keyring.accepted_keys()  # the same dict until the folders change
+        if accepted is not self._accepted:
+            self._accepted = accepted
+            self.on_keys(accepted)
+        return accepted
 
     def _take_events(self, who: str, raw: list[Any], batches: dict[str, list[Event]],
                      acks: dict[str, list[int]], wall: int) -> None:

@@ -1,26 +1,48 @@
 """notify's outbox on the store: the `deliveries` and `delivery_attempts` tables, and the reads of incidents
 and silences that routing needs. `OutboxStore` implements hamaster.notify.outbox.OutboxStore.
 
-Claims are single conditional UPDATEs that only one of several masters can win (see notify/outbox.py).
+Claims are single conditional UPDATEs that only one of several masters can win (see notify/outbox.py), and
+each names its owner: the run of a master (`masters.id`, host:pid:random) whose notifier beats in `masters`
+on every round (at least once a second). A claim whose owner's beat is older than LEASE_S is the claim of a
+dead master, and the next master that looks for due deliveries takes it back: a surviving master within
+seconds, never while its owner lives. The beats are compared with the reader's clock: masters that share a
+store must agree on the time within a few seconds (NTP). A claim without an owner (made before schema
+version 2) is taken back after notify's CLAIM_TIMEOUT_S, as before. A SQLite store is one master's: every
+claim in it is this run's, or a dead run's taken back at start (take_back_claims), so it needs no beats (and
+an idle master writes nothing to a full disk).
 """
 
 import json
+import os
+import secrets
+import socket
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from hamaster.core.errors import StoreError
 from hamaster.core.incidents import Incident
+from hamaster.core.timeutil import now_ns
 from hamaster.master.store import incidents, silences
 from hamaster.master.store.connection import Connection, Cursor, connect
 from hamaster.master.store.where import Where
 
 # the oldest unfinished delivery of each target; while it is in flight (`sending`) the target waits
 _HEADS = "SELECT MIN(id) FROM deliveries WHERE status IN ('pending', 'sending') GROUP BY target"
+S = 1_000_000_000
+LEASE_S = 5  # a master's notifier beats every round (at most 1 s apart): 5 s of silence is a dead master
+FORGET_S = 24 * 3600  # a dead master's row is removed after this (its claims went back long before)
+
+
+def instance_id() -> str:
+    """A name for this run of a master, unique among the masters of a store: host, pid and a random part."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
 
 
 class OutboxStore:
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Connection, owner: str | None = None) -> None:
         self.conn = conn
+        self.owner = owner or instance_id()
 
     def incident(self, incident_id: int) -> Incident | None:
         return incidents.get(self.conn, incident_id)
@@ -75,10 +97,27 @@ class OutboxStore:
         self.conn.commit()
         return [i for (i,) in self.conn.execute("SELECT id FROM incidents WHERE routed_ns IS NULL ORDER BY id")]
 
-    def requeue_claimed_before(self, before_ns: int) -> None:
-        self.conn.execute("UPDATE deliveries SET status = 'pending' WHERE status = 'sending' AND updated_ns < ?",
-                          (before_ns,))
+    def beat(self, now: int) -> None:
+        if not self.conn.dialect.shared:
+            return
+        self.conn.execute("DELETE FROM masters WHERE beat_ns < ?", (now - FORGET_S * S,))  # long dead
+        self.conn.execute("INSERT INTO masters (id, started_ns, beat_ns) VALUES (?, ?, ?)"
+                          " ON CONFLICT (id) DO UPDATE SET beat_ns = excluded.beat_ns", (self.owner, now, now))
         self.conn.commit()
+
+    def take_back_lost_claims(self, now: int, unowned_before_ns: int) -> int:
+        if not self.conn.dialect.shared:
+            cur = self.conn.execute("UPDATE deliveries SET status = 'pending' WHERE status = 'sending'"
+                                    " AND claimed_by IS NULL AND updated_ns < ?", (unowned_before_ns,))
+            self.conn.commit()
+            return cur.rowcount
+        cur = self.conn.execute(
+            "UPDATE deliveries SET status = 'pending', claimed_by = NULL WHERE status = 'sending' AND ("
+            " (claimed_by IS NULL AND updated_ns < ?)"
+            " OR (claimed_by IS NOT NULL AND claimed_by NOT IN (SELECT id FROM masters WHERE beat_ns >= ?)))",
+            (unowned_before_ns, now - LEASE_S * S))
+        self.conn.commit()
+        return cur.rowcount
 
     def due(self, now: int) -> list[tuple[int, int, str, str | None, str | None, int, str]]:
         return self.conn.execute(
@@ -87,8 +126,8 @@ class OutboxStore:
             " AND d.next_ns <= ?", (now,)).fetchall()
 
     def claim_delivery(self, delivery_id: int, now: int) -> bool:
-        cur = self.conn.execute("UPDATE deliveries SET status = 'sending', updated_ns = ? WHERE id = ?"
-                                " AND status = 'pending'", (now, delivery_id))
+        cur = self.conn.execute("UPDATE deliveries SET status = 'sending', updated_ns = ?, claimed_by = ?"
+                                " WHERE id = ? AND status = 'pending'", (now, self.owner, delivery_id))
         self.conn.commit()
         return cur.rowcount == 1
 
@@ -105,26 +144,38 @@ class OutboxStore:
         self.conn.execute("INSERT INTO delivery_attempts (delivery_id, at_ns, ok, error) VALUES (?,?,?,?)",
                           (delivery_id, now, int(ok), error))
         self.conn.execute("UPDATE deliveries SET status = ?, attempts = ?, last_error = ?, updated_ns = ?,"
-                          " next_ns = ? WHERE id = ?", (new_status, attempts, error, now, next_ns, delivery_id))
+                          " next_ns = ?, claimed_by = NULL WHERE id = ?",
+                          (new_status, attempts, error, now, next_ns, delivery_id))
         self.conn.commit()
         return new_status
 
     def close(self) -> None:
-        self.conn.close()
+        """The notifier stops: what it still holds (a send abandoned in a hung service) is pending again at
+        once, and this run is no longer among the masters."""
+        try:
+            self.conn.rollback()
+            self.conn.execute("UPDATE deliveries SET status = 'pending', claimed_by = NULL"
+                              " WHERE status = 'sending' AND claimed_by = ?", (self.owner,))
+            self.conn.execute("DELETE FROM masters WHERE id = ?", (self.owner,))
+            self.conn.commit()
+        except StoreError:  # a full or gone store: the lease runs out by itself
+            pass
+        finally:
+            self.conn.close()
 
 
 def open_outbox(path: str | Path) -> OutboxStore:
-    """The outbox on its own connection to the store (the notifier's worker thread opens one)."""
+    """The outbox on its own connection to the store (the notifier's worker thread opens one), as a new run."""
     return OutboxStore(connect(path))
 
 
 def take_back_claims(conn: Connection) -> int:
-    """At a master's start: deliveries a dead run left `sending` are pending again. Only on a store of one
-    master's (SQLite): on a shared one a claim may be another live master's (claims name no owner), so there
-    the claim times out (notify/outbox.py CLAIM_TIMEOUT_S). -> deliveries taken back (commit)."""
+    """At a master's start: deliveries a dead run left `sending` are pending again. At once on a store of one
+    master's (SQLite); on a shared one only the claims of masters whose lease ran out (the notifier's first
+    round takes the rest when theirs does). -> deliveries taken back (commit)."""
     if conn.dialect.shared:
-        return 0
-    cur = conn.execute("UPDATE deliveries SET status = 'pending' WHERE status = 'sending'")
+        return OutboxStore(conn, owner="").take_back_lost_claims(now_ns(), 0)
+    cur = conn.execute("UPDATE deliveries SET status = 'pending', claimed_by = NULL WHERE status = 'sending'")
     conn.commit()
     return cur.rowcount
 

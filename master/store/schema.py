@@ -4,7 +4,8 @@
     events             unique on (minion, seq): a batch resent after a lost ack is absorbed
     minions            greeted (grains), last seen, frames dropped
     incidents          derived by the correlator, unique on dedup_key; routed_ns set by notify's outbox
-    deliveries         notify's durable outbox: one row per (incident, route, target)
+    deliveries         notify's durable outbox: one row per (incident, route, target); a claim names its master
+    masters            the masters whose notifier runs, with the beat that keeps their claims (outbox.py)
     delivery_attempts  every try of a delivery
     jobs               `hamaster apply` runs and the reactor's state runs
     silences           maintenance windows (`hamaster silence`)
@@ -18,7 +19,11 @@ from hamaster.core.errors import StoreError
 if TYPE_CHECKING:
     from hamaster.master.store.connection import Connection
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+# what a store of the version before needs to reach each version (a new store is made at SCHEMA_VERSION)
+MIGRATIONS: dict[int, list[str]] = {
+    2: ["ALTER TABLE deliveries ADD COLUMN claimed_by TEXT"],
+}
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -81,10 +86,19 @@ CREATE TABLE IF NOT EXISTS deliveries (
     body        TEXT,
     created_ns  INTEGER NOT NULL,
     updated_ns  INTEGER NOT NULL,
-    next_ns     INTEGER                   -- when to try again (pending only)
+    next_ns     INTEGER,                  -- when to try again (pending only)
+    claimed_by  TEXT                      -- the masters.id sending it (sending only; NULL: a claim of before v2)
 );
 CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (status, next_ns);
 CREATE INDEX IF NOT EXISTS deliveries_by_time ON deliveries (created_ns);
+
+-- A master's notifier beats here while it runs; one whose beat is older than outbox.LEASE_S is dead, and
+-- the deliveries it claimed go to whoever sends next.
+CREATE TABLE IF NOT EXISTS masters (
+    id         TEXT PRIMARY KEY,          -- host:pid:random, one per run
+    started_ns INTEGER NOT NULL,
+    beat_ns    INTEGER NOT NULL
+);
 
 CREATE TABLE IF NOT EXISTS delivery_attempts (
     id          INTEGER PRIMARY KEY,
@@ -142,10 +156,19 @@ CREATE INDEX IF NOT EXISTS drills_by_time ON drills (started_ns);
 
 
 def check_version(conn: "Connection", where: str) -> None:
-    """Record the schema version in a new store; refuse a store made by a newer hamaster."""
+    """Record the schema version in a new store; refuse a store made by a newer hamaster; migrate an older one
+    (commits). The version moves by one conditional UPDATE: of two masters starting at once on one store, the
+    one that wins it runs the migration in the same transaction, the other finds it done."""
     conn.execute("INSERT INTO meta (key, value) VALUES ('schema_version', ?) ON CONFLICT (key) DO NOTHING",
                  (str(SCHEMA_VERSION),))
     conn.commit()
     (version,) = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
     if int(version) > SCHEMA_VERSION:
         raise StoreError(f"{where}: schema version {version} is newer than this hamaster ({SCHEMA_VERSION})")
+    for target in range(int(version) + 1, SCHEMA_VERSION + 1):
+        moved = conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version' AND value = ?",
+                             (str(target), str(target - 1)))
+        if moved.rowcount == 1:
+            for statement in MIGRATIONS[target]:
+                conn.execute(statement)
+        conn.commit()

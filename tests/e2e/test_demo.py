@@ -34,9 +34,10 @@ def test_the_demo_on_inits_defaults_gives_the_right_incidents_and_one_alert_per_
     loud = [(i["kind"], i["severity"]) for i in summary["incidents"] if i["severity"] != "info"]
     assert sorted(loud) == [("failover", "warning"), ("failover", "warning"), ("node_silent", "warning")], loud
     assert not any(i["planned"] for i in summary["incidents"])
+    vip = summary["lab"]["vip"]
     for via in ("mail", "chat"):
         assert [a["title"] for a in summary["alerts"][via]] == [
-            "[warning] VI_1 failover: node1 -> node2", "[warning] VI_1 failover: node2 -> node1"]
+            f"[warning] VIP {vip} failover: node1 -> node2", f"[warning] VIP {vip} failover: node2 -> node1"]
     assert Path(summary["postmortem"]).read_text().lstrip().lower().startswith("<!doctype html")
     assert "answers node1's page" in out.stderr  # progress goes to stderr with --json
 

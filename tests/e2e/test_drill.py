@@ -42,7 +42,7 @@ def test_the_seeds_drill_seen_by_the_timeline_the_probe_and_the_alerts(site: Lab
 
     for get in (site.chat.received, site.mail.received):
         wait_titles(get, "failover: node2 -> node1", 1)
-        assert titles(get(), "failover: node1 -> node2") == ["[warning] VI_1 failover: node1 -> node2"]
-        assert titles(get(), "failover: node2 -> node1") == ["[warning] VI_1 failover: node2 -> node1"]
+        assert titles(get(), "failover: node1 -> node2") == [f"[warning] VIP {site.lab.vip} failover: node1 -> node2"]
+        assert titles(get(), "failover: node2 -> node1") == [f"[warning] VIP {site.lab.vip} failover: node2 -> node1"]
     assert site.query("SELECT COUNT(*) FROM deliveries d JOIN incidents i ON i.id = d.incident_id"
                       " WHERE i.kind = 'failover' AND d.status = 'sent'") == [(4,)]

@@ -16,13 +16,13 @@ def test_split_brain_for_real_one_alert_then_recovered(site: LabSite) -> None:
     site.lab.block_vrrp("node2")  # node2 stops hearing node1's adverts; both still reach the master
     wait_until(lambda: site.lab.holders() == ["node1", "node2"], 15, "both nodes to hold the VIP")
     [alert] = wait_titles(site.chat.received, "split brain", 1)
-    assert alert == "[critical] VI_1 split brain: node1 and node2 are both MASTER"
+    assert alert == f"[critical] VIP {site.lab.vip} split brain: node1 and node2 are both MASTER"
 
     site.lab.unblock_vrrp("node2")  # node2 hears node1 again and steps back; node1 fires nothing
     wait_until(lambda: site.lab.holders() == ["node1"], 15, "node2 to give the VIP back")
     wait_titles(site.chat.received, "[resolved]", 1)
     chat = [m.title for m in site.chat.received()]
-    assert chat.index("[resolved] VI_1: back to one MASTER (node1)") > chat.index(alert)
+    assert chat.index(f"[resolved] VIP {site.lab.vip}: back to one MASTER (node1)") > chat.index(alert)
     assert titles(site.chat.received(), "split brain") == [alert]
     # the one alerted (critical); a start-up overlap of a few ms may be stored too, as info
     [split] = [i for i in site.incidents("split_brain") if i["severity"] == "critical"]
@@ -48,8 +48,8 @@ def test_the_master_down_during_a_failover_gets_it_all_when_back(site: LabSite) 
     wait_titles(site.chat.received, "failover: node1 -> node2", 1)
     wait_titles(site.mail.received, "failover: node1 -> node2", 1)
     site.cli("status")  # the master is up and answers
-    assert titles(site.chat.received(), "failover:") == ["[warning] VI_1 failover: node1 -> node2"]
-    assert titles(site.mail.received(), "failover:") == ["[warning] VI_1 failover: node1 -> node2"]
+    assert titles(site.chat.received(), "failover:") == [f"[warning] VIP {site.lab.vip} failover: node1 -> node2"]
+    assert titles(site.mail.received(), "failover:") == [f"[warning] VIP {site.lab.vip} failover: node1 -> node2"]
 
 
 def test_apply_on_the_running_pair_is_rolling_and_the_vip_stays_answered(site: LabSite) -> None:
@@ -74,4 +74,4 @@ def test_keepalived_killed_on_the_master_is_one_failover_alert(site: LabSite) ->
     [alert] = wait_titles(site.chat.received, "failover: node1 -> node2", 1)
     loud = [i for i in site.incidents() if i["started_ns"] >= start and i["severity"] == "critical"]
     assert all(i["kind"] != "split_brain" for i in loud), loud  # node1's keepalived was dead, not split
-    assert titles(site.chat.received(), "VI_1") == [alert]  # one message for the crash (a stale VIP folded in)
+    assert titles(site.chat.received(), site.lab.vip) == [alert]  # one message for the crash (a stale VIP folded in)

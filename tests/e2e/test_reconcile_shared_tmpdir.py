@@ -47,5 +47,5 @@ def test_a_dump_from_the_other_nodes_keepalived_is_never_used(tmp_path: Path) ->
         loud = [(i["kind"], i["severity"]) for i in site.incidents() if i["started_ns"] >= start
                 and i["severity"] != "info"]
         assert sorted(loud) == [("failover", "warning"), ("failover", "warning"), ("node_silent", "warning")], loud
-        assert titles(site.chat.received(), "VI_1") == ["[warning] VI_1 failover: node1 -> node2",
-                                                       "[warning] VI_1 failover: node2 -> node1"]
+        assert titles(site.chat.received(), "failover") == [f"[warning] VIP {site.lab.vip} failover: node1 -> node2",
+                                                           f"[warning] VIP {site.lab.vip} failover: node2 -> node1"]

@@ -1,6 +1,7 @@
 """Pair lint on rendered keepalived.conf: what would break the pair is an error, what surprises is a warning."""
 
-from hamaster.master.states.pairlint import lint, parse_instances
+from hamaster.core import keepalived_conf
+from hamaster.master.states.pairlint import lint
 
 
 def conf(priority: int = 100, vrid: int = 66, auth: str = "1111", vip: str = "192.168.16.130", weight: int = 2,
@@ -39,9 +40,9 @@ def test_the_seeds_pair_is_clean() -> None:
 
 
 def test_parse_reads_the_seeds_instance() -> None:
-    (inst,) = parse_instances(conf(), "node1")
+    (inst,) = keepalived_conf.parse(conf()).instances.values()
     assert (inst.name, inst.vrid, inst.priority, inst.vips, inst.tracked) == (
-        "VI_1", "66", 100, ("192.168.16.130",), {"chk_nginx": 2})
+        "VI_1", 66, 100, ("192.168.16.130",), {"chk_nginx": 2})
 
 
 def test_disagreements_are_errors_and_never_show_the_password() -> None:

@@ -85,3 +85,23 @@ def test_a_failed_statement_is_a_store_error_in_one_line_and_the_connection_goes
         assert [se.event.seq for se in store.query_events(conn)] == [1]
     finally:
         conn.close()
+
+
+def test_a_store_of_schema_version_1_is_migrated_when_a_master_opens_it(where: str) -> None:
+    conn = store.connect(where)
+    try:  # make it what hamaster wrote before claims had owners
+        conn.execute("ALTER TABLE deliveries DROP COLUMN claimed_by")
+        conn.execute("DROP TABLE masters")
+        conn.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+        conn.commit()
+    finally:
+        conn.close()
+    conns = [store.connect(where), store.connect(where)]  # the second finds it done
+    try:
+        for conn in conns:
+            assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == "2"
+            assert conn.execute("SELECT claimed_by FROM deliveries").fetchall() == []
+            assert conn.execute("SELECT id, beat_ns FROM masters").fetchall() == []
+    finally:
+        for conn in conns:
+            conn.close()

@@ -4,6 +4,7 @@ one connection wins, each target's deliveries in order, attempts and back-off as
 from collections.abc import Callable
 
 from hamaster.core.incidents import Incident
+from hamaster.core.timeutil import now_ns
 from hamaster.master import store
 from hamaster.master.store import incidents, outbox, silences
 from hamaster.master.store.outbox import OutboxStore
@@ -65,15 +66,75 @@ def test_each_target_gets_its_oldest_delivery_first_and_a_claim_is_won_once(
     assert sorted(outbox.counts(a.conn)) == [("pending", 2), ("sent", 1)]
 
 
-def test_a_claim_whose_sender_died_is_given_back(conn: store.Connection) -> None:
-    box = OutboxStore(conn)
+def claimed_by(conn: store.Connection) -> list[tuple[str, str | None]]:
+    return [tuple(r) for r in conn.execute("SELECT status, claimed_by FROM deliveries ORDER BY id")]
+
+
+def test_a_claim_names_its_master_and_is_taken_back_once_that_master_stops_beating(
+        opened: Callable[..., store.Connection]) -> None:
+    a, b = OutboxStore(opened(), owner="a"), OutboxStore(opened(), owner="b")
+    iid = incident(a.conn, "f:1")
+    route(a, iid, T0, ("oncall", CHAT, None))
+    a.beat(T0)
+    (due,) = a.due(T0)
+    assert a.claim_delivery(due[0], T0)
+    assert claimed_by(b.conn) == [("sending", "a")]
+    lease = outbox.LEASE_S * S
+    for now in (T0 + S, T0 + lease, T0 + 3 * lease):  # a lives: its claim stays, however long its send takes
+        a.beat(now)
+        b.beat(now)
+        assert b.take_back_lost_claims(now + lease, T0 - 1) == 0  # at the lease's last moment too
+        assert b.due(now) == [] and claimed_by(b.conn) == [("sending", "a")]
+    dead = T0 + 3 * lease + 1  # a's last beat was at 3 leases: it dies there
+    b.beat(dead + lease)
+    if not b.conn.dialect.shared:  # one master's store: claims go back when the next run starts, not before
+        assert b.take_back_lost_claims(dead + lease, T0 - 1) == 0
+        assert outbox.take_back_claims(b.conn) == 1
+    else:
+        assert b.take_back_lost_claims(dead + lease, T0 - 1) == 1
+    assert claimed_by(b.conn) == [("pending", None)]
+    assert [d[0] for d in b.due(dead + lease)] == [due[0]] and b.claim_delivery(due[0], dead + lease)
+    assert claimed_by(a.conn) == [("sending", "b")]
+
+
+def test_a_master_that_stops_gives_back_its_claims_and_leaves_the_masters(
+        opened: Callable[..., store.Connection]) -> None:
+    a, b = OutboxStore(opened(), owner="a"), OutboxStore(opened(), owner="b")
+    iid = incident(a.conn, "f:1")
+    route(a, iid, T0, ("oncall", CHAT, None), ("oncall", MAIL, None))
+    a.beat(T0)
+    b.beat(T0)
+    chat, mail = sorted(d[0] for d in a.due(T0))
+    assert a.claim_delivery(chat, T0) and b.claim_delivery(mail, T0)
+    a.close()
+    assert claimed_by(b.conn) == [("pending", None), ("sending", "b")]
+    beating = [r[0] for r in b.conn.execute("SELECT id FROM masters")]
+    assert beating == (["b"] if b.conn.dialect.shared else [])  # SQLite: one master's, nobody beats
+
+
+def test_a_claim_that_names_no_master_waits_for_its_timeout(conn: store.Connection) -> None:
+    box = OutboxStore(conn, owner="a")
     iid = incident(conn, "f:1")
     route(box, iid, T0, ("oncall", CHAT, None))
     (due,) = box.due(T0)
     assert box.claim_delivery(due[0], T0)
+    conn.execute("UPDATE deliveries SET claimed_by = NULL")  # claimed by a hamaster of schema version 1
+    conn.commit()
     assert box.due(T0 + S) == [] and box.next_due_ns() is None
-    box.requeue_claimed_before(T0 + 1)
+    assert box.take_back_lost_claims(T0 + S, T0) == 0  # nobody beats: still not taken before its timeout
+    assert box.take_back_lost_claims(T0 + S, T0 + 1) == 1
     assert [d[0] for d in box.due(T0 + S)] == [due[0]]
+
+
+def test_at_start_a_store_of_one_master_takes_back_every_claim(conn: store.Connection) -> None:
+    box = OutboxStore(conn, owner="a")
+    iid = incident(conn, "f:1")
+    route(box, iid, T0, ("oncall", CHAT, None))
+    box.beat(now_ns())
+    (due,) = box.due(T0)
+    assert box.claim_delivery(due[0], T0)
+    # on PostgreSQL "a" beats (it lives), so its claim is kept; on SQLite only one master runs: it is over
+    assert outbox.take_back_claims(conn) == (0 if conn.dialect.shared else 1)
 
 
 def test_what_routing_reads(conn: store.Connection) -> None:

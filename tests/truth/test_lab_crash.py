@@ -94,7 +94,7 @@ def test_keepalived_killed_on_the_master_is_one_failover_and_one_alert_with_the_
     assert all(status == "suppressed" and "folded into failover" in (why or "")
                for _, status, why in deliveries(site, stale["id"]))
     chat = chat_after(site, start)
-    assert chat == ["[critical] VI_1 failover: node1 -> node2 (stale VIP on node1)"], chat
+    assert chat == [f"[critical] VIP {site.lab.vip} failover: node1 -> node2 (stale VIP on node1)"], chat
     [mail] = wait_until(lambda: [m for m in site.mail.received() if m.at_ns >= start], 15, "the mail")
     assert "stale VIP on node1" in mail.title and f"still holds {site.lab.vip} on eth0" in mail.body
 
@@ -164,7 +164,7 @@ def test_a_graceful_stop_of_the_master_is_one_failover_and_no_stale_vip(drill) -
     wait_until(lambda: chat_after(site, start), 15, "the chat alert")
     time.sleep(6)  # the stale VIP's grace and group_wait_s: a false one would be alerted by now
     assert not incidents_since(site, start - S, "stale_vip")
-    assert chat_after(site, start) == ["[warning] VI_1 failover: node1 -> node2"]
+    assert chat_after(site, start) == [f"[warning] VIP {site.lab.vip} failover: node1 -> node2"]
 
 
 def test_a_graceful_stop_of_the_backup_alerts_nothing(drill) -> None:

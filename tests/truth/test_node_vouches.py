@@ -170,6 +170,38 @@ def test_a_node_switched_off_in_fault_is_silent_not_a_stale_vip(conn) -> None:
     assert f.incidents("node_silent") and not f.incidents("stale_vip")
 
 
+def test_a_node_back_from_a_power_off_is_judged_by_its_fresh_beacon_not_by_what_it_held_before(conn) -> None:
+    # the lab's (and a real) boot: the VIP is gone with the power; the FAULT spooled before the cable went dark
+    # arrives with the node's return, before the new minion's first VIP look: that look decides, not the old one
+    f = TruthFeed(conn)
+    f.vrrp(0.0, "a1", "MASTER", 150)
+    f.vrrp(0.1, "a2", "BACKUP", 100)
+    f.beacon(0.2, "a1", "vip/10.9.0.100/held", interface="eth0")
+    f.tick(5.0, {"a1": 5.0, "a2": 5.0})
+    f.tick(20.1, {"a1": 9.95, "a2": 20.1})  # silent (this feed's silent_after: 10 s)
+    f.vrrp(10.0, "a1", "FAULT", 150)  # spooled while the cable was dark, taken in now
+    f.tick(25.0, {"a1": 25.0, "a2": 25.0})  # back: heard long after the FAULT's grace
+    f.tick(26.0, {"a1": 26.0, "a2": 26.0})
+    assert f.incidents("node_back") and not f.incidents("stale_vip")
+    f.beacon(26.1, "a1", "vip/10.9.0.100/lost", initial=True)  # the new minion's first look
+    f.tick(30.0, {"a1": 30.0, "a2": 30.0})
+    assert not f.incidents("stale_vip")
+
+
+def test_a_node_back_from_a_partition_with_the_vip_still_held_is_a_stale_vip(conn) -> None:
+    f = TruthFeed(conn)
+    f.vrrp(0.0, "a1", "MASTER", 150)
+    f.vrrp(0.1, "a2", "BACKUP", 100)
+    f.beacon(0.2, "a1", "vip/10.9.0.100/held", interface="eth0")
+    f.tick(20.1, {"a1": 9.95, "a2": 20.1})
+    f.vrrp(10.0, "a1", "FAULT", 150)
+    f.tick(25.0, {"a1": 25.0, "a2": 25.0})
+    for t in (26.0, 27.5, 28.0):  # the minion never restarted: no fresh look comes, what it said holds
+        f.tick(t, {"a1": t, "a2": t})
+    [stale] = f.incidents("stale_vip")
+    assert "a1 is FAULT" in stale.summary
+
+
 def test_two_instances_of_opposite_priorities_each_vip_judged_by_its_own_instance(conn) -> None:
     """a1 is MASTER of VI_1 and BACKUP of VI_2 (the minion's dump says which VIP is whose): a1 still holding
     VI_2's VIP is stale though it is MASTER of something."""
