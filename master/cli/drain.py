@@ -24,9 +24,10 @@ from hamaster.master import store
 from hamaster.master.cli import config_option
 from hamaster.master.drills.readiness import takeover_findings
 from hamaster.master.drills.snapshot import Snapshot
+from hamaster.master.states.pairlint import DRAIN_TRACK
 from hamaster.master.store import drills
 
-TRACK_FILE = "hamaster_drain"  # the track_file's name in states/files/keepalived.conf.j2
+TRACK_FILE = DRAIN_TRACK  # the track_file's name in states/files/keepalived.conf.j2
 JOB_TIMEOUT_S = 20.0
 
 
