@@ -43,6 +43,19 @@ def test_check_is_quiet_on_a_healthy_pair_and_finds_planted_faults(site: LabSite
     site.lab.run("node2", ["ip", "addr", "del", vip, "dev", "eth0"], check=True)
     wait_until(lambda: check(site)[0] == 0, 20, "check to be quiet again", step=0.5)
 
+    # a hand edit of the BACKUP's keepalived.conf: drift from what `apply` would write
+    live = site.lab.node("node2").etc / "keepalived" / "keepalived.conf"
+    applied = live.read_text()
+    live.write_text(applied + "# a hand edit\n")
+
+    def drifted() -> list[dict] | None:
+        _, found = check(site)
+        return [f for f in found if "differs from what `hamaster apply` would write" in f["problem"]] or None
+    [drift] = wait_until(drifted, 20, "check to see node2's hand edit", step=0.5)
+    assert drift["node"] == "node2" and drift["severity"] == "warning" and "-t node2 --test" in drift["todo"]
+    live.write_text(applied)
+    wait_until(lambda: check(site)[0] == 0, 20, "check to be quiet again", step=0.5)
+
     # the BACKUP's nginx down for good: a failover would not work (error, exit 2)
     n2 = site.lab.node("node2")
     conf = n2.etc / "nginx" / "nginx.conf"
