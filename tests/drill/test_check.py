@@ -43,18 +43,27 @@ def test_check_is_quiet_on_a_healthy_pair_and_finds_planted_faults(site: LabSite
     site.lab.run("node2", ["ip", "addr", "del", vip, "dev", "eth0"], check=True)
     wait_until(lambda: check(site)[0] == 0, 20, "check to be quiet again", step=0.5)
 
-    # a hand edit of the BACKUP's keepalived.conf: drift from what `apply` would write
+    # hand edits of the BACKUP's keepalived.conf: drift from what `apply` would write; a VRID that is not
+    # the pair's is an error as well (keepalived reads it at its next reload)
     live = site.lab.node("node2").etc / "keepalived" / "keepalived.conf"
     applied = live.read_text()
-    live.write_text(applied + "# a hand edit\n")
+    for edited, expected in ((applied + "# a hand edit\n", ["drift"]),
+                             (applied.replace("virtual_router_id 66", "virtual_router_id 67"), ["vrid", "drift"])):
+        live.write_text(edited)
 
-    def drifted() -> list[dict] | None:
-        _, found = check(site)
-        return [f for f in found if "differs from what `hamaster apply` would write" in f["problem"]] or None
-    [drift] = wait_until(drifted, 20, "check to see node2's hand edit", step=0.5)
-    assert drift["node"] == "node2" and drift["severity"] == "warning" and "-t node2 --test" in drift["todo"]
-    live.write_text(applied)
-    wait_until(lambda: check(site)[0] == 0, 20, "check to be quiet again", step=0.5)
+        def seen(expected: list[str] = expected) -> list[dict] | None:
+            _, found = check(site)
+            drift = [f for f in found if "differs from what `hamaster apply` would write" in f["problem"]]
+            vrid = [f for f in found if f["problem"].startswith("virtual_router_id differ")]
+            got = {"drift": drift, "vrid": vrid}
+            return [got[k][0] for k in expected] if all(got[k] for k in expected) else None
+        found = wait_until(seen, 20, f"check to see node2's hand edit ({', '.join(expected)})", step=0.5)
+        drift = found[-1]
+        assert drift["node"] == "node2" and drift["severity"] == "warning" and "-t node2 --test" in drift["todo"]
+        if "vrid" in expected:
+            assert found[0]["severity"] == "error" and "node1=66, node2=67" in found[0]["problem"]
+        live.write_text(applied)
+        wait_until(lambda: check(site)[0] == 0, 20, "check to be quiet again", step=0.5)
 
     # the BACKUP's nginx down for good: a failover would not work (error, exit 2)
     n2 = site.lab.node("node2")
