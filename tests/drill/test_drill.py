@@ -10,7 +10,7 @@ import pytest
 from hamaster.core.config import load_master_config
 from hamaster.core.timeutil import now_ns
 from hamaster.lab import services
-from hamaster.lab.site import LabSite
+from hamaster.lab.site import LabSite, wait_until
 
 pytestmark = pytest.mark.lab
 
@@ -96,7 +96,10 @@ def test_a_drill_whose_peer_never_takes_over_stops_and_restores(site: LabSite) -
             os.kill(pid, signal.SIGCONT)
     assert done.returncode == 1, done.stdout + done.stderr
     assert "FAILED: stopped: node2 did not take" in done.stdout and "node1 restored" in done.stdout
-    assert site.lab.holders() == ["node1"] and site.probe_changes()[-1].node == "node1"
     assert json.loads(site.cli("status", "--json").stdout)["minions"]["node1"]["drained"] is False
+    # node2 thawed finds its master-down timer long expired and may claim the VIP for a moment, until it hears
+    # node1 (undrained, the higher priority): the pair settles back on node1
+    wait_until(lambda: site.lab.holders() == ["node1"], 15, "node1 alone to hold the VIP")
+    site.wait_probe("node1")
     [row] = drills_in_timeline(site)
     assert row["ok"] is False
