@@ -166,6 +166,15 @@ def test_nothing_below_the_cli_imports_it() -> None:
             if inside(i.imported, "hamaster.master.cli") and not inside(i.importer, "hamaster.master.cli")] == []
 
 
+def test_the_web_imports_only_core_and_master_below_the_cli() -> None:
+    """The dashboard reads the store through its layer; it is its own process, started by the CLI."""
+    assert crossings("hamaster.master.web", ("hamaster.core", "hamaster.master")) == []
+    assert [str(i) for i in all_imports() if inside(i.importer, "hamaster.master.web")
+            and inside(i.imported, "hamaster.master.cli")] == []
+    assert any(inside(i.imported, "hamaster.master.store") for i in all_imports()
+               if inside(i.importer, "hamaster.master.web"))  # the walk sees the package
+
+
 def test_the_lab_is_imported_only_by_the_cli() -> None:
     """(and by tests and benches, which are not in the package)"""
     assert [str(i) for i in all_imports() if inside(i.imported, "hamaster.lab")

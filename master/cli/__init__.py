@@ -42,6 +42,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
                 "held."),
     "drill": ("hamaster.master.cli.drill:drill", "Prove the standby takes over: drain the holder, measure the "
               "outage (probe) and VRRP gap, undrain; stored in the timeline."),
+    "web": ("hamaster.master.cli.web:web",
+            "The dashboard: who holds which VIP now, live; the timeline and postmortems (read-only)."),
     "lab-clean": ("hamaster.lab.cmd_clean:lab_clean", "Remove leftovers of labs whose process is gone."),
     "demo": ("hamaster.master.cli.demo:demo", "Build a real HA pair here, configure it with `hamaster apply`, "
              "replay the seed's drill, show the alerts, the timeline and a postmortem."),

@@ -8,8 +8,8 @@ from typing import TextIO
 
 import click
 
-from hamaster.core.config import load_master_config
-from hamaster.core.errors import ConfigError
+from hamaster.core.config import MasterConfig, load_master_config
+from hamaster.core.errors import ConfigError, HamasterError
 from hamaster.core.timeutil import now_ns
 from hamaster.master import store
 from hamaster.master.cli import config_option
@@ -84,28 +84,52 @@ def timeline(config_path: str | None, since: str, until: str | None, nodes: tupl
 @click.argument("incident_id", type=int, required=False)
 @click.option("--since", default=None, help="a window instead of an incident: 2h, 30m or an ISO time")
 @click.option("--until", default=None, help="end of that window [default: now]")
-@click.option("--context", default="5m", show_default=True, help="time shown around the incident")
+@click.option("--context", default=None,
+              help="widen the picture by this much on each side, e.g. 5m [default: zoomed on the incident]")
 @click.option("--format", "fmt", type=click.Choice(("markdown", "html")), default=None,
               help="[default: html when -o ends in .html, else markdown]")
 @click.option("--tz", default=None, help="show times in UTC, +08:00 or Asia/Shanghai [default: local]")
 @click.option("-o", "--output", default=None, help="write to FILE instead of stdout")
+@click.option("--picture", default=None, metavar="FILE.svg",
+              help="write the picture alone to FILE.svg (to attach to a chat message or a ticket)")
 def postmortem(config_path: str | None, incident_id: int | None, since: str | None, until: str | None,
-               context: str, fmt: str | None, tz: str | None, output: str | None) -> None:
+               context: str | None, fmt: str | None, tz: str | None, output: str | None,
+               picture: str | None) -> None:
     """A report on one incident (or a window): summary, impact, timeline, alerts, applies and a picture."""
     from hamaster.master.timeline import formats as tf
     from hamaster.master.timeline import postmortem as pm
 
     if incident_id is None and since is None:
         raise click.UsageError("give an INCIDENT_ID or a window with --since")
+    if picture is not None and Path(picture).suffix.lower() != ".svg":
+        raise ConfigError(f"--picture {picture}: the picture is written as SVG (give a name ending in .svg)")
     cfg = load_master_config(config_path)
     zone = tf.parse_tz(tz)
     fmt = fmt or ("html" if output and Path(output).suffix.lower() in (".html", ".htm") else "markdown")
+    names = _target_names(cfg)
     conn = store.connect(cfg.store, readonly=True)
     try:
-        q = _window(conn, since, until, incident_id, context)
-        report = pm.build_report(conn, q, incident_id)
+        if incident_id is not None and since is None:
+            report = pm.incident_report(conn, incident_id, context)
+        else:
+            report = pm.build_report(conn, _window(conn, since, until, None, context or "5m"), incident_id)
+        if picture is not None:
+            pm.write_picture(report, Path(picture), zone, names)
+            if output is None:
+                return  # the picture alone
         with _output(output) as out:
             svg = Path(output).with_suffix(".svg") if output and fmt == "markdown" else None
-            pm.write_report(report, out, fmt, zone, svg_path=svg)
+            pm.write_report(report, out, fmt, zone, svg_path=svg, names=names)
     finally:
         conn.close()
+
+
+def _target_names(cfg: MasterConfig) -> dict[str, str]:
+    """Masked apprise URL -> the target's name in master.yaml: reports name targets, never show URLs."""
+    from hamaster.notify import config as notify_config
+
+    try:
+        ncfg = notify_config.load(cfg.notify, str(cfg.path), cfg.path.parent)
+    except HamasterError:  # a notify section the master would refuse: reports fall back to service and host
+        return {}
+    return {t.masked: t.name for t in ncfg.targets}

@@ -14,7 +14,8 @@ PACKAGES = ("core", "master", "minion", "notify", "lab")  # pyproject's package-
 # callers of the store, checked against its types (imports they make are followed silently)
 CALLERS = ("hamaster.notify.outbox", "hamaster.notify.notifier", "hamaster.master.timeline.rows",
            "hamaster.master.timeline.postmortem", "hamaster.master.cli.events", "hamaster.master.cli.silence",
-           "hamaster.master.cli.timeline", "hamaster.master.intake.jobs", "hamaster.master.intake.metrics")
+           "hamaster.master.cli.timeline", "hamaster.master.intake.jobs", "hamaster.master.intake.metrics",
+           "hamaster.master.timeline.report", "hamaster.master.web.state", "hamaster.master.web.watch")
 
 
 def test_mypy_strict_on_the_store_and_clean_on_its_callers(tmp_path: Path) -> None:

@@ -34,8 +34,10 @@ def _event(day: str, clocks: dict[str, float], e: dict[str, Any]) -> tuple[str, 
     if "vrrp" in e:
         instance, state, prio = e["vrrp"].split()
         ev = Event(e["seq"], node_ns, "vrrp", vrrp_tag(instance, state), instance, state, int(prio), e["src"], data)
-    elif "beacon" in e:
-        ev = Event(e["seq"], node_ns, "beacon", f"beacon/{e['beacon']}", source="beacon")
+    elif "beacon" in e:  # a probe's beacon says who answered (state) on which VIP (data.vip)
+        extra = {"vip": e["vip"]} if "vip" in e else {}
+        ev = Event(e["seq"], node_ns, "beacon", f"beacon/{e['beacon']}", state=e.get("state"), source="beacon",
+                   data={**data, **extra})
     else:
         ev = Event(e["seq"], node_ns, "minion", f"minion/{e['minion']}", source="minion")
     return node, master_ns, ev

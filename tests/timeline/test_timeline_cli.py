@@ -69,4 +69,17 @@ def test_postmortem_html_embeds_the_picture(site: Path, tmp_path: Path) -> None:
     assert p.returncode == 0, p.stderr
     page = out.read_text()
     assert page.startswith("<!doctype html>") and page.count('<g class="lane"') == 2
-    assert "the VIP had no owner for 620 ms and two owners for 0 ms" in page
+    assert "the VIP had no owner for 620 ms" in page
+
+
+def test_postmortem_writes_the_picture_alone(tmp_path: Path) -> None:
+    load("power_off", tmp_path / "store.db")
+    (tmp_path / "master.yaml").write_text("store: store.db\n")
+    svg = tmp_path / "failover.svg"
+    p = run("postmortem", "2", "-c", str(tmp_path / "master.yaml"), "--tz", "UTC", "--picture", str(svg))
+    assert p.returncode == 0 and p.stdout == "", p.stderr  # the picture alone: no report on stdout
+    text = svg.read_text()
+    assert text.startswith("<?xml") and text.count('<g class="lane"') == 2 and 'data-state="SILENT"' in text
+    bad = run("postmortem", "2", "-c", str(tmp_path / "master.yaml"), "--picture", str(tmp_path / "x.png"))
+    assert (bad.returncode, bad.stderr) == (1, f"hamaster: error: --picture {tmp_path / 'x.png'}: the picture is"
+                                               " written as SVG (give a name ending in .svg)\n")
