@@ -227,7 +227,7 @@ def parse(text: str, *, root: Path = Path("/"), here: str = "/etc/keepalived") -
         words = _words(stmt)
         if len(words) >= 2 and words[0] in ("vrrp_script", "vrrp_track_process"):
             weights[words[1]] = _weight(_body(stmt))
-        elif len(words) >= 2 and words[0] == "vrrp_track_file":
+        elif len(words) >= 2 and words[0] in ("vrrp_track_file", "track_file"):  # track_file: keepalived >= 2.2
             body = _body(stmt)
             path = next((w[1] for w in map(_words, body) if w[:1] == ["file"] and len(w) > 1), "")
             track_files[words[1]] = TrackFile(words[1], path, _weight(body))

@@ -87,6 +87,8 @@ vrrp_instance CLOUD { interface eth0
     assert (cloud.vips, cloud.family, cloud.sync_group) == ((), None, None)
     assert conf.sync_groups["G1"].members == ("VI_4", "VI_6")
     assert conf.track_files["drain"] == keepalived_conf.TrackFile("drain", "/run/hamaster/drain", -50)
+    newer = keepalived_conf.parse("track_file drain {\n file /run/d\n weight -5\n}\n")  # keepalived 2.2's name
+    assert newer.track_files["drain"] == keepalived_conf.TrackFile("drain", "/run/d", -5)
 
 
 def test_includes_are_followed_relative_to_their_file_and_under_a_root(tmp_path: Path) -> None:
