@@ -83,6 +83,10 @@ def config_findings(snap: Snapshot, inst: str, members: list[str]) -> list[Findi
             shown = ", ".join(f"{m}={v}" for m, v in values.items())
             out.append(Finding("error", inst, None, f"{label} differ between the live configs: {shown}",
                                "`hamaster apply states/` writes the same to both (a hand edit?)"))
+    if len({f.get("auth_digest") for f in facts.values()}) > 1:  # a digest only: never the secret
+        out.append(Finding("error", inst, None, f"authentication differs between the live configs of "
+                           f"{', '.join(facts)}: they drop each other's adverts",
+                           "`hamaster apply states/` writes the pillar's auth_pass to both (a hand edit?)"))
     ranked = sorted(facts.items(), key=lambda kv: -int(kv[1].get("priority", 100)))
     for (hi, hf), (lo, lf) in pairwise(ranked):
         gap = int(hf.get("priority", 100)) - int(lf.get("priority", 100))

@@ -49,7 +49,10 @@ def test_the_seeds_instance_with_its_brace_on_the_next_line() -> None:
 def test_facts_have_everything_but_the_password() -> None:
     facts = keepalived_conf.facts(keepalived_conf.parse(SEED))
     text = json.dumps(facts)
-    assert "1111" not in text and "auth" not in text
+    assert "1111" not in text and "auth_pass" not in text and "PASS" not in text
+    digest = facts["instances"]["VI_1"]["auth_digest"]
+    other = keepalived_conf.facts(keepalived_conf.parse(SEED.replace("auth_pass 1111", "auth_pass 1112")))
+    assert len(digest) == 8 and other["instances"]["VI_1"]["auth_digest"] != digest
     assert facts["instances"]["VI_1"]["vips"] == ["192.168.16.130"]
     assert facts["instances"]["VI_1"]["vrid"] == 66
 

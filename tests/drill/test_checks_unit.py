@@ -68,6 +68,22 @@ def test_live_configs_that_differ_or_a_weight_that_cannot_flip_mastership() -> N
     assert "gap 60" in found[-1][2]
 
 
+def test_live_configs_whose_authentication_differs_say_so_without_the_secret() -> None:
+    from hamaster.core import keepalived_conf
+
+    def live(password: str) -> dict[str, Any]:
+        return keepalived_conf.facts(keepalived_conf.parse(
+            "vrrp_instance VI_1 {\n virtual_router_id 66\n priority 100\n authentication {\n auth_type PASS\n"
+            f" auth_pass {password}\n }}\n virtual_ipaddress {{\n 10.0.0.100\n }}\n}}\n"))
+    same = problems(snap({"node1": "MASTER", "node2": "BACKUP"}, configs={"node1": live("s3cr3t"),
+                                                                          "node2": live("s3cr3t")}))
+    assert not [p for p in same if "authentication" in p[2]]
+    found = problems(snap({"node1": "MASTER", "node2": "BACKUP"}, configs={"node1": live("s3cr3t"),
+                                                                           "node2": live("s3cr3T")}))
+    [auth] = [p for p in found if "authentication" in p[2]]
+    assert auth[0] == "error" and "node1, node2" in auth[2] and "s3cr3" not in str(found)
+
+
 def test_standing_incidents_a_stale_vip_and_a_clock_off() -> None:
     standing = [Incident("stale_vip", "VI_1", 0, "node2 still holds VIP 10.0.0.100 on eth0 while BACKUP", "k1",
                          nodes=["node2"]),

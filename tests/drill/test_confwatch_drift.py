@@ -33,4 +33,6 @@ def test_an_edit_that_leaves_the_facts_alone_is_reported_with_its_new_sha256(tmp
     os.utime(path, ns=(1, 1))  # a new signature even within the file system's timestamp granularity
     edited = watch.poll(10.0)
     assert edited is not None and edited.data["sha256"] != first.data["sha256"]
-    assert edited.data["instances"] == first.data["instances"] and "2222" not in str(edited.data)
+    before, after = first.data["instances"]["VI_1"], edited.data["instances"]["VI_1"]
+    assert before.pop("auth_digest") != after.pop("auth_digest")  # a digest says it changed, not to what
+    assert after == before and "2222" not in str(edited.data)
