@@ -11,10 +11,13 @@ Not understood: `@id` conditional lines (skipped: which variant applies depends 
 `$VAR` definitions (kept as written).
 
 Authentication (`auth_pass`) is read, because pair lint compares it, but lives only in `VrrpInstance.auth`:
-`facts()` leaves it out, and nothing here prints it.
+`facts()` gives only `auth_digest`, 32 bits of a hash of it, so `hamaster check` can tell two nodes' live
+configs apart without the secret leaving the node: some 2^20 of keepalived's 8-character passwords share
+each digest, so it names none of them (VRRP's PASS itself travels in clear in every advert).
 """
 
 import glob
+import hashlib
 import os
 import re
 from dataclasses import asdict, dataclass, field, replace
@@ -227,7 +230,7 @@ def parse(text: str, *, root: Path = Path("/"), here: str = "/etc/keepalived") -
         words = _words(stmt)
         if len(words) >= 2 and words[0] in ("vrrp_script", "vrrp_track_process"):
             weights[words[1]] = _weight(_body(stmt))
-        elif len(words) >= 2 and words[0] == "vrrp_track_file":
+        elif len(words) >= 2 and words[0] in ("vrrp_track_file", "track_file"):  # track_file: keepalived >= 2.2
             body = _body(stmt)
             path = next((w[1] for w in map(_words, body) if w[:1] == ["file"] and len(w) > 1), "")
             track_files[words[1]] = TrackFile(words[1], path, _weight(body))
@@ -263,12 +266,21 @@ def read(path: str | Path = DEFAULT_PATH, root: Path = Path("/")) -> tuple[Keepa
     return parse(raw.decode(errors="replace"), root=root, here=os.path.dirname("/" + str(path).lstrip("/"))), raw
 
 
+def auth_digest(inst: VrrpInstance) -> str | None:
+    """8 hex digits that differ when two nodes' authentication of `inst` differs (None: no authentication)."""
+    if not inst.auth:
+        return None
+    text = "\0".join(("hamaster-vrrp-auth", inst.name, *inst.auth))
+    return hashlib.sha256(text.encode()).hexdigest()[:8]
+
+
 def facts(conf: KeepalivedConf) -> dict[str, Any]:
-    """What a node may tell about its VRRP setup: everything but authentication."""
+    """What a node may tell about its VRRP setup: everything but authentication, of which only a digest."""
     instances = {}
     for name, inst in conf.instances.items():
         d = asdict(inst)
         del d["auth"]
+        d["auth_digest"] = auth_digest(inst)
         d["vips"], d["unicast_peers"] = list(inst.vips), list(inst.unicast_peers)
         instances[name] = d
     return {"instances": instances,

@@ -57,17 +57,17 @@ class ConfigWatch:
             log.warning("%s: VRIDs and VIPs of its instances are unknown", error)
             return NewEvent(time.time_ns(), "minion", TAG, state="unreadable", source="minion",
                             data={"path": str(self.path), "error": error})
-        facts = keepalived_conf.facts(conf)
-        if facts == self.reported:
+        facts, sha256 = keepalived_conf.facts(conf), hashlib.sha256(raw).hexdigest()
+        if (facts, sha256) == self.reported:  # any edit is news: drift is told by the sha256 (`hamaster check`)
             return None
-        self.reported = facts
+        self.reported = (facts, sha256)
         self.describe = {name: {k: inst[k] for k in DESCRIBED if inst[k] not in (None, [], "")}
                          for name, inst in facts["instances"].items()}
         self.vip_instance = {vip: name for name, inst in conf.instances.items() for vip in inst.vips}
         log.info("%s: %d instance(s) %s", self.path, len(conf.instances),
                  ", ".join(f"{n} (vrid {i.vrid}, {' '.join(i.vips) or 'no VIP'})" for n, i in conf.instances.items()))
         return NewEvent(time.time_ns(), "minion", TAG, state="read", source="minion",
-                        data={"path": str(self.path), "sha256": hashlib.sha256(raw).hexdigest(), **facts})
+                        data={"path": str(self.path), "sha256": sha256, **facts})
 
     def _signature(self) -> tuple[int, int, int] | None:
         try:

@@ -34,6 +34,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
                "Alert targets (apprise URLs) and routes of the `notify:` section of master.yaml."),
     "silence": ("hamaster.master.cli.silence:silence",
                 "Silence alerts of an instance or a node for a while (maintenance)."),
+    "check": ("hamaster.master.cli.check:check", "Readiness of every pair: findings with what to do; exit 0 "
+              "ready, 1 warnings, 2 errors."),
+    "drain": ("hamaster.master.cli.drain:drain", "Move every VIP away from a node without stopping anything "
+              "(keepalived's track_file): planned, reversible."),
+    "undrain": ("hamaster.master.cli.drain:undrain", "Put a drained node back in service: it takes back what it "
+                "held."),
+    "drill": ("hamaster.master.cli.drill:drill", "Prove the standby takes over: drain the holder, measure the "
+              "outage (probe) and VRRP gap, undrain; stored in the timeline."),
     "web": ("hamaster.master.cli.web:web",
             "The dashboard: who holds which VIP now, live; the timeline and postmortems (read-only)."),
     "lab-clean": ("hamaster.lab.cmd_clean:lab_clean", "Remove leftovers of labs whose process is gone."),

@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from hamaster.core.config import load_master_config
-from hamaster.core.errors import TransportError
+from hamaster.core.errors import StoreError, TransportError
 from hamaster.core.timeutil import now_ns, to_datetime
 from hamaster.master import store
 from hamaster.master.cli import config_option
@@ -107,6 +107,7 @@ def status(config_path: str | None, as_json: bool) -> None:
         known = stored_minions.liveness(conn)
         vips = _vips_held(conn)
         failed, last_failed = stored_outbox.failed_critical(conn)
+        drained = _drained(conn)
     finally:
         conn.close()
     out: dict[str, Any] = {"master": "up" if master_up else "down", "counters": counters,
@@ -128,6 +129,7 @@ def status(config_path: str | None, as_json: bool) -> None:
             "spool": info.get("spool", "ok"),  # "disk full" while the minion's pings say so
             "instances": {i: {"state": s, "priority": p} for i, (s, p, _) in sorted(vrrp.get(m, {}).items())},
             "vips": sorted(vips.get(m, ())),
+            "drained": m in drained,  # `hamaster drain`: its VIPs moved away on purpose
         }
     if as_json:
         click.echo(json.dumps(out, indent=2))
@@ -148,13 +150,23 @@ def status(config_path: str | None, as_json: bool) -> None:
         state = "online" if info["online"] else f"offline, last seen {info['last_seen'] or 'never'}"
         click.echo(f"{printable(m)}: {state}" + (f"  dropped={info['dropped']}" if info["dropped"] else "")
                    + (f"  dumps skipped={info['reconcile_skipped']}" if info["reconcile_skipped"] else "")
-                   + (f"  spool {printable(info['spool'])}" if info["spool"] != "ok" else ""))
+                   + (f"  spool {printable(info['spool'])}" if info["spool"] != "ok" else "")
+                   + (f"  drained (`hamaster undrain {printable(m)}` puts it back)" if info["drained"] else ""))
         stale = "" if info["online"] else "last known "  # an offline node's word may be stale
         for inst, st in info["instances"].items():
             prio = st["priority"] if st["priority"] is not None else "?"
             click.echo(f"  {printable(inst)}: {stale}{st['state']} (priority {prio})")
         if info["vips"]:
             click.echo(f"  {'held' if stale else 'holds'} {', '.join(info['vips'])}")
+
+
+def _drained(conn: store.Connection) -> set[str]:
+    from hamaster.master.store import drills
+
+    try:
+        return {m for m, mark in drills.drained_now(conn).items() if mark.drained}
+    except StoreError:  # a store from before drains (read-only: the master makes the table when it starts)
+        return set()
 
 
 def _vips_held(conn: store.Connection) -> dict[str, set[str]]:

@@ -1,6 +1,7 @@
 """Pair lint: compare the rendered keepalived.conf of minions that share a vrrp_instance, before any change.
 
-Errors (the pair would not work as one): virtual_router_id, authentication or VIPs differ.
+Errors (the pair would not work as one): virtual_router_id, authentication or VIPs differ; the drain track
+file (`hamaster drain`) whose weight cannot move the VIPs away (not larger than the priority gap).
 Warnings (it works, not as meant): priorities tie; a tracked script or process whose weight cannot flip
 mastership (|weight| not larger than the priority gap); auth_pass longer than the 8 characters keepalived
 keeps. Messages never show auth_pass itself. Then topolint.py's checks: unicast, address families, sync
@@ -16,6 +17,7 @@ from hamaster.core.keepalived_conf import VrrpInstance
 from hamaster.master.states import topolint
 
 AUTH_PASS_MAX = 8
+DRAIN_TRACK = "hamaster_drain"  # the track_file `hamaster drain` writes (states/files/keepalived.conf.j2)
 
 
 @dataclass(frozen=True)
@@ -69,7 +71,11 @@ def lint(configs: dict[str, str], addresses: dict[str, list[str]] | None = None)
                 continue
             gap = hi.priority - lo.priority
             for track, weight in hi.tracked.items():
-                if weight and abs(weight) <= gap:
+                if track == DRAIN_TRACK and abs(weight) <= gap:
+                    out.append(Lint("error", name, f"{track} weight {weight} cannot move the VIPs away on "
+                                    f"`hamaster drain`: {hi.minion} {hi.priority} vs {lo.minion} {lo.priority} "
+                                    f"(gap {gap}); raise pillar drain.weight above {gap}"))
+                elif weight and abs(weight) <= gap:
                     out.append(Lint("warning", name, f"{track} weight {weight} cannot flip mastership: "
                                     f"{hi.minion} {hi.priority} vs {lo.minion} {lo.priority} (gap {gap})"))
     return out + [Lint(*found) for found in topolint.check(parsed, addresses)]

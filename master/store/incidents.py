@@ -55,6 +55,13 @@ def from_row(r: tuple[Any, ...]) -> Incident:
                     data=json.loads(r[9]) if r[9] else {}, planned=bool(r[10]), job_id=r[11], routed_ns=r[12])
 
 
+def still_open(conn: Connection, kinds: list[str]) -> list[Incident]:
+    """Incidents of `kinds` not ended yet, in time order (`hamaster check`: stale VIPs, clock offsets)."""
+    w = Where().add("ended_ns IS NULL").any_of("kind", kinds)
+    return [from_row(r) for r in conn.execute(f"SELECT {_COLUMNS} FROM incidents{w.sql} ORDER BY started_ns, id",
+                                              w.args)]
+
+
 def get(conn: Connection, incident_id: int) -> Incident | None:
     r = conn.execute(f"SELECT {_COLUMNS} FROM incidents WHERE id = ?", (incident_id,)).fetchone()
     return None if r is None else from_row(r)

@@ -10,6 +10,7 @@
     delivery_attempts  every try of a delivery
     jobs               `hamaster apply` runs and the reactor's state runs
     silences           maintenance windows (`hamaster silence`)
+    drains, drills     `hamaster drain`/`undrain` marks and `hamaster drill` results (drills.py)
 """
 
 from typing import TYPE_CHECKING
@@ -135,6 +136,31 @@ CREATE TABLE IF NOT EXISTS silences (
     comment    TEXT,
     created_ns INTEGER NOT NULL
 );
+
+-- `hamaster drain` / `undrain`: one row per mark; a minion's latest row says whether it is drained now.
+CREATE TABLE IF NOT EXISTS drains (
+    id      INTEGER PRIMARY KEY,
+    minion  TEXT    NOT NULL,
+    drained INTEGER NOT NULL,
+    at_ns   INTEGER NOT NULL,
+    jid     TEXT,                         -- the job that wrote the node's track file
+    held    TEXT                          -- JSON list: the instances it was MASTER of when drained
+);
+CREATE INDEX IF NOT EXISTS drains_by_time ON drains (at_ns);
+
+-- `hamaster drill`: when we last proved failover works, and how fast it was.
+CREATE TABLE IF NOT EXISTS drills (
+    id         INTEGER PRIMARY KEY,
+    started_ns INTEGER NOT NULL,
+    ended_ns   INTEGER NOT NULL,
+    instance   TEXT,
+    holder     TEXT,                      -- who held the VIP before (drained)
+    peer       TEXT,                      -- who took it over
+    ok         INTEGER NOT NULL,
+    summary    TEXT    NOT NULL,          -- one line for people
+    data       TEXT                       -- JSON: figures (outage_ms, vrrp_gap_ms, ...), steps, alerts
+);
+CREATE INDEX IF NOT EXISTS drills_by_time ON drills (started_ns);
 """
 
 

@@ -8,6 +8,8 @@ the epoch UTC (`jq '.at_ns / 1e9 | todate'` reads one). Every object has `type`:
     incident  at_ns id kind instance severity ended_ns duration_ns nodes summary gap_ns planned
     alert     at_ns id incident_id route target status attempts error title
     apply     at_ns jid finished_ns targets test changes
+    drain     at_ns node drained jid held
+    drill     at_ns id ended_ns instance holder peer ok summary figures
 
 `from` is the node's previous state of the instance; `skew_ns` is master_ns - at_ns of the event;
 `clock_skew_ns` is the node's clock offset when it is over a second (else null), and then at_ns is corrected
@@ -22,7 +24,7 @@ from typing import Any, TextIO
 
 from hamaster.core.errors import ConfigError
 from hamaster.core.timeutil import human_duration, human_span
-from hamaster.master.timeline.rows import AlertRow, EventRow, IncidentRow, Row
+from hamaster.master.timeline.rows import AlertRow, DrainRow, DrillRow, EventRow, IncidentRow, Row
 
 FORMATS = ("table", "json", "markdown", "html")
 _EPOCH_MIDNIGHT = datetime(1970, 1, 1)  # naive: local wall time, counted in the zone's minutes
@@ -123,6 +125,13 @@ def describe(row: Row) -> tuple[str, str, str, str, str, str]:
             notes.append(row.error)
         what = f"alert {row.status} #{row.incident_id}: {row.route} {row.target}"
         return ",".join(row.nodes), row.instance or "", what, "", "notify", "; ".join(notes)
+    if isinstance(row, DrainRow):
+        what = f"drained (held {', '.join(row.held) or 'nothing'})" if row.drained else "undrained: in service"
+        return row.node, "", what, "", "drain", f"job {row.jid}" if row.jid else ""
+    if isinstance(row, DrillRow):
+        took = f"took {_dur(row.ended_ns - row.at_ns)}"
+        return (",".join(n for n in (row.holder, row.peer) if n), row.instance or "",
+                f"drill #{row.id} {'ok' if row.ok else 'FAILED'}: {row.summary}", "", "drill", took)
     changes = "; ".join(
         f"{m}: " + (", ".join(f"{c[k]} {k}" for k in ("changed", "failed") if c.get(k)) or "no change")
         for m, c in sorted(row.changes.items()))
@@ -147,6 +156,13 @@ def to_json(row: Row) -> dict[str, Any]:
         return {"type": "alert", **at, "id": row.id, "incident_id": row.incident_id, "route": row.route,
                 "target": row.target, "status": row.status, "attempts": row.attempts, "error": row.error,
                 "title": row.title}
+    if isinstance(row, DrainRow):
+        return {"type": "drain", **at, "node": row.node, "drained": row.drained, "jid": row.jid,
+                "held": list(row.held)}
+    if isinstance(row, DrillRow):
+        return {"type": "drill", **at, "id": row.id, "ended_ns": row.ended_ns, "instance": row.instance,
+                "holder": row.holder, "peer": row.peer, "ok": row.ok, "summary": row.summary,
+                "figures": row.figures}
     return {"type": "apply", **at, "jid": row.jid, "finished_ns": row.finished_ns, "targets": list(row.targets),
             "test": row.test, "changes": row.changes}
 

@@ -11,6 +11,7 @@ a few seconds of events, for the fold below, and the window's deliveries):
     IncidentRow  what the correlator derived: failover (with its gap), split brain, flapping, node silent ...
     AlertRow     one delivery of notify/: sent, failed, suppressed or still pending; placed when it ended.
     ApplyRow     an apply job and the changes it made per minion.
+    DrainRow     `hamaster drain` / `undrain` of a node; DrillRow: a `hamaster drill` and its figures.
 
 The same transition reported twice on a node (keepalived's notify hook and its FIFO) arrives as two events,
 the second with data["duplicate_of"] = seq of the first: it is folded into the first row, sources listed;
@@ -32,10 +33,10 @@ from typing import Any
 from hamaster.core.errors import ConfigError
 from hamaster.core.timeutil import from_datetime
 from hamaster.master import store
-from hamaster.master.store import events, incidents, jobs, outbox
+from hamaster.master.store import drills, events, incidents, jobs, outbox
 
 EVENT_KINDS = ("vrrp", "beacon", "minion", "job")
-DERIVED_KINDS = ("incident", "alert", "apply")
+DERIVED_KINDS = ("incident", "alert", "apply", "drain", "drill")
 ALL_KINDS = EVENT_KINDS + DERIVED_KINDS
 
 LATE_NS = 5_000_000_000  # arrived this long after it happened (beyond the node's clock offset): from a spool
@@ -113,7 +114,29 @@ class ApplyRow:
     changes: dict[str, dict[str, int]]  # minion -> {"changed": n, "failed": n, ...} as the job recorded it
 
 
-Row = EventRow | IncidentRow | AlertRow | ApplyRow
+@dataclass(frozen=True, slots=True)
+class DrainRow:
+    at_ns: int
+    node: str
+    drained: bool
+    jid: str | None
+    held: tuple[str, ...]  # drained: the instances it was MASTER of
+
+
+@dataclass(frozen=True, slots=True)
+class DrillRow:
+    at_ns: int  # started
+    id: int
+    ended_ns: int
+    instance: str | None
+    holder: str | None
+    peer: str | None
+    ok: bool
+    summary: str
+    figures: dict[str, Any] = field(default_factory=dict)  # outage_ms, vrrp_gap_ms, total_s ...
+
+
+Row = EventRow | IncidentRow | AlertRow | ApplyRow | DrainRow | DrillRow
 
 
 @dataclass(frozen=True)
@@ -167,6 +190,14 @@ def timeline(conn: store.Connection, q: Query) -> Iterator[Row]:
         derived.append(_alert_rows(conn, q))
     if "apply" in q.kinds:
         derived.append(_apply_rows(conn, q))
+    if "drain" in q.kinds:
+        derived.append(DrainRow(m.at_ns, m.minion, m.drained, m.jid, m.held)
+                       for m in drills.drain_rows(conn, q.since_ns, q.until_ns) if not q.nodes or m.minion in q.nodes)
+    if "drill" in q.kinds:
+        derived.append(DrillRow(d.started_ns, d.id or 0, d.ended_ns, d.instance, d.holder, d.peer, d.ok, d.summary,
+                                d.data.get("figures", {}))
+                       for d in drills.drill_rows(conn, q.since_ns, q.until_ns)
+                       if _touches(tuple(n for n in (d.holder, d.peer) if n), d.instance, q))
     event_kinds = [k for k in q.kinds if k in EVENT_KINDS]
     events = _event_rows(conn, q, event_kinds) if event_kinds else iter(())
     return _in_line(events, heapq.merge(*derived, key=attrgetter("at_ns")))

@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.text import Text
 
 from hamaster.master.timeline.formats import COLUMNS, describe, time_formatter
-from hamaster.master.timeline.rows import AlertRow, ApplyRow, IncidentRow, Row
+from hamaster.master.timeline.rows import AlertRow, ApplyRow, DrainRow, DrillRow, IncidentRow, Row
 
 WIDTHS = (29, 12, 8, 46, 4, 10, 36)
 GAP = "   "  # cell padding, the box's column divider (a space), padding: box.SIMPLE_HEAD without edges
@@ -30,8 +30,10 @@ def row_style(row: Row) -> str:
         return {"critical": "bold red", "warning": "bold yellow"}.get(row.severity, "bold")
     if isinstance(row, AlertRow):
         return "green" if row.status == "sent" else "red" if row.status == "failed" else "dim"
-    if isinstance(row, ApplyRow):
+    if isinstance(row, ApplyRow | DrainRow):
         return "cyan"
+    if isinstance(row, DrillRow):
+        return "bold green" if row.ok else "bold red"
     return "dim" if row.late else ""
 
 

@@ -63,12 +63,12 @@ def run(cmd: str | list[str], *, cwd: str | None = None, env: dict[str, str] | N
 
 
 def _registry() -> tuple[dict[str, Callable[..., Ret]], dict[str, Callable[..., Ret]]]:
-    from hamaster.minion.statemods import cmd, file, pkg, service
+    from hamaster.minion.statemods import cmd, drain, file, pkg, service
 
     functions: dict[str, Callable[..., Ret]] = {
         "file.managed": file.managed, "file.directory": file.directory, "file.absent": file.absent,
         "service.running": service.running, "service.dead": service.dead,
-        "cmd.run": cmd.run, "pkg.installed": pkg.installed,
+        "cmd.run": cmd.run, "pkg.installed": pkg.installed, "keepalived.drain": drain.drain,
     }
     watchers = {"service.running": service.mod_watch}  # what a changed watched state triggers
     return functions, watchers

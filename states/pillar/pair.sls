@@ -43,3 +43,8 @@ haminion:
   hook: /usr/local/bin/haminion-hook     # keepalived's notify hook (`haminion hook`, without a wrapper's imports)
   config: /etc/hamaster/minion.yaml
   fifo: /etc/hamaster/keepalived.fifo    # the `fifo:` of minion.yaml
+
+drain:
+  enabled: true              # `hamaster drain NODE` moves the VIPs away through keepalived's track_file (no restart)
+  file: /etc/keepalived/hamaster-drain   # 0 = in service, 1 = drained; the minion writes it
+  weight: 50                 # drained priority = priority - weight: must exceed the pair's priority gap

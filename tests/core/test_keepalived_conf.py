@@ -49,7 +49,10 @@ def test_the_seeds_instance_with_its_brace_on_the_next_line() -> None:
 def test_facts_have_everything_but_the_password() -> None:
     facts = keepalived_conf.facts(keepalived_conf.parse(SEED))
     text = json.dumps(facts)
-    assert "1111" not in text and "auth" not in text
+    assert "1111" not in text and "auth_pass" not in text and "PASS" not in text
+    digest = facts["instances"]["VI_1"]["auth_digest"]
+    other = keepalived_conf.facts(keepalived_conf.parse(SEED.replace("auth_pass 1111", "auth_pass 1112")))
+    assert len(digest) == 8 and other["instances"]["VI_1"]["auth_digest"] != digest
     assert facts["instances"]["VI_1"]["vips"] == ["192.168.16.130"]
     assert facts["instances"]["VI_1"]["vrid"] == 66
 
@@ -87,6 +90,8 @@ vrrp_instance CLOUD { interface eth0
     assert (cloud.vips, cloud.family, cloud.sync_group) == ((), None, None)
     assert conf.sync_groups["G1"].members == ("VI_4", "VI_6")
     assert conf.track_files["drain"] == keepalived_conf.TrackFile("drain", "/run/hamaster/drain", -50)
+    newer = keepalived_conf.parse("track_file drain {\n file /run/d\n weight -5\n}\n")  # keepalived 2.2's name
+    assert newer.track_files["drain"] == keepalived_conf.TrackFile("drain", "/run/d", -5)
 
 
 def test_includes_are_followed_relative_to_their_file_and_under_a_root(tmp_path: Path) -> None:
