@@ -36,10 +36,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
                 "Silence alerts of an instance or a node for a while (maintenance)."),
     "check": ("hamaster.master.cli.check:check", "Readiness of every pair: findings with what to do; exit 0 "
               "ready, 1 warnings, 2 errors."),
-    "drain": ("hamaster.master.cli.drain:drain", "Move every VIP away from a node without stopping anything "
+    "drain": ("hamaster.master.cli.drain:drain", "Move every VIP away from NODE without stopping anything "
               "(keepalived's track_file): planned, reversible."),
-    "undrain": ("hamaster.master.cli.drain:undrain", "Put a drained node back in service: it takes back what it "
-                "held."),
+    "undrain": ("hamaster.master.cli.drain:undrain", "Put NODE back in service: it takes back what it held "
+                "when drained (keepalived's preemption)."),
     "drill": ("hamaster.master.cli.drill:drill", "Prove the standby takes over: drain the holder, measure the "
               "outage (probe) and VRRP gap, undrain; stored in the timeline."),
     "web": ("hamaster.master.cli.web:web",

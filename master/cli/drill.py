@@ -214,7 +214,8 @@ def drill_one(cfg: MasterConfig, snap: Snapshot, instance: str, *, stay: bool, b
 @click.option("--json", "as_json", is_flag=True, help="the drills as JSON")
 def drill(config_path: str | None, instance: str | None, whole_site: bool, stay: bool, bound_s: float,
           as_json: bool) -> None:
-    """Prove the standby takes over: drain the holder, measure the outage (probe) and VRRP gap, undrain."""
+    """Prove the standby takes over: drain the holder, measure the outage (probe) and VRRP gap, undrain;
+    stored in the timeline."""
     cfg = load_master_config(config_path)
     snap = snapshot(cfg)
     done = []
