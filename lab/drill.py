@@ -37,6 +37,7 @@ class Failover:
     started_ns: int
     incident_gap_ns: int | None  # the correlator's account: time with no MASTER
     probe_gap_ns: int | None  # ground truth: time the VIP answered nobody (None: no matching handover seen)
+    gap_range_ns: tuple[int, int] | None = None  # a death nobody saw: the bracket the gap lies in
 
 
 OnStep = Callable[[Step], None]
@@ -103,6 +104,7 @@ def failovers(site: LabSite, since_ns: int) -> list[Failover]:
         d = inc["data"]
         same = [h for h in probe if (h.before, h.after) == (d["old_holder"], d["new_holder"])]
         near = min(same, key=lambda h: abs(h.start_ns - inc["started_ns"]), default=None)
+        span = d.get("gap_range_ns")
         found.append(Failover(inc["id"], d["old_holder"], d["new_holder"], inc["started_ns"], d.get("gap_ns"),
-                              near.duration_ns if near else None))
+                              near.duration_ns if near else None, tuple(span) if span else None))
     return found
