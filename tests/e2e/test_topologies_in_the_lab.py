@@ -33,6 +33,13 @@ def make(tmp_path: Path) -> Iterator:
         site.close()
 
 
+
+def one_move(site: LabSite, starts: str, nodes: str) -> bool:
+    """Exactly one chat message of a move, that names the group as `starts` says and moves as `nodes` says."""
+    moved = titles(site.chat.received(), " moved ")
+    assert len(moved) == 1 and moved[0].startswith(starts) and f" moved {nodes}" in moved[0], moved
+    return True
+
 def transitions(site: LabSite, since_ns: int) -> list[tuple[str, str, str]]:
     """(node, instance, state) of each VRRP transition stored after `since_ns`, once each (a transition both
     the hook and the FIFO told is one row and one duplicate), in node time."""
@@ -58,8 +65,8 @@ def test_unicast_with_multicast_dropped_fails_over_once(make) -> None:  # type: 
     [failover] = wait_until(lambda: incidents_since(site, start, "failover"), 20, "the failover")
     assert (failover["data"]["old_holder"], failover["data"]["new_holder"]) == ("node1", "node2")
     assert transitions(site, start) == [("node2", "VI_1", "MASTER")]
-    wait_titles(site.chat.received, "failover: node1 -> node2", 1)
-    assert titles(site.chat.received(), "failover") == [f"[warning] VIP {site.lab.vip} failover: node1 -> node2"]
+    wait_titles(site.chat.received, " moved node1 -> node2", 1)
+    assert one_move(site, f"[warning] VIP {site.lab.vip} (VI_1", "node1 -> node2")
 
 
 def test_an_instance_without_vip_has_a_holder_and_its_failover_is_one_alert(make) -> None:  # type: ignore[no-untyped-def]
@@ -71,8 +78,8 @@ def test_an_instance_without_vip_has_a_holder_and_its_failover_is_one_alert(make
     [failover] = wait_until(lambda: incidents_since(site, start, "failover"), 20, "the failover")
     assert (failover["data"]["old_holder"], failover["data"]["new_holder"]) == ("node1", "node2")
     assert ("node2", "VI_1", "MASTER") in transitions(site, start)
-    wait_titles(site.chat.received, "failover: node1 -> node2", 1)
-    assert titles(site.chat.received(), "failover") == ["[warning] VI_1 failover: node1 -> node2"]
+    wait_titles(site.chat.received, " moved node1 -> node2", 1)
+    assert one_move(site, "[warning] VI_1 (VRID", "node1 -> node2")  # no VIP: named by instance
 
 
 def test_three_nodes_two_instances_of_opposite_priorities(make) -> None:  # type: ignore[no-untyped-def]
@@ -91,8 +98,8 @@ def test_three_nodes_two_instances_of_opposite_priorities(make) -> None:  # type
     assert moved in ([("node2", "VI_2", "MASTER")], [("node2", "VI_2", "MASTER"), ("node1", "VI_2", "MASTER")],
                      [("node1", "VI_2", "MASTER"), ("node2", "VI_2", "MASTER")]), moved
     assert site.probe_changes(site.lab.vip)[-1].node == "node1"
-    wait_titles(site.chat.received, "failover: node3 -> node2", 1)
-    assert titles(site.chat.received(), "failover") == [f"[warning] VIP {site.lab.vip2} failover: node3 -> node2"]
+    wait_titles(site.chat.received, " moved node3 -> node2", 1)
+    assert one_move(site, f"[warning] VIP {site.lab.vip2} (VI_2", "node3 -> node2")
     assert [i for i in incidents_since(site, start, "split_brain", "no_master") if i["severity"] != "info"] == []
 
 
@@ -103,7 +110,7 @@ def test_under_nopreempt_the_node_back_stays_backup_and_nothing_is_alerted(make)
     start = now_ns()
     site.power_off(first)
     site.wait_probe(other)
-    wait_titles(site.chat.received, f"failover: {first} -> {other}", 1)
+    wait_titles(site.chat.received, f" moved {first} -> {other}", 1)
     back = now_ns()
     site.boot(first)
     wait_until(lambda: (first, "VI_1", "BACKUP") in transitions(site, back), 30, f"{first} back in BACKUP")
@@ -111,7 +118,7 @@ def test_under_nopreempt_the_node_back_stays_backup_and_nothing_is_alerted(make)
     assert site.lab.holders() == [other]  # it does not take the VIP back
     assert [t for t in transitions(site, back) if t[2] == "MASTER"] == []
     assert [i["kind"] for i in incidents_since(site, back) if i["severity"] != "info"] == []
-    assert titles(site.chat.received(), "failover") == [f"[warning] VIP {site.lab.vip} failover: {first} -> {other}"]
+    assert one_move(site, f"[warning] VIP {site.lab.vip} (VI_1", f"{first} -> {other}")
     assert [i["kind"] for i in incidents_since(site, start, "failover")] == ["failover"]
 
 
@@ -128,8 +135,9 @@ def test_a_v4_and_v6_sync_groups_failover_is_one_incident_and_one_alert(make) ->
     assert set(failover["data"]["vips"]) == {site.lab.vip, site.lab.vip6}
     assert sorted(transitions(site, start)) == [("node2", "VG_1", "MASTER"), ("node2", "VI_1", "MASTER"),
                                                 ("node2", "VI_6", "MASTER")]
-    wait_titles(site.chat.received, "failover: node1 -> node2", 1)
-    assert titles(site.chat.received(), "failover") == ["[warning] VG_1 failover: node1 -> node2"]
+    wait_titles(site.chat.received, " moved node1 -> node2", 1)
+    assert one_move(site, "[warning] VIPs ", "node1 -> node2")
+    assert "(VG_1)" in titles(site.chat.received(), " moved ")[0]
     assert not incidents_since(site, start, "split_brain", "sync_split", "no_master")
 
 
@@ -149,7 +157,7 @@ def test_v6_vrrp_lost_alone_is_that_members_split_brain(make) -> None:  # type: 
     wait_until(lambda: site.lab.holders(site.lab.vip6) == ["node1", "node2"], 20, "node2 to take VI_6 too")
     assert site.lab.holders(site.lab.vip) == ["node1"]
     [alert] = wait_titles(site.chat.received, "split brain", 1)
-    assert alert.startswith(f"[critical] VIP {site.lab.vip6} split brain")
+    assert alert.startswith(f"[critical] VIP {site.lab.vip6} (VI_6") and "split brain" in alert
     assert [i["instance"] for i in incidents_since(site, start, "split_brain")] == ["VI_6"]
 
 
