@@ -4,17 +4,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from labtools import Transitions, lab_unavailable, start_pair, write_notify_script
+from labtools import Transitions, start_pair, write_notify_script
 
 from hamaster.lab.pair import Lab
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    reason = lab_unavailable()
-    if reason:
-        for item in items:
-            if item.get_closest_marker("lab"):
-                item.add_marker(pytest.mark.skip(reason=reason))
 
 
 @pytest.fixture

@@ -1,7 +1,5 @@
-"""Helpers for lab tests: tools the lab needs, polling, the notify log, a running pair."""
+"""Helpers for lab tests: polling, the notify log, a running pair."""
 
-import os
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -10,17 +8,6 @@ from sitelib import wait_for
 
 from hamaster.lab import services
 from hamaster.lab.pair import Lab
-
-NEEDS = ("ip", "nft", "keepalived", "nginx")
-
-
-def lab_unavailable() -> str | None:
-    if os.geteuid() != 0:
-        return "lab tests need root (network namespaces)"
-    missing = [tool for tool in NEEDS if shutil.which(tool) is None]
-    if missing:
-        return f"lab tests need {', '.join(missing)} (apt-get install iproute2 nftables keepalived nginx-light)"
-    return None
 
 
 def wait_until(predicate: Callable[[], Any], timeout: float, what: str) -> Any:

@@ -8,14 +8,6 @@ from pathlib import Path
 import pytest
 
 from hamaster.master import store
-from hamaster.master.cli.demo import missing_requirements
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    missing = missing_requirements()
-    for item in items:
-        if missing and item.get_closest_marker("lab"):
-            item.add_marker(pytest.mark.skip(reason="needs " + "; ".join(missing)))
 
 
 @pytest.fixture

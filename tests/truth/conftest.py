@@ -14,15 +14,6 @@ from labtruth import AddressMonitor, fast_clock, wrap_hooks  # (found by the pat
 from hamaster.lab.site import LabSite, wait_until
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    from hamaster.master.cli.demo import missing_requirements
-
-    missing = missing_requirements()
-    for item in items:
-        if missing and item.get_closest_marker("lab"):
-            item.add_marker(pytest.mark.skip(reason="needs " + "; ".join(missing)))
-
-
 @pytest.fixture
 def drill(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[tuple[LabSite, Path, dict[str, AddressMonitor]]]:
     """A lab site applied and settled, node1 MASTER, with the truth: the notify log and `ip monitor address`
