@@ -180,3 +180,22 @@ def dealer_of(ctx: "zmq.Context[Any]", site: Site, minion: str) -> "zmq.Socket[b
     sock.curve_secretkey, sock.curve_publickey, sock.curve_serverkey = secret, public, master_public
     sock.connect(f"tcp://127.0.0.1:{site.port}")
     return sock
+
+
+def acked(sock: "zmq.Socket[bytes]", seq: int, timeout: float = 20.0) -> bool:
+    """Whether the master acks `seq` on `sock` (a dealer_of socket) within `timeout` s."""
+    from hamaster.core import protocol
+
+    deadline = time.monotonic() + timeout
+    while sock.poll(int(max(0.0, deadline - time.monotonic()) * 1000)):
+        reply = protocol.decode(sock.recv())
+        if reply["t"] == "ack" and any(a <= seq <= b for a, b in reply["seqs"]):
+            return True
+    return False
+
+
+def refused(site: Site) -> dict[str, int]:
+    """What the master refused, by reason (`hamaster status --json`)."""
+    import json
+
+    return json.loads(site.cli("status", "--json").stdout)["refused"]

@@ -2,11 +2,9 @@
 the master counts each as too_large (the guard, guard.py), lives, and stores nothing of them; a peer that
 just leaves is not counted."""
 
-import json
 import time
 
-import zmq
-from sitelib import Site, wait_for
+from sitelib import Site, acked, refused, wait_for
 
 from hamaster.core import protocol
 
@@ -19,18 +17,6 @@ def event(seq: int, state: str, pad: int = 0) -> bytes:
                                                "tag": f"vrrp/VI_1/{state}", "instance": "VI_1", "state": state,
                                                **({"data": data} if data else {})}])
 
-
-def acked(sock: zmq.Socket, seq: int) -> bool:
-    deadline = time.monotonic() + 20
-    while sock.poll(int(max(0.0, deadline - time.monotonic()) * 1000)):
-        reply = protocol.decode(sock.recv())
-        if reply["t"] == "ack" and any(a <= seq <= b for a, b in reply["seqs"]):
-            return True
-    return False
-
-
-def refused(site: Site) -> dict[str, int]:
-    return json.loads(site.cli("status", "--json").stdout)["refused"]
 
 
 def test_frames_of_20_and_100_mib_from_an_accepted_key_are_counted_and_nothing_is_stored(

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import zmq
 import zmq.auth
-from sitelib import Site, wait_for
+from sitelib import Site, acked, refused, wait_for
 from zmq.utils.monitor import parse_monitor_message
 
 from hamaster.core import protocol
@@ -20,18 +20,6 @@ def event(seq: int, state: str) -> bytes:
     return protocol.encode("events", events=[{"seq": seq, "node_ns": time.time_ns(), "kind": "vrrp",
                                                "tag": f"vrrp/VI_1/{state}", "instance": "VI_1", "state": state}])
 
-
-def acked(sock: zmq.Socket, seq: int) -> bool:
-    deadline = time.monotonic() + 20
-    while sock.poll(int(max(0.0, deadline - time.monotonic()) * 1000)):
-        reply = protocol.decode(sock.recv())
-        if reply["t"] == "ack" and any(a <= seq <= b for a, b in reply["seqs"]):
-            return True
-    return False
-
-
-def refused(site: Site) -> dict[str, int]:
-    return json.loads(site.cli("status", "--json").stdout)["refused"]
 
 
 def stored(site: Site) -> list[tuple[str, int]]:

@@ -1,12 +1,11 @@
 """Refusals are counted by reason where an operator looks: `hamaster status` and the metrics endpoint."""
 
-import json
 import urllib.request
 
 import msgpack
 import zmq
 from prometheus_client.parser import text_string_to_metric_families
-from sitelib import Site, free_port, wait_for
+from sitelib import Site, free_port, refused, wait_for
 
 
 def scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -15,9 +14,6 @@ def scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     return {(s.name, tuple(sorted(s.labels.items()))): s.value
             for family in text_string_to_metric_families(text) for s in family.samples}
 
-
-def refused(site: Site) -> dict[str, int]:
-    return json.loads(site.cli("status", "--json").stdout)["refused"]
 
 
 def test_bad_frames_and_refused_handshakes_are_counted_by_reason(site: Site, dealer) -> None:
