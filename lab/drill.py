@@ -9,12 +9,14 @@
 pairs each failover incident the correlator derived with the outage the probe saw for it.
 """
 
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from hamaster.core.timeutil import now_ns
 from hamaster.lab import services
+from hamaster.lab.netns import LabError
 from hamaster.lab.site import LabSite, wait_until
 from hamaster.master.intake.probe import VipProbe, handovers
 
@@ -94,17 +96,29 @@ def run_drill(site: LabSite, on_step: OnStep = lambda step: None, first: str = "
     return steps
 
 
-def failovers(site: LabSite, since_ns: int) -> list[Failover]:
-    """Failover incidents since `since_ns`, each with the probe's gap for the same handover (nearest in time)."""
-    probe = [h for h in handovers(site.probe_changes()) if h.start_ns >= since_ns]
-    found = []
-    for inc in site.incidents("failover"):
-        if inc["started_ns"] < since_ns:
-            continue
-        d = inc["data"]
-        same = [h for h in probe if (h.before, h.after) == (d["old_holder"], d["new_holder"])]
-        near = min(same, key=lambda h: abs(h.start_ns - inc["started_ns"]), default=None)
-        span = d.get("gap_range_ns")
-        found.append(Failover(inc["id"], d["old_holder"], d["new_holder"], inc["started_ns"], d.get("gap_ns"),
-                              near.duration_ns if near else None, tuple(span) if span else None))
+def failovers(site: LabSite, since_ns: int, wait_s: float = 15.0) -> list[Failover]:
+    """Failover incidents since `since_ns`, each with the probe's gap for the same handover (nearest in time).
+    The probe can see a handover before the correlator has stored its incident (the drill's last step ends when
+    the probe sees the VIP back): waits up to `wait_s` until each handover the probe saw has its incident."""
+    found: list[Failover] = []
+
+    def complete() -> bool:
+        probe = [h for h in handovers(site.probe_changes()) if h.start_ns >= since_ns]
+        found[:] = [_paired(inc, probe) for inc in site.incidents("failover") if inc["started_ns"] >= since_ns]
+        seen = Counter((h.before, h.after) for h in probe if h.before and h.after)
+        return seen <= Counter((f.old, f.new) for f in found)
+
+    try:
+        wait_until(complete, wait_s, "an incident for each handover the probe saw")
+    except LabError:
+        pass  # the correlator missed one: the caller compares what there is with the probe's account
     return found
+
+
+def _paired(inc: dict[str, Any], probe: list[Any]) -> Failover:
+    d = inc["data"]
+    same = [h for h in probe if (h.before, h.after) == (d["old_holder"], d["new_holder"])]
+    near = min(same, key=lambda h: abs(h.start_ns - inc["started_ns"]), default=None)
+    span = d.get("gap_range_ns")
+    return Failover(inc["id"], d["old_holder"], d["new_holder"], inc["started_ns"], d.get("gap_ns"),
+                    near.duration_ns if near else None, tuple(span) if span else None)

@@ -235,6 +235,7 @@ class Correlator:
                                     f" {human_duration((seen - since) / S)} of silence",
                                     f"node_back:{minion}:{since}", nodes=[minion],
                                     data={"silent_since_ns": since, "closes_key": f"node_silent:{minion}:{since}"}))
+                ops.append(Close(f"node_silent:{minion}:{since}", seen, {}))  # over: not "ongoing" any more
         for group in self.groups.values():
             ops += group.on_time(now, last_seen_ns)
         ops += self.nodes.stale_vips(self._groups_with, now, heard=last_seen_ns)

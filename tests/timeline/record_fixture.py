@@ -2,8 +2,8 @@
 
 Record one from the real keepalived pair (root; about 30 s):
 
-    sudo /work/venv/bin/hamaster demo --json --dir /tmp/rec        # the store is /tmp/rec/store.db
-    /work/venv/bin/python tests/timeline/record_fixture.py /tmp/rec/store.db fixtures/real_pair.yaml \\
+    sudo .venv/bin/hamaster demo --json --dir /tmp/rec        # the store is /tmp/rec/store.db
+    .venv/bin/python tests/timeline/record_fixture.py /tmp/rec/store.db fixtures/real_pair.yaml \\
         --note "hamaster demo: the seed's drill on keepalived 2.2.7 + nginx 1.22 in network namespaces"
 
 The file is the scenario format (scenarios/*.yaml, read by scenario.py) with what a real store holds beyond

@@ -11,7 +11,7 @@ What happened (node1 priority 102 with its check script's weight, node2 101; bot
 
 Regenerate the golden files after an intended change of output, and read their diff before committing:
 
-    HAMASTER_UPDATE_GOLDEN=1 /work/venv/bin/pytest tests/timeline/test_real_pair.py
+    HAMASTER_UPDATE_GOLDEN=1 .venv/bin/pytest tests/timeline/test_real_pair.py
 """
 
 import io

@@ -2,7 +2,7 @@
 
 After an intended change of output, regenerate the golden files and read their diff before committing:
 
-    HAMASTER_UPDATE_GOLDEN=1 /work/venv/bin/pytest tests/timeline/test_timeline_golden.py
+    HAMASTER_UPDATE_GOLDEN=1 .venv/bin/pytest tests/timeline/test_timeline_golden.py
 """
 
 import io

@@ -391,3 +391,19 @@ def test_a_transition_reported_twice_is_dated_by_the_earlier_report(conn) -> Non
     g.new += g.c.feed(store.insert_events(g.conn, "a2", g.at(10.41), both))
     [failover] = g.incidents("failover")
     assert failover.data["gap_ns"] == round(0.38 * S)  # in one batch: the earlier of the two
+
+
+def test_a_node_heard_again_ends_its_silence(conn) -> None:
+    # node_back says the silence is over: the node_silent incident must not stay open ("ongoing" in the timeline,
+    # open on the web page and in `check`) after the node is back
+    f = TruthFeed(conn)
+    f.vrrp(0.0, "a1", "MASTER", 150)
+    f.vrrp(0.1, "a2", "BACKUP", 100)
+    f.tick(5.0, {"a1": 5.0, "a2": 5.0})
+    f.tick(20.1, {"a1": 9.95, "a2": 20.1})
+    [silent] = f.incidents("node_silent")
+    assert silent.ended_ns is None
+    f.tick(25.0, {"a1": 25.0, "a2": 25.0})
+    [back] = f.incidents("node_back")
+    [silent] = f.incidents("node_silent")
+    assert silent.ended_ns == back.started_ns
