@@ -11,7 +11,8 @@ vouches for), `assess` says one of:
     overdue         it should have taken over by now (its delay and the master-down interval are over, and
                     a grace for the news to arrive): a finding of `hamaster check`
 
-None: the holder has the highest priority (or nothing is known enough to say).
+None: the holder has the highest priority, the preferred node uses neither nopreempt nor preempt_delay
+(plain preemption: see `assess`), or nothing is known enough to say.
 
 When keepalived preempts (keepalived.conf(5), preempt_delay): a BACKUP of higher priority ignores the
 lower MASTER's adverts, so it takes over when its master-down timer runs out (3 x advert_int + skew, under
@@ -91,8 +92,14 @@ def assess(instance: str, members: Iterable[Member], facts: dict[str, dict[str, 
                           f"{instance} held by {holder.node} (priority {held}) by choice: {who} is BACKUP under"
                           " nopreempt, not a failover pending")
     delay, advert = _number(own, "preempt_delay", 0.0), _number(own, "advert_int", 1.0)
+    if delay <= 0:
+        # plain preemption: keepalived's own business within moments. Said nothing of, because the priorities
+        # known without vrrp_notify_priority_changes (the tree renders it only with nopreempt or preempt_delay)
+        # are those of the last transitions, and a tracked script moves them silently: stale, they would make
+        # false "overdue" warnings
+        return None
     due = preferred.since_ns + round((delay + 4 * advert) * S)  # master-down: 3 adverts + skew (< 1 advert)
-    if now_ns < due and delay > 0:
+    if now_ns < due:
         return Preemption(instance, "pending", holder.node, preferred.node, held, prio, due,
                           f"{instance}: {who} takes over from {holder.node} (priority {held}) at {_clock(due)}"
                           f" (preempt_delay {delay:g} s)")

@@ -16,8 +16,9 @@ def test_held_by_choice_pending_and_overdue() -> None:
                                                                                   "node2", "node1")
     assert assess("VI_1", members, delayed, T0 + 15 * S) is None  # its moment: the news is on its way
     assert assess("VI_1", members, delayed, T0 + 20 * S).kind == "overdue"
-    assert assess("VI_1", members, {}, T0 + 2 * S) is None  # no delay: taking over within 4 adverts
-    assert assess("VI_1", members, {}, T0 + 10 * S).kind == "overdue"
+    # plain preemption is keepalived's within moments, and said nothing of: without the FIFO's priority lines
+    # (the tree renders them only with nopreempt or preempt_delay) the priorities known may be stale
+    assert assess("VI_1", members, {}, T0 + 60 * S) is None
 
 
 def test_nothing_to_say_when_the_holder_is_the_highest_or_unknown() -> None:

@@ -69,7 +69,7 @@ def test_a_higher_backup_that_never_takes_over_is_overdue(tmp_path: Path) -> Non
 
 def test_a_live_priority_below_the_holders_is_no_preemption(tmp_path: Path) -> None:
     st = Store(tmp_path)
-    pair(st)
+    pair(st, nopreempt=True)
     # keepalived's FIFO: node1's check failed, its priority fell by the weight (BACKUP_PRIORITY 80)
     st.event("node1", 2, "beacon", "beacon/priority/VI_1/80", instance="VI_1", state="BACKUP", priority=80)
     assert group(now(st, 60))["preemption"] is None
