@@ -199,7 +199,7 @@ def _preemption(site: SiteState, name: str, nodes: list[dict[str, Any]], now_ns:
     for n in nodes:
         prio, since = n["priority"], n["since_ns"]
         live = site.beacons.get((n["node"], f"priority/{n['instance']}"))
-        if live is not None and live.node_ns >= since and live.value.isdigit():
+        if live is not None and live.node_ns >= since and live.value and live.value.isdigit():
             prio, since = int(live.value), live.node_ns
         members.append(preemption.Member(n["node"], n["state"], prio, since, n["believed"]))
         facts[n["node"]] = _facts(site, n["node"], n["instance"])
