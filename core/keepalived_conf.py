@@ -14,10 +14,17 @@ Authentication (`auth_pass`) is read, because pair lint compares it, but lives o
 `facts()` gives only `auth_digest`, 32 bits of a hash of it, so `hamaster check` can tell two nodes' live
 configs apart without the secret leaving the node: some 2^20 of keepalived's 8-character passwords share
 each digest, so it names none of them (VRRP's PASS itself travels in clear in every advert).
+
+`wire_network(instance, addresses)` is where an instance is heard, the same string on every node of its
+VRRP group, so the master can tell one group on the wire from another with the same VRID and name:
+multicast: the instance's interface's primary network in its family (`10.99.0.0/24`; the interface's name is
+left out, two nodes of a pair may call it eth0 and ens3); unicast: `unicast:` and the sorted endpoints
+(unicast_src_ip, or the interface's primary address, and the peers: each side lists the other).
 """
 
 import glob
 import hashlib
+import ipaddress
 import os
 import re
 from dataclasses import asdict, dataclass, field, replace
@@ -272,6 +279,39 @@ def auth_digest(inst: VrrpInstance) -> str | None:
         return None
     text = "\0".join(("hamaster-vrrp-auth", inst.name, *inst.auth))
     return hashlib.sha256(text.encode()).hexdigest()[:8]
+
+
+def _family(inst: VrrpInstance) -> str:
+    if inst.family:
+        return inst.family
+    ends = [a for a in (inst.unicast_src_ip, *inst.unicast_peers) if a]
+    return "inet6" if ends and ":" in ends[0] else "inet"
+
+
+Interface = ipaddress.IPv4Interface | ipaddress.IPv6Interface
+
+
+def _primary(inst: VrrpInstance, addresses: dict[str, list[str]]) -> Interface | None:
+    """The first address of the instance's interface in its family that is not one of its VIPs nor link-local."""
+    version = 6 if _family(inst) == "inet6" else 4
+    for word in addresses.get(inst.interface, ()):
+        try:
+            address = ipaddress.ip_interface(word)
+        except ValueError:
+            continue
+        if address.version == version and str(address.ip) not in inst.vips and not address.is_link_local:
+            return address
+    return None
+
+
+def wire_network(inst: VrrpInstance, addresses: dict[str, list[str]]) -> str | None:
+    """Where `inst` is heard (see the module's docstring), from its node's `addresses` ({interface:
+    ["10.99.0.11/24", ...]}, primary first, as `ip -j addr` lists them). None: its node cannot tell."""
+    primary = _primary(inst, addresses)
+    if inst.unicast_peers:
+        source = inst.unicast_src_ip or (str(primary.ip) if primary else None)
+        return "unicast:" + ",".join(sorted({source, *inst.unicast_peers})) if source else None
+    return str(primary.network) if primary else None
 
 
 def facts(conf: KeepalivedConf) -> dict[str, Any]:

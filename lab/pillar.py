@@ -11,8 +11,8 @@ the lab's nodes with the very tree an operator uses; only the data differs:
 
 A topology (`TOPOLOGIES`, `LabSite.create(topology=...)`) turns on the state tree's switches for the lab's
 addresses, as an operator's pillar would: unicast peers (the lab then drops VRRP's multicast in the nodes), no
-VIP, a v6 instance in a sync group with the v4 one, a second instance of opposite priorities, nopreempt, the
-fast profile.
+VIP, a v6 instance in a sync group with the v4 one, a second instance of opposite priorities, nopreempt,
+preempt_delay, the fast profile.
 """
 
 import sys
@@ -42,6 +42,7 @@ class Topology:
     ipv6: bool = False  # a v6 instance VI_6 beside VI_1, both in the sync group VG_1
     second: bool = False  # VI_2 on the second VIP, priorities the other way round (the last node is its MASTER)
     nopreempt: bool = False
+    preempt_delay: float = 0.0  # seconds: a node of higher priority back in BACKUP waits this long to take over
     profile: str | None = None  # a state tree profile, e.g. "fast"
 
     def instances(self) -> list[str]:
@@ -55,6 +56,7 @@ TOPOLOGIES = {t.name: t for t in (
     Topology("sync", ipv6=True),
     Topology("active-active", nodes=3, second=True),
     Topology("nopreempt", nopreempt=True),
+    Topology("preempt-delay", preempt_delay=8),
     Topology("fast", profile="fast"),
 )}
 
@@ -111,6 +113,8 @@ def pair_data(lab: Lab, *, auth_pass: str, workers: int | str = "auto", topo: To
         vrrp["instances"] = instances
     if topo.nopreempt:
         vrrp["nopreempt"] = True
+    if topo.preempt_delay:
+        vrrp["preempt_delay"] = topo.preempt_delay
     if topo.profile:
         vrrp["profile"] = topo.profile
     return {

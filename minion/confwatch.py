@@ -8,27 +8,34 @@ a hand edit from what `hamaster apply` wrote. A file that is not there (a node w
 reported by nothing; one that cannot be read, once.
 
 `describe` is what every vrrp event of a known instance carries into the spool (VRID, VIPs, interface,
-family): the correlator groups and names VIPs by it without a round trip to the node.
+family, network): the correlator groups and names VIPs by it without a round trip to the node. `network` is
+`keepalived_conf.wire_network` of the instance with this node's addresses (`ip -j addr`, read when the config
+is news: an address renumbered under an unchanged config is seen at the next edit or minion start).
 """
 
+import copy
 import hashlib
 import logging
+import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from hamaster.core import keepalived_conf
+from hamaster.minion import keepalived
 from hamaster.minion.spool import NewEvent
 
 log = logging.getLogger("haminion.confwatch")
 
 TAG = "minion/keepalived/config"
-DESCRIBED = ("vrid", "vips", "interface", "family")
+DESCRIBED = ("vrid", "vips", "interface", "family", "network")
 
 
 class ConfigWatch:
-    def __init__(self, path: Path, every: float) -> None:
-        self.path, self.every = path, every
+    def __init__(self, path: Path, every: float,
+                 addresses: Callable[[], dict[str, list[str]]] = keepalived.interface_addresses) -> None:
+        self.path, self.every, self.addresses = path, every, addresses
         self.last_look = -1e9
         self.signature: tuple[int, int, int] | None = None  # the main file's (mtime, size, inode) when read
         self.reported: Any = None  # the facts (or the error) last reported
@@ -60,7 +67,10 @@ class ConfigWatch:
         facts, sha256 = keepalived_conf.facts(conf), hashlib.sha256(raw).hexdigest()
         if (facts, sha256) == self.reported:  # any edit is news: drift is told by the sha256 (`hamaster check`)
             return None
-        self.reported = (facts, sha256)
+        self.reported = (copy.deepcopy(facts), sha256)  # (compared without the networks added below)
+        networks = self._networks(conf)
+        for name, network in networks.items():
+            facts["instances"][name]["network"] = network
         self.describe = {name: {k: inst[k] for k in DESCRIBED if inst[k] not in (None, [], "")}
                          for name, inst in facts["instances"].items()}
         self.vip_instance = {vip: name for name, inst in conf.instances.items() for vip in inst.vips}
@@ -68,6 +78,14 @@ class ConfigWatch:
                  ", ".join(f"{n} (vrid {i.vrid}, {' '.join(i.vips) or 'no VIP'})" for n, i in conf.instances.items()))
         return NewEvent(time.time_ns(), "minion", TAG, state="read", source="minion",
                         data={"path": str(self.path), "sha256": sha256, **facts})
+
+    def _networks(self, conf: keepalived_conf.KeepalivedConf) -> dict[str, str | None]:
+        try:
+            addresses = self.addresses()
+        except (OSError, ValueError, subprocess.SubprocessError) as exc:
+            log.warning("cannot read this node's addresses (%s): its instances are grouped by VIPs", exc)
+            addresses = {}
+        return {name: keepalived_conf.wire_network(inst, addresses) for name, inst in conf.instances.items()}
 
     def _signature(self) -> tuple[int, int, int] | None:
         try:

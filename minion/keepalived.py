@@ -5,7 +5,8 @@
 - `wait_for_exit()`: block on a pidfd until that keepalived dies (the kernel tells us, no polling), for the
   beacon that reports a crash at once: kill -9 sends no STOP notify, so nothing else would say it.
 - `versions()`: keepalived and nginx versions, for the grains.
-- `local_addresses()` / `held_vips()` / `vip_interfaces()`: what `ip -j addr` says the interfaces hold.
+- `local_addresses()` / `interface_addresses()` / `held_vips()` / `vip_interfaces()`: what `ip -j addr`
+  says the interfaces hold.
 - `dump_state()`: keepalived's own account of its instances, for reconciliation after a missed event.
 
 How the dump works: keepalived writes `keepalived.json` into *its* $TMPDIR (default /tmp) when it gets the
@@ -191,6 +192,15 @@ def local_addresses() -> dict[str, list[str]]:
     """{interface: [address, ...]} of this namespace (IPv4 and IPv6, without prefix lengths)."""
     proc = subprocess.run(["ip", "-j", "addr", "show"], capture_output=True, text=True, timeout=5, check=True)
     return {link["ifname"]: [a["local"] for a in link.get("addr_info", [])] for link in json.loads(proc.stdout)}
+
+
+def interface_addresses() -> dict[str, list[str]]:
+    """{interface: ["10.99.0.11/24", ...]} of this namespace, primary addresses first (secondaries left out),
+    as `keepalived_conf.wire_network` takes them."""
+    proc = subprocess.run(["ip", "-j", "addr", "show"], capture_output=True, text=True, timeout=5, check=True)
+    return {link["ifname"]: [f"{a['local']}/{a['prefixlen']}" for a in link.get("addr_info", [])
+                             if not a.get("secondary") and "local" in a and "prefixlen" in a]
+            for link in json.loads(proc.stdout)}
 
 
 def held_vips(vips: Iterable[str]) -> set[str]:

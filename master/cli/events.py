@@ -14,6 +14,7 @@ from hamaster.core.errors import StoreError, TransportError
 from hamaster.core.timeutil import now_ns, to_datetime
 from hamaster.master import store
 from hamaster.master.cli import config_option
+from hamaster.master.correlate import preemption
 from hamaster.master.store import events as stored_events
 from hamaster.master.store import minions as stored_minions
 from hamaster.master.store import outbox as stored_outbox
@@ -108,6 +109,7 @@ def status(config_path: str | None, as_json: bool) -> None:
         vips = _vips_held(conn)
         failed, last_failed = stored_outbox.failed_critical(conn)
         drained = _drained(conn)
+        priorities, configs = stored_events.priority_beacons(conn), _configs(conn)
     finally:
         conn.close()
     out: dict[str, Any] = {"master": "up" if master_up else "down", "counters": counters,
@@ -131,6 +133,8 @@ def status(config_path: str | None, as_json: bool) -> None:
             "vips": sorted(vips.get(m, ())),
             "drained": m in drained,  # `hamaster drain`: its VIPs moved away on purpose
         }
+    believed = {m: info["online"] for m, info in out["minions"].items()} if master_up else {}
+    out["preemption"] = [p.to_dict() for p in preemption.site(vrrp, priorities, configs, believed, now_ns())]
     if as_json:
         click.echo(json.dumps(out, indent=2))
         return
@@ -158,6 +162,15 @@ def status(config_path: str | None, as_json: bool) -> None:
             click.echo(f"  {printable(inst)}: {stale}{st['state']} (priority {prio})")
         if info["vips"]:
             click.echo(f"  {'held' if stale else 'holds'} {', '.join(info['vips'])}")
+    for p in out["preemption"]:  # nopreempt / preempt_delay: who holds it is not who would
+        word = {"held_by_choice": "held by choice", "pending": "preemption pending"}.get(p["kind"], "OVERDUE")
+        click.echo(f"preemption: {word}: {printable(p['summary'])}")
+
+
+def _configs(conn: store.Connection) -> dict[str, dict[str, Any]]:
+    from hamaster.master.store import drills
+
+    return drills.keepalived_configs(conn)
 
 
 def _drained(conn: store.Connection) -> set[str]:

@@ -74,6 +74,7 @@ class Correlator:
         self.sync = SyncGroups(self.s.split_brain_after_s)
         self.sync_groups: set[Group] = set()  # the groups fed by keepalived's GROUP transitions
         self._wire: dict[tuple[str, str], str] = {}  # (minion, instance) -> the wire key of its group
+        self._alias: dict[str, str] = {}  # a wire key by network -> the key by VIPs its group had before
 
     def known(self, key: str) -> bool:
         if key in self._known:
@@ -101,8 +102,15 @@ class Correlator:
         elif self.s.group_by == "wire":
             # an event that does not say (a dump's, one before the minion read its config) goes where the
             # node's last one of this instance went
-            key = wire_key(data) or self._wire.get((minion, instance)) or instance
+            said, before = wire_key(data), self._wire.get((minion, instance))
+            key = said or before or instance
+            if (said and before and said != before and said not in self.groups
+                    and before == wire_key({**data, "network": None})):
+                # this node's minion was upgraded: it says its network now, its earlier rows were keyed by
+                # the VIPs; both keys stay one group (its other node may still be on the old minion)
+                self._alias.setdefault(said, self._alias.get(before, before))
             self._wire[(minion, instance)] = key
+            key = self._alias.get(key, key)
         group = self.groups.get(key)
         if group is None:
             name = key if self.s.group_by in ("vip", "router_id") else instance
@@ -308,15 +316,17 @@ def _json_list(text: str | None) -> list[str]:
 
 
 def wire_key(data: dict[str, Any]) -> str | None:
-    """What makes a VRRP group one on the wire: its address family, where it is heard (the interface's
-    network when the minion says it, else the VIPs) and its virtual_router_id. None: the event does not say
+    """What makes a VRRP group one on the wire: its address family, where it is heard (the minion's
+    `network`, keepalived_conf.wire_network: the interface's network or the unicast endpoints; else, from a
+    minion that does not say it, the VIPs) and its virtual_router_id. None: the event does not say
     (then the instance name decides)."""
-    vrid, listed = data.get("vrid"), data.get("vips")
+    vrid, listed, network = data.get("vrid"), data.get("vips"), data.get("network")
     vips = [str(v) for v in listed] if isinstance(listed, list | tuple) else []
     if type(vrid) is not int:
         return None
-    family = data.get("family") or ("inet6" if any(":" in v for v in vips) else "inet")
-    where = data.get("network") or ",".join(sorted(vips))
+    network = network if isinstance(network, str) and network else None
+    family = data.get("family") or ("inet6" if any(":" in v for v in [*vips, network or ""]) else "inet")
+    where = network or ",".join(sorted(vips))
     return f"{family}/{where}/vrid{vrid}" if where else None
 
 

@@ -3,10 +3,10 @@
 Covered here: a minion not connected; an instance with no MASTER or two; a BACKUP that could not take over
 (FAULT, not running the instance, drained, its nginx not answering: readiness.py); a drained node; and, from
 the minions' `minion/keepalived/config` facts, VRID and VIP mismatches between the pair's live configs and
-a tracked weight that cannot flip mastership against the priority gap; the correlator's open stale_vip
-(a VIP on a node whose keepalived is dead, BACKUP or FAULT) and clock_offset incidents; no drill in
-DRILL_STALE_DAYS
-(info when there was never one).
+a tracked weight that cannot flip mastership against the priority gap; preemption (a node of higher
+priority held BACKUP by nopreempt, waiting its preempt_delay, or overdue: preemption_findings); the
+correlator's open stale_vip (a VIP on a node whose keepalived is dead, BACKUP or FAULT) and clock_offset
+incidents; no drill in DRILL_STALE_DAYS (info when there was never one).
 """
 
 import hashlib
@@ -14,6 +14,7 @@ from itertools import pairwise
 from typing import Any
 
 from hamaster.core.timeutil import now_ns
+from hamaster.master.correlate import preemption
 from hamaster.master.drills.readiness import Finding, peer_findings
 from hamaster.master.drills.snapshot import Snapshot
 
@@ -54,6 +55,7 @@ def findings(snap: Snapshot, last_drill_ns: int | None) -> list[Finding]:
             said = {f.problem for f in out}  # a minion not connected or drained is said once, above
             out += [f for f in peer_findings(snap, inst, m) if f.problem not in said and "drained" not in f.problem]
         out += config_findings(snap, inst, members)
+    out += preemption_findings(snap, now_ns())
     for inc in snap.standing:
         node = inc.nodes[0] if inc.nodes else None
         if inc.kind == "stale_vip":
@@ -67,6 +69,23 @@ def findings(snap: Snapshot, last_drill_ns: int | None) -> list[Finding]:
         out.append(Finding("warning" if last_drill_ns else "info", None, None, "no drill " + (
             "yet" if last_drill_ns is None else f"in {DRILL_STALE_DAYS} days") + ": failover is not proven here",
             "`hamaster drill` (a planned, measured, reversible move of the VIP)"))
+    return out
+
+
+def preemption_findings(snap: Snapshot, now: int) -> list[Finding]:
+    """nopreempt / preempt_delay (master/correlate/preemption.py): a node of higher priority held BACKUP by
+    choice or waiting its delay is said (info); one that should have taken over by now is a warning."""
+    believed = {m: online for m, online in snap.online.items()}
+    out = []
+    for p in preemption.site(snap.vrrp, snap.priorities, snap.configs, believed, now):
+        if p.kind == "overdue":
+            out.append(Finding("warning", p.instance, p.preferred, p.summary,
+                               f"`hamaster timeline --since 1h` on {p.preferred}: does it hear {p.holder}'s adverts? "
+                               "its priority (a tracked script's weight) may be lower than its config says"))
+        else:
+            out.append(Finding("info", p.instance, p.preferred, p.summary,
+                               "nothing, unless you want the VIP back now: `hamaster drill` moves it, measured"
+                               if p.kind == "held_by_choice" else "nothing: keepalived takes it back then"))
     return out
 
 

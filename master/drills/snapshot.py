@@ -9,7 +9,7 @@ from hamaster.core.errors import StoreError
 from hamaster.core.incidents import Incident
 from hamaster.master import store
 from hamaster.master.intake.probe import VipProbe
-from hamaster.master.store import drills, incidents, minions
+from hamaster.master.store import drills, events, incidents, minions
 
 STANDING = ["stale_vip", "clock_offset"]  # open incidents `check` reports as they are
 
@@ -24,6 +24,7 @@ class Snapshot:
     probes: list[tuple[str, tuple[str, ...]]]  # (vip, nodes) of master.yaml's probes
     status: dict[str, Any] = field(default_factory=dict)  # the master's whole status reply
     standing: list[Incident] = field(default_factory=list)  # open stale_vip and clock_offset incidents
+    priorities: dict[tuple[str, str], tuple[int, int]] = field(default_factory=dict)  # FIFO's live priorities
 
     @classmethod
     def load(cls, cfg: MasterConfig, status: dict[str, Any] | None) -> "Snapshot":
@@ -31,6 +32,7 @@ class Snapshot:
         try:
             vrrp, grains = store.current_vrrp_states(conn), minions.grains(conn)
             configs, standing = drills.keepalived_configs(conn), incidents.still_open(conn, STANDING)
+            priorities = events.priority_beacons(conn)
             try:
                 drained = drills.drained_now(conn)
             except StoreError:  # a store from before drains: the first drain (or the master's start) makes it
@@ -39,7 +41,7 @@ class Snapshot:
             conn.close()
         live = (status or {}).get("minions", {})
         return cls(vrrp, {m: bool(v.get("online")) for m, v in live.items()}, grains, drained, configs,
-                   [(p.vip, tuple(p.nodes or ())) for p in cfg.probes], status or {}, standing)
+                   [(p.vip, tuple(p.nodes or ())) for p in cfg.probes], status or {}, standing, priorities)
 
     def minions(self) -> list[str]:
         return sorted(set(self.grains) | set(self.vrrp))

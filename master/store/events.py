@@ -186,6 +186,14 @@ def vip_beacons(conn: Connection) -> list[tuple[str, str]]:
                         ("beacon/vip/%",)).fetchall()
 
 
+def priority_beacons(conn: Connection) -> dict[tuple[str, str], tuple[int, int]]:
+    """(minion, instance) -> (priority, node_ns) of the last beacon/priority/<instance>/<n> (keepalived's FIFO
+    priority lines, minion/fifo.py)."""
+    rows = conn.execute("SELECT minion, instance, priority, node_ns FROM events WHERE kind = 'beacon' AND tag LIKE ?"
+                        " ORDER BY node_ns", ("beacon/priority/%",)).fetchall()
+    return {(m, i): (p, t) for m, i, p, t in rows if i and isinstance(p, int)}
+
+
 def observations(conn: Connection, minion: str, tag_prefix: str = "") -> list[tuple[int, str]]:
     """(node_ns, state) of a minion's events in seq order, those whose tag starts with `tag_prefix`: the
     master's probe (`@probe`) says who answered (its tags: beacon/probe/<vip>/<who>)."""

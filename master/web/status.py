@@ -4,7 +4,8 @@ Shaped like `hamaster status --json` (master, counters, refused, store, minions:
 
     groups     one per VRRP group: instance, vrid, vips, holder (the MASTERs the dashboard believes), state
                (ok | no_master | split_brain | unknown), nodes (state, priority, since, online, keepalived,
-               nginx, vips held, clock offset) and what the master's VIP probe sees answering
+               nginx, vips held, clock offset), what the master's VIP probe sees answering, and preemption
+               (nopreempt / preempt_delay: held_by_choice | pending | overdue, master/correlate/preemption.py)
     incidents  open: still going (a split brain, a silent node, a stale VIP ...); recent: the last hour's
 
 A MASTER is believed as the correlator believes it (DESIGN "The truth model"): only while its node is heard
@@ -20,6 +21,7 @@ from typing import Any
 from hamaster.core.config import MasterConfig
 from hamaster.core.incidents import Incident
 from hamaster.core.timeutil import to_datetime
+from hamaster.master.correlate import preemption
 from hamaster.master.web.state import SiteState, Word
 
 # incidents that last until closed; a failover, recovered or node_back is a moment
@@ -102,7 +104,7 @@ def build(site: SiteState, cfg: MasterConfig, live: Live, last_seen: dict[str, i
         "refused": live.refused,
         "store": live.store,
         "minions": minions,
-        "groups": _groups(site, cfg, minions),
+        "groups": _groups(site, cfg, minions, now_ns),
         "incidents": {
             "open": [_incident(i) for i in incidents if i.ended_ns is None and i.kind in OPEN_KINDS],
             "recent": [_incident(i) for i in incidents if not (i.ended_ns is None and i.kind in OPEN_KINDS)][:20],
@@ -153,7 +155,8 @@ def _setting(cfg: MasterConfig, name: str, default: Any) -> Any:
     return section.get(name, default) if isinstance(section, dict) else getattr(section, name, default)
 
 
-def _groups(site: SiteState, cfg: MasterConfig, minions: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+def _groups(site: SiteState, cfg: MasterConfig, minions: dict[str, dict[str, Any]],
+            now_ns: int) -> list[dict[str, Any]]:
     hints = _setting(cfg, "instances", {}) or {}
     by_key: dict[str, dict[str, Any]] = {}
     for (node, instance), word in sorted(site.vrrp.items()):
@@ -185,8 +188,23 @@ def _groups(site: SiteState, cfg: MasterConfig, minions: dict[str, dict[str, Any
         vips = _sort_vips(g["vips"])
         out.append({"name": key, "instances": sorted(g["instances"]), "vrid": g["vrid"], "vips": vips,
                     "holder": holders, "state": state, "nodes": nodes,
-                    "probe": _probes(site, cfg, vips, [n["node"] for n in nodes])})
+                    "probe": _probes(site, cfg, vips, [n["node"] for n in nodes]),
+                    "preemption": _preemption(site, key, nodes, now_ns)})
     return out
+
+
+def _preemption(site: SiteState, name: str, nodes: list[dict[str, Any]], now_ns: int) -> dict[str, Any] | None:
+    """nopreempt / preempt_delay (master/correlate/preemption.py): held by choice, pending until, overdue."""
+    members, facts = [], {}
+    for n in nodes:
+        prio, since = n["priority"], n["since_ns"]
+        live = site.beacons.get((n["node"], f"priority/{n['instance']}"))
+        if live is not None and live.node_ns >= since and live.value and live.value.isdigit():
+            prio, since = int(live.value), live.node_ns
+        members.append(preemption.Member(n["node"], n["state"], prio, since, n["believed"]))
+        facts[n["node"]] = _facts(site, n["node"], n["instance"])
+    found = preemption.assess(name, members, facts, now_ns)
+    return found.to_dict() if found else None
 
 
 def _member(node: str, instance: str, word: Word, info: dict[str, Any]) -> dict[str, Any]:

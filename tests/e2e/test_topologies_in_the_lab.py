@@ -1,7 +1,7 @@
 """The topologies beside the seed's, each a real lab (lab/pillar.py TOPOLOGIES) built by `hamaster apply states/`:
 unicast with multicast dropped, the cloud's instance without a VIP, a v4 + v6 sync group, three nodes with two
-instances of opposite priorities, nopreempt. For each: every transition stored once, the incidents right, one
-alert per incident."""
+instances of opposite priorities, nopreempt, preempt_delay. For each: every transition stored once, the
+incidents right, one alert per incident."""
 
 import json
 import subprocess
@@ -105,8 +105,15 @@ def test_three_nodes_two_instances_of_opposite_priorities(make) -> None:  # type
 
 def test_under_nopreempt_the_node_back_stays_backup_and_nothing_is_alerted(make) -> None:  # type: ignore[no-untyped-def]
     site = make("nopreempt")
-    first = site.lab.holders()[0]
-    other = next(n.name for n in site.lab.nodes if n.name != first)
+    first, other = "node1", "node2"  # node1 has the higher priority
+    if site.lab.holders() == [other]:  # both start BACKUP: who is MASTER first is a race; node1 must hold it
+        site.power_off(other)
+        site.wait_probe(first)
+        wait_titles(site.chat.received, f" moved {other} -> {first}", 1)
+        booted = now_ns()
+        site.boot(other)
+        wait_until(lambda: (other, "VI_1", "BACKUP") in transitions(site, booted), 30, f"{other} back in BACKUP")
+    moves = len(titles(site.chat.received(), " moved "))
     start = now_ns()
     site.power_off(first)
     site.wait_probe(other)
@@ -116,10 +123,41 @@ def test_under_nopreempt_the_node_back_stays_backup_and_nothing_is_alerted(make)
     wait_until(lambda: (first, "VI_1", "BACKUP") in transitions(site, back), 30, f"{first} back in BACKUP")
     wait_until(lambda: any(i["kind"] == "node_back" for i in incidents_since(site, back)), 20, "node_back")
     assert site.lab.holders() == [other]  # it does not take the VIP back
+    # and the master says so: held by choice, not a failover pending (node1's live priority, its check's
+    # weight applied, comes from keepalived's FIFO priority lines: without them, 100 < node2's 101)
+    [held] = wait_until(lambda: json.loads(site.cli("status", "--json").stdout)["preemption"], 10,
+                        "the master's word on preemption")
+    assert (held["kind"], held["holder"], held["preferred"]) == ("held_by_choice", other, first), held
     assert [t for t in transitions(site, back) if t[2] == "MASTER"] == []
     assert [i["kind"] for i in incidents_since(site, back) if i["severity"] != "info"] == []
-    assert one_move(site, f"[warning] VIP {site.lab.vip} (VI_1", f"{first} -> {other}")
+    moved = titles(site.chat.received(), " moved ")
+    assert len(moved) == moves + 1, moved  # one alert: the failover itself
+    assert moved[-1].startswith(f"[warning] VIP {site.lab.vip} (VI_1") and f" moved {first} -> {other}" in moved[-1]
     assert [i["kind"] for i in incidents_since(site, start, "failover")] == ["failover"]
+
+
+def test_under_preempt_delay_the_node_back_is_pending_then_takes_over(make) -> None:  # type: ignore[no-untyped-def]
+    site = make("preempt-delay")  # settled: node1, the higher priority, holds it (it preempted at start)
+    first, other = "node1", "node2"
+    assert site.lab.holders() == [first]
+    site.power_off(first)
+    site.wait_probe(other)
+    wait_titles(site.chat.received, f" moved {first} -> {other}", 1)
+    back = now_ns()
+    site.boot(first)
+    wait_until(lambda: (first, "VI_1", "BACKUP") in transitions(site, back), 30, f"{first} back in BACKUP")
+
+    def preemption() -> list[dict]:
+        return json.loads(site.cli("status", "--json").stdout)["preemption"]
+
+    # keepalived waits preempt_delay (8 s) after its master-down interval: the master says it is coming
+    pending = wait_until(lambda: [p for p in preemption() if p["kind"] == "pending"], 10, "preemption pending")
+    assert (pending[0]["holder"], pending[0]["preferred"]) == (other, first)
+    assert pending[0]["until_ns"] > now_ns() - 5 * 10**9
+    site.wait_probe(first, timeout=30)  # then it takes the VIP back
+    wait_until(lambda: preemption() == [], 15, "no preemption left to say")
+    wait_titles(site.chat.received, f" moved {other} -> {first}", 1)
+    assert [i["kind"] for i in incidents_since(site, back) if i["severity"] != "info"] == ["failover"]
 
 
 def test_a_v4_and_v6_sync_groups_failover_is_one_incident_and_one_alert(make) -> None:  # type: ignore[no-untyped-def]

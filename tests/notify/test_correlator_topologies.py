@@ -157,3 +157,44 @@ def test_under_nopreempt_the_node_back_in_backup_is_no_incident(conn: sqlite3.Co
     site.vrrp(9.0, "node1", "VI_1", "BACKUP", 100, V4)  # back, higher priority, and it stays BACKUP
     site.tick(30.0)
     assert [i.kind for i in site.incidents()] == ["failover"]
+
+
+def test_the_same_vrid_on_two_networks_is_two_groups_and_one_group_seen_by_both_nodes_is_one(
+        conn: sqlite3.Connection) -> None:
+    # the cloud case: no VIP (a notify script moves the address), one instance name and VRID on two segments
+    site = Site(conn)
+    here = {"vrid": 66, "vips": [], "family": None, "interface": "eth0", "network": "10.1.2.0/24"}
+    there = {**here, "network": "10.9.0.0/24"}
+    site.vrrp(0.0, "a1", "VI_1", "MASTER", 100, here)
+    site.vrrp(0.1, "a2", "VI_1", "BACKUP", 99, here)
+    site.vrrp(0.2, "b1", "VI_1", "MASTER", 100, there)
+    site.vrrp(0.3, "b2", "VI_1", "BACKUP", 99, there)
+    site.tick(5.0, ("a1", "a2", "b1", "b2"))
+    assert site.incidents() == []  # one group by name: a1 and b1 would be a split brain
+    site.vrrp(6.0, "b1", "VI_1", "FAULT", 100, there)
+    site.vrrp(6.5, "b2", "VI_1", "MASTER", 99, there)
+    [failover] = site.incidents()
+    assert (failover.data["old_holder"], failover.data["new_holder"]) == ("b1", "b2")
+
+
+def test_an_upgrade_mid_stream_keeps_the_group_whole(conn: sqlite3.Connection) -> None:
+    # rows stored before the minions said their network (keyed by the VIPs), then node1 upgraded, node2 not yet
+    site = Site(conn)
+    upgraded = {**V4, "network": "10.0.0.0/24"}
+    site.vrrp(0.0, "node1", "VI_1", "MASTER", 100, V4)
+    site.vrrp(0.1, "node2", "VI_1", "BACKUP", 99, V4)
+    site.vrrp(3.0, "node1", "VI_1", "MASTER", 100, upgraded)  # its minion restarted: keepalived's dump
+    site.tick(4.0)
+    assert site.incidents() == []  # node1 still holds it: no group without a MASTER, no second group
+    site.vrrp(5.0, "node1", "VI_1", "FAULT", 100, upgraded)
+    site.vrrp(5.4, "node2", "VI_1", "MASTER", 99, V4)
+    site.vrrp(8.0, "node2", "VI_1", "MASTER", 99, {**upgraded})  # node2 upgraded too
+    site.vrrp(9.0, "node2", "VI_1", "FAULT", 99, upgraded)
+    site.vrrp(9.3, "node1", "VI_1", "MASTER", 100, upgraded)
+    site.tick(12.0)
+    moves = [(i.kind, i.data.get("old_holder"), i.data.get("new_holder")) for i in site.incidents()]
+    assert moves == [("failover", "node1", "node2"), ("failover", "node2", "node1")]
+    # and the same history replayed by a master that restarts
+    again = Correlator(conn, {}, silent_after_s=10)
+    again.replay(0)
+    assert len({id(g) for g in again.groups.values()}) == 1

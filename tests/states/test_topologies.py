@@ -129,6 +129,17 @@ def test_nopreempt_and_preempt_delay_start_every_node_as_backup(tmp_path: Path, 
 
 
 @needs_keepalived
+@pytest.mark.parametrize("where", ["pair", "instance"])
+def test_priority_changes_go_to_the_fifo_when_an_instance_preempts_late(tmp_path: Path, where: str) -> None:
+    switch = {"nopreempt": True}
+    over = here(**switch) if where == "pair" else here(instances={"VI_2": {"virtual_router_id": 52, **switch}})
+    conf = checked(plan(tmp_path, "node1", node1=over), tmp_path)
+    assert "    vrrp_notify_priority_changes" in block(conf, "global_defs").splitlines()
+    seed = checked(plan(tmp_path / "seed", "node1", node1=here()), tmp_path)
+    assert "vrrp_notify_priority_changes" not in seed  # the seed's config stays as it was
+
+
+@needs_keepalived
 def test_the_fast_profile(tmp_path: Path) -> None:
     inst = block(checked(plan(tmp_path, "node1", node1=here(profile="fast")), tmp_path), "vrrp_instance VI_1")
     for line in ("version 3", "advert_int 0.2", "garp_master_delay 1", "garp_master_repeat 3",
