@@ -67,8 +67,8 @@ BRACKETED = ("connection", "power")  # nobody on the node saw it: the failover s
 
 
 class Drill:
-    def __init__(self, site: LabSite, log: Path) -> None:
-        self.site, self.log = site, log
+    def __init__(self, site: LabSite, log: Path, monitors: dict[str, AddressMonitor]) -> None:
+        self.site, self.log, self.monitors = site, log, monitors
         self.expected: list[tuple[str, tuple[str, ...]]] = [("clock_offset", ("node2",))]
         self.gap_errors_ms: dict[str, list[float]] = {kind: [] for kind in KINDS}
         self.in_range: dict[str, list[bool]] = {kind: [] for kind in BRACKETED}
@@ -108,6 +108,8 @@ class Drill:
         wait_until(lambda: site.lab.holds_vip(first), 20, f"{first} to take the VIP")
         [moved] = wait_until(lambda: [i for i in self._incidents(start - S, "failover")
                                       if i["data"].get("new_holder") == first], 20, "the failover")
+        if kind == "power":  # the kernel's moment the cable went dark, not the moment `ip` was started
+            killed = next((round(t * S) for t in self.monitors["node1"].link_downs() if t * S >= start), killed)
         derived = moved["data"].get("gap_ns") or 0
         self.gap_errors_ms[kind].append(abs(derived - (truth - killed)) / 1e6)
         if kind in BRACKETED:
@@ -286,7 +288,7 @@ def main(quick: bool) -> None:
             [clock] = wait_until(lambda: site.incidents("clock_offset"), 20, "node2's clock offset")
             site.apply()
             site.settle()
-            drill = Drill(site, log)
+            drill = Drill(site, log, monitors)
             plan = ["keepalived", "power"] if quick else [*KINDS] * ROUNDS
             for i, kind in enumerate(plan):
                 drill.crash(kind)

@@ -67,12 +67,16 @@ def first_after(log: Path, node: str, state: str, after_ns: int) -> int | None:
     return next((ns for ns, n, s in notify_lines(log) if n == node and s == state and ns >= after_ns), None)
 
 
+_LINK = re.compile(r"^\[([^\]]+)\] \d+: ([^:@\s]+)(?:@\S+)?: <([^>]*)>")
+
+
 class AddressMonitor:
-    """`ip -ts monitor address` inside a node: when the VIP came and went, as the kernel says."""
+    """`ip -ts monitor link address` inside a node: when the VIP came and went, and when eth0 went down (a
+    power-off's first act), as the kernel says."""
 
     def __init__(self, site: LabSite, node: str, path: Path) -> None:
         self.path = path
-        argv = ["ip", "netns", "exec", site.lab.node(node).netns, "ip", "-ts", "-o", "monitor", "address"]
+        argv = ["ip", "netns", "exec", site.lab.node(node).netns, "ip", "-ts", "-o", "monitor", "link", "address"]
         self.proc = subprocess.Popen(argv, stdout=path.open("w"), stderr=subprocess.DEVNULL,
                                      stdin=subprocess.DEVNULL)
 
@@ -85,6 +89,15 @@ class AddressMonitor:
             stamp = line[1:line.index("]")]  # local time, to the microsecond
             t = datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%f").astimezone().timestamp()
             out.append((t, "deleted" if line[line.index("]") + 1:].lstrip().startswith("Deleted") else "added"))
+        return out
+
+    def link_downs(self, dev: str = "eth0") -> list[float]:
+        """Unix times at which `dev` was set down (its flags lose UP)."""
+        out = []
+        for line in self.path.read_text().splitlines():
+            m = _LINK.match(line)
+            if m and m.group(2) == dev and "UP" not in m.group(3).split(","):
+                out.append(datetime.strptime(m.group(1), "%Y-%m-%dT%H:%M:%S.%f").astimezone().timestamp())
         return out
 
     def stop(self) -> None:
