@@ -25,7 +25,8 @@ intervals differ by 4 ms, so either may take over, and node2 then preempts node3
     fidelity_alerts_per_incident  chat messages per move of the VIP (a crash) or per split, max (stale VIP and
                                   silence fold in; the "[resolved]" of a split is its end, not counted)
     hook_time_error_p99_ms        |hook's node time (corrected) - the wrapper's line|, p99
-    fifo_time_error_p99_ms        the same for keepalived's FIFO lines
+    hook_time_late_p99_ms         the same, counting only a hook later than the line (before it: the line's lag)
+    fifo_time_error_p99_ms        the same for keepalived's FIFO lines (and fifo_time_late_p99_ms)
     hook_earlier_than_fifo        share of the transitions both reported where the hook's time is the earlier
     truth_line_after_kernel_median_ms / _p99_ms   the wrapper's line - the kernel's address event that precedes
                                   it (the VIP added before a MASTER line, deleted before a BACKUP/FAULT/STOP
@@ -323,6 +324,8 @@ def main(quick: bool) -> None:
     for source in ("hook", "fifo"):
         if sources[source]:
             emit(f"{source}_time_error_p99_ms", percentile([abs(e) for e in sources[source]], 99), "ms")
+            # how late it is against the line alone (a time before the line is the line's own lag, see below)
+            emit(f"{source}_time_late_p99_ms", percentile([max(0.0, e) for e in sources[source]], 99), "ms")
     if sources["hook-fifo"]:
         emit("hook_earlier_than_fifo", sum(d < 0 for d in sources["hook-fifo"]) / len(sources["hook-fifo"]), "share")
     if lines:
