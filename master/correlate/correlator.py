@@ -115,7 +115,12 @@ class Correlator:
         if group is None:
             name = key if self.s.group_by in ("vip", "router_id") else instance
             group = self.groups[key] = Group(name, vip, self.s, self.known, self.heartbeat_ns)
+            group.witnesses = self.nodes.witnesses  # what else dates a silent holder's death (nodes.py)
         return group
+
+    def connection_closed(self, minion: str, at_ns: int) -> None:
+        """The master read EOF on `minion`'s connection at `at_ns` (master time): a witness of its death."""
+        self.nodes.closed(minion, at_ns)
 
     def at(self, se: StoredEvent) -> int:
         """An event's time for comparing nodes: node time corrected by the node's clock offset, and never

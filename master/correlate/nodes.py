@@ -11,18 +11,27 @@
   owns it again. A failover away from a node with a stale VIP says so in its own text (`annotate`), and the
   outbox folds the stale_vip alert into it: one message per crash.
 - `clock_incidents`: a node whose clock is off the master's by more than a second (clocks.py).
+- Witnesses of a silent death (dating.py): the last CLOSES_KEPT closes of each minion's connection that the
+  master's guard read (its process died, its kernel alive), and the last OUTAGES_KEPT outages of each VIP
+  that the master's probe saw ("nobody answers", with who answered last and when). The probe's node names
+  must be minion ids for its outages to bound a minion's death (the lab's are: `probes: [{nodes: [node1..]}]`);
+  an outage naming another node bounds nothing.
 """
 
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from hamaster.core.events import Event
 from hamaster.core.incidents import Incident
 from hamaster.master.correlate.clocks import OFFSET_BOUND_NS, Clocks, describe
+from hamaster.master.correlate.dating import Bound, connection_bound, probe_bound
 from hamaster.master.correlate.vrrp_group import DEAD, Close, Group, Op
 
 S = 1_000_000_000
 CLOCK_SHOWN_NS = 10_000_000  # offsets smaller than this are not worth a word in an incident
+CLOSES_KEPT = 16  # connection closes kept per minion
+OUTAGES_KEPT = 16  # probe outages kept per VIP
 
 
 @dataclass(slots=True)
@@ -42,10 +51,40 @@ class Nodes:
         self.nodes: dict[str, Node] = {}
         self.stale: dict[tuple[str, str], tuple[str, str | None]] = {}  # (node, vip) -> (dedup key, group)
         self.holding: set[str] = set()  # nodes that hold a VIP: the only ones a tick has to look at
+        self.closes: dict[str, deque[int]] = {}  # minion -> when its connection was closed by its peer (master ns)
+        self.outages: dict[str, deque[tuple[str, int, int, int]]] = {}  # vip -> (last answer, T1, took, T2)
+
+    def closed(self, minion: str, at_ns: int) -> None:
+        """The master's guard read EOF on `minion`'s connection at `at_ns`: its process is gone."""
+        self.closes.setdefault(minion, deque(maxlen=CLOSES_KEPT)).append(at_ns)
+
+    def _probe(self, parts: list[str], at: int, e: Event) -> None:
+        """The master's probe of a VIP: "nobody answers" after `last_answer` answered at `last_answer_ns`."""
+        d = e.data or {}
+        node, t1, took = d.get("last_answer"), d.get("last_answer_ns"), d.get("answer_took_ns")
+        if parts[3] == "nobody" and isinstance(node, str) and type(t1) is int and type(took) is int and t1 <= at:
+            self.outages.setdefault(parts[2], deque(maxlen=OUTAGES_KEPT)).append((node, t1, took, at))
+
+    def witnesses(self, minion: str, vips: Iterable[str], since_ns: int, until_ns: int) -> list[Bound]:
+        """What bounds the death of `minion`, silent since `since_ns` (the last thing it said), before
+        `until_ns` (the new MASTER): its connection's first close after it last spoke, and the probe outages
+        of `vips` that `minion` answered last before."""
+        found: list[Bound] = []
+        close = next((c for c in self.closes.get(minion, ()) if since_ns <= c <= until_ns), None)
+        if close is not None:
+            found.append(connection_bound(close))
+        for vip in vips:
+            for node, t1, took, t2 in self.outages.get(vip, ()):
+                if node == minion and t2 >= since_ns and t1 - took <= until_ns:
+                    found.append(probe_bound(t1, took, t2))
+        return found
 
     def beacon(self, minion: str, at: int, e: Event) -> str | None:
         """Take one beacon event; -> "died" when the node's keepalived just died."""
         parts = e.tag.split("/")
+        if len(parts) == 4 and parts[1] == "probe":  # the master's own probe (the pseudo-minion @probe)
+            self._probe(parts, at, e)
+            return None
         node = self.nodes.setdefault(minion, Node())
         if parts[1:] == ["keepalived", "down"]:
             child = e.data.get("vrrp_child") is True

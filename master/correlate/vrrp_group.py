@@ -23,7 +23,7 @@ from typing import Any
 
 from hamaster.core.incidents import Incident
 from hamaster.core.timeutil import human_duration, human_span, to_datetime
-from hamaster.master.correlate.dating import Dating, date_silent_death
+from hamaster.master.correlate.dating import Bound, Dating, date_silent_death
 from hamaster.master.correlate.settings import Settings
 
 log = logging.getLogger("hamaster.correlator")
@@ -100,6 +100,9 @@ class Group:
                  heartbeat_ns: int = HEARTBEAT_NS) -> None:
         self.name, self.vip, self.s, self.known = name, vip, s, known
         self.heartbeat_ns = heartbeat_ns  # bounds a silent holder's death (dating.py)
+        # and what else does (the correlator's nodes: connection closes, probe outages):
+        # (minion, the group's VIPs, silent since, new MASTER at) -> bounds
+        self.witnesses: Callable[[str, Iterable[str], int, int], list[Bound]] = lambda *_: []
         self.advert_int: dict[str, float] = {}  # member -> its advert_int (s), from its keepalived.conf's facts
         self.vips: set[str] = {str(vip).split("/")[0]} if vip else set()  # and those its members' events name
         self.vrid: int | None = None  # virtual_router_id, as its members' events say
@@ -203,7 +206,8 @@ class Group:
         dating = None
         if lost is not None and lost.state is None:  # it went silent: nobody saw it die, so bracket the death
             dating = date_silent_death(lost.node_ns, self.heartbeat_ns, tr.node_ns, tr.priority,
-                                       self.advert_int.get(tr.minion))
+                                       self.advert_int.get(tr.minion),
+                                       self.witnesses(lost.minion, self.vips, lost.node_ns, tr.node_ns))
         gap = max(0, tr.node_ns - (dating.at_ns if dating else lost.node_ns)) if lost else None
         if lost is not None:
             nm_key = f"no_master:{self.name}:{lost.key}"

@@ -101,6 +101,8 @@ class MasterDaemon:
         stack.callback(self.guard.close)
         self.intake.on_spoke = self.guard.spoke
         self.intake.on_keys, self.intake.on_revoked = self.guard.revoke, self.guard.revoked_frame
+        self._closed: list[tuple[str, int]] = []  # (key, when) of minions' connections closed by their peer
+        self.guard.on_closed = lambda key, at_ns: self._closed.append((key, at_ns))
         log.info("open files: limit %d, at most %d connections without an accepted key", fd_limit,
                  self.guard.bound)
         self.control = ControlServer(self.ctx, cfg.control, str(cfg.path))
@@ -140,6 +142,21 @@ class MasterDaemon:
             self.counters["incidents"] += len(ids)
             self.notifier.submit(ids)
 
+    def _connections_closed(self) -> None:
+        """A minion's connection read EOF: a witness of its process's death for the correlator. After intake's
+        drain: a frame that came before the EOF in the same turn is taken first, so the close is never dated
+        before the last thing the node said."""
+        accepted = self.keyring.accepted_keys()
+        for key, at_ns in self._closed:
+            minion = accepted.get(key)
+            if minion is None:
+                continue
+            seen = self.intake.minions.get(minion)
+            at_ns = max(at_ns, seen.last_seen_ns) if seen is not None else at_ns
+            log.info("minion %s closed its connection (its process ended or died)", minion)
+            self.correlator.connection_closed(minion, at_ns)
+        self._closed.clear()
+
     def status(self) -> dict[str, Any]:
         now = time.monotonic()
         return {
@@ -176,6 +193,8 @@ class MasterDaemon:
                     self.guard.serve()
                 if self.intake.router in ready:
                     self.intake.drain()
+                if self._closed:
+                    self._connections_closed()
                 if self.control.socket in ready:
                     self.control.serve()
                 if not self.health.full:

@@ -22,6 +22,12 @@ just before its connection's "disconnected" (libzmq emits both at once; the moni
 Cost: one more fd per connection (the bound of unauthenticated ones counts it), while the dups take at most a
 quarter of the fd limit: beyond that (thousands of minions on a low limit) libzmq's own fds come first, and a
 dropped connection without a dup goes uncounted.
+
+The same dup tells a minion's death: when a connection whose key had spoken reads EOF (or a reset), its
+peer closed it. A minion that died with its kernel alive (kill -9, the OOM killer) closes it at once, so
+`on_closed(key, at_ns)` gives the correlator a witness of the node's death (dating.py: "connection"), stamped
+when the loop read the monitor event. A connection the guard shut itself (a revoked key) is not reported,
+nor one without a dup.
 """
 
 import logging
@@ -29,12 +35,13 @@ import os
 import resource
 import socket
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import zmq
 from zmq.utils.monitor import parse_monitor_message
 
 from hamaster.core.protocol import fingerprint
+from hamaster.core.timeutil import now_ns
 from hamaster.master.intake.refusals import Refusals
 
 log = logging.getLogger("hamaster")
@@ -85,6 +92,7 @@ class ConnectionGuard:
         size = router.getsockopt(zmq.MAXMSGSIZE)
         self.max_size = size if isinstance(size, int) else -1
         self.shut = 0
+        self.on_closed: Callable[[str, int], None] = lambda key, at_ns: None  # a minion's peer closed: its key, when
 
     def close(self) -> None:
         self.router.disable_monitor()
@@ -110,9 +118,12 @@ class ConnectionGuard:
         if dup is None:
             return
         try:
-            if dropped and peer_still_there(dup):
+            there = peer_still_there(dup)
+            if dropped and there:
                 self.refusals.refuse("too_large", f"key {fingerprint(key)}" if key else "a peer",
                                      f"a frame over {self.max_size} bytes: connection dropped")
+            elif key is not None and not there:
+                self.on_closed(key, now_ns())
         finally:
             dup.close()
 

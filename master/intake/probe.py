@@ -10,6 +10,10 @@ gets no ARP answer and would otherwise hang.
     for o in outages(probe.observations()): print(o.before, "->", o.after, o.duration_ns / 1e6, "ms")
 
 An observation is stamped when its request started: the probe's resolution is `interval + timeout` at worst.
+`last_answer` is (node, when its answer was read, how long the request took) of the last request answered:
+when nobody answers, it bounds the death of that node (it answered between those two moments; the first
+request that failed started after it died or lost its link): the master's correlator dates a silent holder's
+death with it (dating.py, "probe").
 Pure stdlib, so the probe costs one thread and one socket at a time.
 """
 
@@ -64,6 +68,7 @@ class VipProbe:
         self.nodes = tuple(nodes) if nodes is not None else None
         self.on_change = on_change
         self.requests = 0
+        self.last_answer: tuple[str, int, int] | None = None  # (node, answer read at, request took), ns
         self._changes: list[Observation] = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -106,6 +111,9 @@ class VipProbe:
             ts = now_ns()
             node = self.ask()
             self.requests += 1
+            if node is not None:
+                done = now_ns()
+                self.last_answer = (node, done, done - ts)
             self._record(ts, node)
             # a fixed rhythm: a slow answer shortens the next wait instead of stretching the period
             next_at = max(next_at + self.interval, time.monotonic())

@@ -16,6 +16,7 @@ from labtruth import chat_after, deliveries, first_after, group, have_faketime, 
 from hamaster.core.config import load_master_config
 from hamaster.lab import services
 from hamaster.lab.site import LabSite, wait_until
+from hamaster.master.correlate.dating import CLOSE_LAG_NS
 
 pytestmark = pytest.mark.lab
 S = 10**9
@@ -82,13 +83,27 @@ def test_keepalived_and_its_minion_killed_together_is_a_failover_from_the_silenc
     heartbeat_ns = int(load_master_config(site.config).heartbeat_interval * S)
     failover = check_failover_from(site, log, start, killed, unseen_ns=heartbeat_ns)
     assert "node1 silent" in failover["data"]["cause"]
-    assert failover["data"]["death_dated_by"] in ("heartbeat", "advert", "heartbeat and advert")
+    # but the master read the close of its connection (its kernel lived on): that dates it, 50 ms wide
+    assert "connection" in failover["data"]["death_dated_by"], failover["data"]
     lo, hi = failover["data"]["gap_range_ns"]
-    assert lo <= failover["data"]["gap_ns"] <= hi and hi - lo <= heartbeat_ns + 50_000_000  # at most a beat wide
+    assert lo <= failover["data"]["gap_ns"] <= hi and hi - lo <= CLOSE_LAG_NS
     wait_until(lambda: incidents_since(site, start - S, "node_silent"), 10, "node1 to go silent")  # dated: last heard
     [title] = wait_until(lambda: chat_after(site, start), 15, "the chat alert")
     time.sleep(6)  # group_wait_s: the node_silent alert would come now if it were not folded
     assert chat_after(site, start) == [title] and " moved node1 -> node2" in title
+
+
+def test_a_power_off_of_the_master_is_dated_by_the_masters_own_probe(drill) -> None:
+    site, log, _ = drill
+    start = time.time_ns()
+    site.power_off("node1")  # the cable goes dark first: no close reaches the master, only silence
+    killed = time.time_ns()
+    failover = check_failover_from(site, log, start, start, unseen_ns=killed - start)
+    # the probe saw node1 answer last, then nobody: a bound about its interval wide (lab: 50 ms + a request)
+    assert "probe" in failover["data"]["death_dated_by"], failover["data"]
+    lo, hi = failover["data"]["gap_range_ns"]
+    assert hi - lo <= 200_000_000, failover["data"]
+    site.boot("node1")
 
 
 @pytest.mark.skipif(not have_faketime(), reason="needs faketime (apt-get install faketime)")

@@ -6,7 +6,7 @@ import signal
 import time
 
 import pytest
-from labtruth import chat_after, first_after, group, incidents_since
+from labtruth import chat_after, deliveries, first_after, group, incidents_since
 
 from hamaster.lab.site import wait_until
 
@@ -102,6 +102,9 @@ def test_the_master_killed_during_a_split_brain_alerts_it_once_and_its_heal_once
     site, log, _ = drill
     start = time.time_ns()
     began, incident = split(site, log, start)
+    # the chat has it; once the outbox has it recorded too (a kill between the POST and that record sends it
+    # again after the restart: at-least-once, by design)
+    wait_until(lambda: ("chat", "sent", None) in deliveries(site, incident["id"]), 10, "the chat delivery recorded")
 
     site.kill_master(signal.SIGKILL)  # during the split: replayed at start, already alerted, not again
     site.start_master()
