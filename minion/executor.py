@@ -8,7 +8,7 @@ and the result, sent back as is:
 
     {"minion": id, "test": bool,
      "states": [{"key", "id", "fun", "name", "sls", "result": true|false|null, "comment", "changes",
-                 "duration_ms", "started_ns"}, ...],
+                 "duration_ms", "started_ns", "report"?}, ...],     # report: a read-only job's findings
      "summary": {"succeeded": n, "changed": m, "failed": k, "duration_ms": t}}
 
 Requisites: a state whose require / watch / onchanges target failed does not run (result False, "One or more

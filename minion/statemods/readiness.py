@@ -162,7 +162,8 @@ def parse_scripts(text: str) -> dict[str, dict[str, Any]]:
     """The `------< VRRP Scripts >------` section of keepalived.data -> {name: {status, command, weight,
     instances}}; nothing else of the dump (it holds the password) is read."""
     out: dict[str, dict[str, Any]] = {}
-    inside, current, tracking = False, None, False
+    current: dict[str, Any] | None = None
+    inside, tracking = False, False
     for line in text.splitlines():
         if line.startswith("------<"):
             inside = line.strip() == "------< VRRP Scripts >------"
