@@ -23,6 +23,7 @@ from hamaster.core.protocol import JOB_VERSION
 from hamaster.master.drills.readiness import Finding
 
 SCRIPT_PROOF_DAYS = 30
+MIN_ADVERTS = 2  # the counters are judged over a window that should hold at least this many adverts
 NEVER_FAIL = {"echo", "printf", "true", ":"}
 FIREWALL = "check that it hears VRRP (firewall: IP protocol 112; multicast 224.0.0.18, or its unicast_peer)"
 Report = dict[str, Any]
@@ -127,7 +128,7 @@ def node_findings(m: str, rep: Report) -> list[Finding]:
                                f"{rep.get('window_s', 0):g} s for their authentication: the peer's auth_pass "
                                "differs", "`hamaster apply states/` writes the pillar's auth_pass to both "
                                "nodes (a hand edit of keepalived.conf?)"))
-        if i.get("state") == "MASTER" and i.get("advert_sent", 0) <= 0:
+        if i.get("state") == "MASTER" and i.get("advert_sent", 0) <= 0 and judged(rep.get("window_s", 0), i):
             out.append(Finding("error", inst, m, f"{m} is MASTER of {inst} but sent no advert in "
                                f"{rep.get('window_s', 0):g} s: its peer will claim the VIP too",
                                f"restart keepalived on {m}; check its interface {FIREWALL[5:]}"))
@@ -150,6 +151,12 @@ def node_findings(m: str, rep: Report) -> list[Finding]:
     return out
 
 
+def judged(window_s: float, inst: dict[str, Any]) -> bool:
+    """Whether the window was long enough to expect MIN_ADVERTS adverts (an advert_int of 5 s is not judged
+    on the probe's window of a few seconds)."""
+    return window_s >= MIN_ADVERTS * float(inst.get("advert_int") or 1) * 0.9
+
+
 def advert_findings(reports: dict[str, Report]) -> list[Finding]:
     """A node that hears no adverts: a BACKUP (it will claim the VIP), or a MASTER while its peer sends them."""
     out = []
@@ -160,7 +167,7 @@ def advert_findings(reports: dict[str, Report]) -> list[Finding]:
     for inst, members in sorted(by_inst.items()):
         for m, i in sorted(members.items()):
             if i.get("advert_rcvd", 0) > 0 or i.get("auth_failures", 0) > 0 or i.get("state") not in (
-                    "BACKUP", "MASTER"):
+                    "BACKUP", "MASTER") or not judged(i["window_s"], i):
                 continue  # adverts rejected for their password are heard: said above
             senders = sorted(p for p, pi in members.items() if p != m and pi.get("advert_sent", 0) > 0)
             if i["state"] == "MASTER" and not senders:

@@ -82,6 +82,15 @@ def test_who_hears_no_adverts() -> None:
     assert said(healthy()) == []
 
 
+def test_adverts_are_not_judged_over_a_window_too_short_for_the_advert_interval() -> None:
+    reports = healthy()
+    reports["node1"]["instances"]["VI_1"] = dict(inst("MASTER", rcvd=0, sent=0), advert_int=5.0)
+    reports["node2"]["instances"]["VI_1"] = dict(inst("BACKUP", rcvd=0), advert_int=5.0)
+    assert said(reports) == []  # 3 s of a 5 s advert_int: no advert is due
+    reports["node1"]["window_s"] = reports["node2"]["window_s"] = 10.0
+    assert len(said(reports)) == 2
+
+
 def test_a_master_that_sends_nothing_and_a_keepalived_that_does_not_answer() -> None:
     reports = healthy()
     reports["node1"]["instances"]["VI_1"] = inst("MASTER", rcvd=0, sent=0)
