@@ -54,8 +54,10 @@ fi
 
 
 def test_a_healthy_pair_has_no_live_finding_and_planted_config_faults_are_found(site: LabSite) -> None:
+    jobs = site.query("SELECT COUNT(*) FROM jobs")
     code, found, live = check(site)
     assert code == 0 and live_of(found) == [], found
+    assert site.query("SELECT COUNT(*) FROM jobs") == jobs  # not an "apply --test" row in the timeline
     assert live["asked"] == live["answered"] == ["node1", "node2"]
     assert live["notes"] and "30 days" in live["notes"][0]  # the lab's timeline is minutes old
     assert check(site, "--no-live")[2] is None
