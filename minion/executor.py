@@ -8,7 +8,7 @@ and the result, sent back as is:
 
     {"minion": id, "test": bool,
      "states": [{"key", "id", "fun", "name", "sls", "result": true|false|null, "comment", "changes",
-                 "duration_ms", "started_ns"}, ...],
+                 "duration_ms", "started_ns", "report"?}, ...],     # report: a read-only job's findings
      "summary": {"succeeded": n, "changed": m, "failed": k, "duration_ms": t}}
 
 Requisites: a state whose require / watch / onchanges target failed does not run (result False, "One or more
@@ -34,7 +34,7 @@ def context_for(cfg: MinionConfig, test: bool) -> Ctx:
     prefix = cfg.raw.get("file_root_prefix")
     if prefix is not None:
         prefix = Path(prefix) if Path(prefix).is_absolute() else cfg.path.parent / prefix
-    return Ctx(test=test, prefix=prefix, systemd=os.path.isdir("/run/systemd/system"))
+    return Ctx(test=test, prefix=prefix, systemd=os.path.isdir("/run/systemd/system"), minion=cfg)
 
 
 def run_job(job: dict[str, Any], cfg: MinionConfig) -> dict[str, Any]:
@@ -55,6 +55,8 @@ def run_chunks(chunks: list[dict[str, Any]], ctx: Ctx, secrets: list[str], minio
             "sls": chunk.get("sls", ""), "result": ret.result, "comment": ret.comment, "changes": ret.changes,
             "duration_ms": round((time.perf_counter() - s0) * 1000, 3), "started_ns": started,
         }
+        if ret.report is not None:  # a read-only job's findings (keepalived.readiness)
+            done[chunk["key"]]["report"] = ret.report
     states = mask_data(list(done.values()), secrets)
     failed = sum(s["result"] is False for s in states)
     return {

@@ -195,7 +195,8 @@ KNOWN_CYCLES = {
     # the registry in statemods/__init__ loads each state module, which imports the registry's base types
     frozenset({"hamaster.minion.statemods", "hamaster.minion.statemods.cmd", "hamaster.minion.statemods.drain",
                "hamaster.minion.statemods.file",
-               "hamaster.minion.statemods.pkg", "hamaster.minion.statemods.service"}),
+               "hamaster.minion.statemods.pkg", "hamaster.minion.statemods.readiness",
+               "hamaster.minion.statemods.service"}),
     # formats.py loads the table writer on first use; table.py takes the formatting helpers from formats.py
     frozenset({"hamaster.master.timeline.formats", "hamaster.master.timeline.table"}),
     # protocol.py loads its msgspec decoders (wire.py) on first use, so the CLI and the executor start fast;

@@ -174,7 +174,8 @@ class MasterDaemon:
 
     def _op_run(self, client: bytes, req: dict[str, Any]) -> dict[str, Any] | None:
         jid = self.health.write("jobs", lambda: self.jobs.start(req["targets"], float(req.get("timeout_s", 60)),
-                                                                bool(req.get("test")), client))
+                                                                bool(req.get("test")), client,
+                                                                bool(req.get("record", True))))
         if jid is None:
             return {"error": f"the store is full ({self.health.error}): no job can be recorded"}
         return None  # answered when complete or timed out

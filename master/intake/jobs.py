@@ -34,6 +34,7 @@ class Job:
     test: bool
     pending: set[str]
     results: dict[str, Any] = field(default_factory=dict)
+    record: bool = True  # in the jobs table (the timeline); not for a read-only probe (`hamaster check`'s)
 
 
 class JobBook:
@@ -43,11 +44,13 @@ class JobBook:
         self.jobs: dict[str, Job] = {}
         self._reacted: dict[tuple[str, str | None, str], float] = {}
 
-    def start(self, targets: dict[str, Any], timeout: float, test: bool, client: bytes | None) -> str:
+    def start(self, targets: dict[str, Any], timeout: float, test: bool, client: bytes | None,
+              record: bool = True) -> str:
         jid = time.strftime("%Y%m%d%H%M%S") + "-" + uuid.uuid4().hex[:6]
-        job = Job(jid, client, time.monotonic() + timeout, now_ns(), test, set(targets))
+        job = Job(jid, client, time.monotonic() + timeout, now_ns(), test, set(targets), record=record or not test)
         self.jobs[jid] = job
-        jobs.start(self.db, jid, job.started_ns, list(targets), job.test)
+        if job.record:
+            jobs.start(self.db, jid, job.started_ns, list(targets), job.test)
         for who, payload in targets.items():
             if not self.send(who, protocol.encode("job", jid=jid, job=payload)):
                 log.warning("job %s: minion %s is not connected", jid, who)
@@ -74,7 +77,8 @@ class JobBook:
         for who in job.pending:
             job.results[who] = None
         summary = {who: (r or {}).get("summary") for who, r in job.results.items()}
-        jobs.finish(self.db, job.jid, now_ns(), summary)
+        if job.record:
+            jobs.finish(self.db, job.jid, now_ns(), summary)
         if job.client is not None:
             self.reply(job.client, {"jid": job.jid, "results": job.results})
         else:

@@ -5,6 +5,7 @@
     probe_answers(conn, vip, since_ns)                 who answered the master's probe of one VIP, from when
     keepalived_configs(conn)                           each minion's latest minion/keepalived/config data
     deliveries_of(conn, incident_ids)                  the alerts a drill's incidents made (or would have)
+    oldest_vrrp(conn), last_vrrp_at(conn, m, i, prio)  how far back the timeline goes; a check script's last failure
 """
 
 import json
@@ -130,3 +131,17 @@ def deliveries_of(conn: Connection, incident_ids: Iterable[int]) -> list[tuple[A
     w = Where().any_of("incident_id", ids)
     return conn.execute(f"SELECT incident_id, route, target, status, last_error, title FROM deliveries{w.sql}"
                         " ORDER BY id", w.args).fetchall()
+
+
+def oldest_vrrp(conn: Connection) -> int | None:
+    """The node time of the first VRRP transition stored: how far back the timeline goes."""
+    (first,) = conn.execute("SELECT MIN(node_ns) FROM events WHERE kind = 'vrrp'").fetchone()
+    return None if first is None else int(first)
+
+
+def last_vrrp_at(conn: Connection, minion: str, instance: str, priority: int | None) -> int | None:
+    """When `minion` last went FAULT in `instance`, or made a transition at `priority` (a check script's
+    failure: `hamaster check`'s proof that the script can fail)."""
+    (last,) = conn.execute("SELECT MAX(node_ns) FROM events WHERE kind = 'vrrp' AND minion = ? AND instance = ?"
+                           " AND (state = 'FAULT' OR priority = ?)", (minion, instance, priority)).fetchone()
+    return None if last is None else int(last)

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hamaster.core.config import MinionConfig
+
 DEFAULT_TIMEOUT = 60.0
 
 
@@ -21,6 +23,7 @@ class Ctx:
     test: bool = False
     prefix: Path | None = None  # file.* paths land under it (tests, labs); None on a real node
     systemd: bool = False  # PID 1 is systemd
+    minion: MinionConfig | None = None  # the minion's config (jobs that read the node, e.g. keepalived.readiness)
 
     def path(self, name: str) -> Path:
         p = Path(name)
@@ -32,6 +35,7 @@ class Ret:
     result: bool | None
     comment: str
     changes: dict[str, Any] = field(default_factory=dict)
+    report: dict[str, Any] | None = None  # what a read-only job found (keepalived.readiness), sent back as is
 
 
 @dataclass(frozen=True)
@@ -63,12 +67,13 @@ def run(cmd: str | list[str], *, cwd: str | None = None, env: dict[str, str] | N
 
 
 def _registry() -> tuple[dict[str, Callable[..., Ret]], dict[str, Callable[..., Ret]]]:
-    from hamaster.minion.statemods import cmd, drain, file, pkg, service
+    from hamaster.minion.statemods import cmd, drain, file, pkg, readiness, service
 
     functions: dict[str, Callable[..., Ret]] = {
         "file.managed": file.managed, "file.directory": file.directory, "file.absent": file.absent,
         "service.running": service.running, "service.dead": service.dead,
         "cmd.run": cmd.run, "pkg.installed": pkg.installed, "keepalived.drain": drain.drain,
+        "keepalived.readiness": readiness.readiness,
     }
     watchers = {"service.running": service.mod_watch}  # what a changed watched state triggers
     return functions, watchers
