@@ -294,12 +294,13 @@ Interface = ipaddress.IPv4Interface | ipaddress.IPv6Interface
 def _primary(inst: VrrpInstance, addresses: dict[str, list[str]]) -> Interface | None:
     """The first address of the instance's interface in its family that is not one of its VIPs nor link-local."""
     version = 6 if _family(inst) == "inet6" else 4
+    vips = {_canonical(v) for v in inst.vips}
     for word in addresses.get(inst.interface, ()):
         try:
             address = ipaddress.ip_interface(word)
         except ValueError:
             continue
-        if address.version == version and str(address.ip) not in inst.vips and not address.is_link_local:
+        if address.version == version and str(address.ip) not in vips and not address.is_link_local:
             return address
     return None
 
@@ -310,8 +311,17 @@ def wire_network(inst: VrrpInstance, addresses: dict[str, list[str]]) -> str | N
     primary = _primary(inst, addresses)
     if inst.unicast_peers:
         source = inst.unicast_src_ip or (str(primary.ip) if primary else None)
-        return "unicast:" + ",".join(sorted({source, *inst.unicast_peers})) if source else None
+        ends = {_canonical(a) for a in (source, *inst.unicast_peers) if a}  # one spelling on both nodes
+        return "unicast:" + ",".join(sorted(ends)) if source else None
     return str(primary.network) if primary else None
+
+
+def _canonical(address: str) -> str:
+    """An address as the kernel writes it (keepalived.conf may say `FD00:0::12`, the kernel `fd00::12`)."""
+    try:
+        return str(ipaddress.ip_address(address))
+    except ValueError:
+        return address
 
 
 def facts(conf: KeepalivedConf) -> dict[str, Any]:

@@ -22,6 +22,7 @@ scripts of MAX_TEXT bytes each.
 import json
 import os
 import shlex
+import stat
 import subprocess
 import time
 from pathlib import Path
@@ -212,17 +213,31 @@ def script_text(pid: int, command: str) -> dict[str, Any]:
     if prog in SHELLS and len(argv) > 1 and not argv[1].startswith("-"):
         argv = argv[1:]  # `sh /path/check.sh`: the file is the script
     if argv[0].startswith("/"):
-        path = Path(f"/proc/{pid}/root") / argv[0].lstrip("/")
-        try:
-            with open(path, "rb") as f:
-                head = f.read(MAX_TEXT + 1)
-        except OSError:
-            head = b""
+        head = _read_head(Path(f"/proc/{pid}/root") / argv[0].lstrip("/"))
         if head and b"\0" not in head:  # a text file: a script
             return {"kind": "file", "text": head[:MAX_TEXT].decode(errors="replace"), "truncated": len(head) > MAX_TEXT}
         if head:
             return {"kind": "program", "text": " ".join(argv)[:MAX_TEXT], "truncated": False}
     return {"kind": "inline", "text": " ".join(shlex.quote(a) for a in argv)[:MAX_TEXT], "truncated": False}
+
+
+def _read_head(path: Path) -> bytes:
+    """The first MAX_TEXT + 1 bytes of a regular file; b"" for anything else. A FIFO, a socket or a device
+    (`/dev/zero`, `/dev/watchdog`) is not opened: an open() of a FIFO waits for a writer, and the minion's one
+    job thread would wait with it (no `apply` on the node until its restart). O_NONBLOCK covers a file swapped
+    for a FIFO between the stat and the open."""
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return b""
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
+    except OSError:
+        return b""
+    try:
+        return os.read(fd, MAX_TEXT + 1) if stat.S_ISREG(os.fstat(fd).st_mode) else b""
+    except OSError:
+        return b""
+    finally:
+        os.close(fd)
 
 
 def doctor(ctx: Ctx, pid: int | None) -> list[dict[str, str]]:

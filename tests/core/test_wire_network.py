@@ -49,3 +49,16 @@ def test_the_config_watch_sends_each_instances_network(tmp_path: Path) -> None:
     assert event is not None and event.data["instances"]["VI_1"]["network"] == "127.0.0.0/8"
     assert watch.describe["VI_1"]["network"] == "127.0.0.0/8"  # what the instance's vrrp events carry
     assert watch.poll(5.0) is None  # the network is no change of its own
+
+
+def test_addresses_spelt_otherwise_in_keepalived_conf_are_the_same_endpoints() -> None:
+    """keepalived takes any spelling of an IPv6 address (upper case, leading zeros, uncompressed); the kernel
+    lists the primary in its canonical one. Both nodes of one unicast pair, one whose source is its primary,
+    must say the same network, and a VIP spelt otherwise is still no network of its own."""
+    side1 = instance("interface eth0\nvirtual_router_id 51\nunicast_peer {\nFD00:0:0:0::12\n}")
+    side2 = instance("interface eth0\nvirtual_router_id 51\nunicast_src_ip fd00::0012\nunicast_peer {\nFD00::11\n}")
+    one = wire_network(side1, {"eth0": ["fd00::11/64"]})
+    assert one == wire_network(side2, {}) == "unicast:fd00::11,fd00::12"
+    v6 = instance("interface eth0\nvirtual_router_id 52\nvirtual_ipaddress {\nFD00:1::100/128\n}")
+    holder = {"eth0": ["fd00:1::100/128", "fd00::11/64"]}  # IPv6: the newest address is listed first
+    assert wire_network(v6, holder) == wire_network(v6, {"eth0": ["fd00::12/64"]}) == "fd00::/64"

@@ -227,3 +227,26 @@ def test_the_probe_runs_in_test_mode_only_and_the_executor_returns_its_report(tm
     whats = " ".join(d["what"] for d in state["report"]["doctor"])
     assert "daemon is running" in whats and "127.0.0.1:9 is reachable" in whats
     assert live.report_of(result) == state["report"]
+
+
+def test_a_scripts_file_that_is_a_fifo_or_a_device_is_not_read(tmp_path: Path) -> None:
+    """A vrrp_script naming a FIFO (or /dev/zero, a device): the probe must not block in open() waiting for a
+    writer that never comes, nor read a device; it says the command, as for a program."""
+    import threading
+
+    me = os.getpid()
+    fifo = tmp_path / "chk.fifo"
+    os.mkfifo(fifo)
+    got: list[dict[str, Any]] = []
+    reader = threading.Thread(target=lambda: got.append(script_text(me, f"'{fifo}'")), daemon=True)
+    reader.start()
+    reader.join(5)
+    if reader.is_alive():  # release the blocked open() so the thread ends, then fail
+        fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+        os.close(fd)
+        reader.join(5)
+        pytest.fail("script_text blocked opening a FIFO")
+    assert got[0]["text"] == f"{fifo}" and got[0]["kind"] in ("inline", "program")
+    zero = tmp_path / "chk_zero"
+    zero.symlink_to("/dev/zero")
+    assert script_text(me, str(zero))["text"] == str(zero)
