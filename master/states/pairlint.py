@@ -1,7 +1,8 @@
 """Pair lint: compare the rendered keepalived.conf of minions that share a vrrp_instance, before any change.
 
 Errors (the pair would not work as one): virtual_router_id, authentication or VIPs differ; the drain track
-file (`hamaster drain`) whose weight cannot move the VIPs away (not larger than the priority gap).
+file (`hamaster drain`) whose weight cannot move the VIPs away (not larger than the priority gap, or any
+weight but 0 when the peers run nopreempt: see `_stuck_under_nopreempt`).
 Warnings (it works, not as meant): priorities tie; a tracked script or process whose weight cannot flip
 mastership (|weight| not larger than the priority gap); auth_pass longer than the 8 characters keepalived
 keeps. Messages never show auth_pass itself. Then topolint.py's checks: unicast, address families, sync
@@ -64,14 +65,16 @@ def lint(configs: dict[str, str], addresses: dict[str, list[str]] | None = None)
                 out.append(Lint("error", name, f"{label} differ: {shown}"))
         if len({m.auth for m in group}) > 1:  # never print the secret itself
             out.append(Lint("error", name, f"authentication differs between {', '.join(m.minion for m in group)}"))
+        stuck = _stuck_under_nopreempt(name, group)
+        out += stuck
         ranked = sorted(group, key=lambda m: -m.priority)
-        for hi, lo in pairwise(ranked):
+        for hi, lo in pairwise(ranked if not stuck else []):  # (what stuck says comes first)
             if hi.priority == lo.priority:
                 out.append(Lint("warning", name, f"priorities tie: {hi.minion} and {lo.minion} both {hi.priority}"))
                 continue
             gap = hi.priority - lo.priority
             for track, weight in hi.tracked.items():
-                if track == DRAIN_TRACK and abs(weight) <= gap:
+                if track == DRAIN_TRACK and weight and abs(weight) <= gap:  # (weight 0: FAULT, moves them)
                     out.append(Lint("error", name, f"{track} weight {weight} cannot move the VIPs away on "
                                     f"`hamaster drain`: {hi.minion} {hi.priority} vs {lo.minion} {lo.priority} "
                                     f"(gap {gap}); raise pillar drain.weight above {gap}"))
@@ -79,3 +82,20 @@ def lint(configs: dict[str, str], addresses: dict[str, list[str]] | None = None)
                     out.append(Lint("warning", name, f"{track} weight {weight} cannot flip mastership: "
                                     f"{hi.minion} {hi.priority} vs {lo.minion} {lo.priority} (gap {gap})"))
     return out + [Lint(*found) for found in topolint.check(parsed, addresses)]
+
+
+def _stuck_under_nopreempt(name: str, group: list[Member]) -> list[Lint]:
+    """A BACKUP under nopreempt accepts a live MASTER's adverts whatever their priority (keepalived), so a
+    weight on the MASTER moves nothing: its failed check leaves the VIP where nginx is down, its drain times
+    out. Only weight 0 (the node goes FAULT on failure) gives the VIP away."""
+    out = []
+    for m in group:
+        peers = [o.minion for o in group if o is not m]
+        if not all(o.nopreempt for o in group if o is not m):
+            continue
+        who = f"{', '.join(peers)} {'runs' if len(peers) == 1 else 'run'} nopreempt"
+        out += [Lint("error" if track == DRAIN_TRACK else "warning", name,
+                     f"{m.minion}: {track} weight {weight} cannot move the VIP away: {who} and never take over"
+                     f" from a live MASTER for its priority; give it weight 0 (a failure makes {m.minion} FAULT)")
+                for track, weight in m.tracked.items() if weight]
+    return out

@@ -136,6 +136,25 @@ def test_under_nopreempt_the_node_back_stays_backup_and_nothing_is_alerted(make)
     assert [i["kind"] for i in incidents_since(site, start, "failover")] == ["failover"]
 
 
+def test_under_nopreempt_a_failed_check_gives_the_vip_away(make) -> None:  # type: ignore[no-untyped-def]
+    """The BACKUP under nopreempt would never take over from a MASTER whose check lowered its priority: the
+    tree's weight 0 makes the failed check FAULT the node, and the VIP moves (it stayed where nginx was down)."""
+    site = make("nopreempt")
+    [holder] = site.lab.holders()
+    other = "node2" if holder == "node1" else "node1"
+    conf = site.lab.node(holder).etc / "nginx" / "nginx.conf"
+    good = conf.read_text()
+    conf.write_text("this is not an nginx config;\n")  # the check script cannot start it again
+    start = now_ns()
+    site.lab.stop_nginx(holder)
+    try:
+        site.wait_probe(other, timeout=30)
+        wait_until(lambda: (holder, "VI_1", "FAULT") in transitions(site, start), 20, f"{holder} in FAULT")
+        wait_titles(site.chat.received, f" moved {holder} -> {other}", 1)
+    finally:
+        conf.write_text(good)
+
+
 def test_under_preempt_delay_the_node_back_is_pending_then_takes_over(make) -> None:  # type: ignore[no-untyped-def]
     site = make("preempt-delay")  # settled: node1, the higher priority, holds it (it preempted at start)
     first, other = "node1", "node2"

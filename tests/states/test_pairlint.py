@@ -64,3 +64,18 @@ def test_auth_pass_longer_than_keepalived_keeps_warns_without_showing_it() -> No
     found = lint({"node1": conf(auth="longsecret")})
     assert [(x.severity, x.message) for x in found] == [
         ("warning", "node1: auth_pass is 10 characters; keepalived uses only the first 8")]
+
+
+def test_a_weight_under_the_peers_nopreempt_cannot_move_the_vip() -> None:
+    """keepalived's BACKUP under nopreempt accepts a live MASTER's adverts whatever their priority: the
+    MASTER's failed check (weight 2 over a gap of 1) would leave the VIP where nginx is down."""
+    def nopreempt(text: str) -> str:
+        return text.replace("    priority", "    nopreempt\n    priority")
+
+    master, backup = conf(state="BACKUP"), nopreempt(conf(priority=99, state="BACKUP"))
+    found = [(x.severity, x.message) for x in lint({"node1": master, "node2": backup})]
+    assert found == [("warning", "node1: chk_nginx weight 2 cannot move the VIP away: node2 runs nopreempt and"
+                      " never take over from a live MASTER for its priority; give it weight 0 (a failure makes"
+                      " node1 FAULT)")]
+    fault = nopreempt(conf(state="BACKUP", weight=0))
+    assert lint({"node1": fault, "node2": nopreempt(conf(priority=99, state="BACKUP", weight=0))}) == []

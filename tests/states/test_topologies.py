@@ -129,6 +129,16 @@ def test_nopreempt_and_preempt_delay_start_every_node_as_backup(tmp_path: Path, 
 
 
 @needs_keepalived
+def test_under_nopreempt_a_failed_check_and_a_drain_fault_the_node(tmp_path: Path) -> None:
+    """A BACKUP under nopreempt never takes over from a live MASTER for its priority (keepalived accepts the
+    lower MASTER's adverts), so a weight cannot move the VIP: the checks are rendered weight 0 (FAULT)."""
+    nopreempt = block(checked(plan(tmp_path, "node1", node1=here(nopreempt=True)), tmp_path), "vrrp_instance VI_1")
+    assert "chk_nginx weight 0" in nopreempt and "hamaster_drain weight 0" in nopreempt
+    seed = block(checked(plan(tmp_path / "seed", "node1", node1=here()), tmp_path), "vrrp_instance VI_1")
+    assert "weight 0" not in seed  # preempting pairs keep the seed's weights
+
+
+@needs_keepalived
 @pytest.mark.parametrize("where", ["pair", "instance"])
 def test_priority_changes_go_to_the_fifo_when_an_instance_preempts_late(tmp_path: Path, where: str) -> None:
     switch = {"nopreempt": True}
