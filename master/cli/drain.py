@@ -116,8 +116,14 @@ def moved_away(cfg: MasterConfig, snap: Snapshot, node: str, held: list[str], si
 
 
 def came_back(cfg: MasterConfig, snap: Snapshot, node: str, held: tuple[str, ...], timeout: float) -> dict[str, Any]:
-    """After undrain: wait until `node` answers its VIPs again (it held them before the drain and preempts)."""
+    """After undrain: wait until `node` answers its VIPs again (it held them before the drain and preempts).
+    Under nopreempt it comes back BACKUP and the VIPs stay on the peer (keepalived's promise): then wait for
+    that alone, and say {}: no failback."""
     vips = snap.vips_of(node)
+
+    def backup_again(conn: store.Connection) -> bool:
+        states = store.current_vrrp_states(conn).get(node, {})
+        return all(states.get(i, ("",))[0] == "BACKUP" for i in held)
 
     def by_probe(conn: store.Connection) -> dict[str, Any] | None:
         out = {}
@@ -134,9 +140,17 @@ def came_back(cfg: MasterConfig, snap: Snapshot, node: str, held: tuple[str, ...
 
     if not held:
         return {}
+    if stays_backup(snap, node, held):
+        wait_until(cfg, backup_again, timeout, f"{node} to be BACKUP again")
+        return {}
     if vips:
         return dict(wait_until(cfg, by_probe, timeout, f"{node} to answer on the VIP again"))
     return dict(wait_until(cfg, by_vrrp, timeout, f"{node} to be MASTER again"))
+
+
+def stays_backup(snap: Snapshot, node: str, held: tuple[str, ...]) -> bool:
+    """Undrained, `node` takes none of `held` back: each has nopreempt there."""
+    return bool(held) and all(snap.nopreempt(node, i) for i in held)
 
 
 def check_node(snap: Snapshot, node: str) -> None:
@@ -197,5 +211,8 @@ def undrain(node: str, config_path: str | None, timeout: float, no_wait: bool) -
     jid = set_drained(cfg, snap, node, False, ())
     back = {} if no_wait else came_back(cfg, snap, node, held, timeout)
     took = max((at for at, _ in back.values()), default=now_ns()) - started
+    if stays_backup(snap, node, held) and not no_wait:
+        click.echo(f"{node} in service again (job {jid}): BACKUP; nopreempt leaves the VIPs on the peer")
+        return
     click.echo(f"{node} in service again (job {jid})" + (f": answers on {', '.join(sorted(back))} after "
                                                           f"{took / 1e9:.1f} s" if back else ""))

@@ -189,18 +189,23 @@ def drill_one(cfg: MasterConfig, snap: Snapshot, instance: str, *, stay: bool, b
         back_ns = now_ns()
         set_drained(cfg, snap, holder, False, ())
         back = came_back(cfg, snap, holder, (instance,), 30)
-        at = max(ts for ts, _ in back.values())
-        answers = _answers(cfg, vip, back_ns)
-        figs["failback_s"] = round((at - back_ns) / 1e9, 2)
-        figs["failback_outage_ms"] = _ms(figures.outage_ns(answers, back_ns, at))
-        step("failback", at, f"{holder} answers on {vip} again {(at - back_ns) / 1e9:.2f} s after the undrain")
+        if not back:  # nopreempt: BACKUP again, the VIP stays with the peer
+            figs["failback_s"] = None
+            step("failback", now_ns(), f"{holder} is BACKUP again; nopreempt leaves {vip} on {peer}: no failback")
+        else:
+            at = max(ts for ts, _ in back.values())
+            answers = _answers(cfg, vip, back_ns)
+            figs["failback_s"] = round((at - back_ns) / 1e9, 2)
+            figs["failback_outage_ms"] = _ms(figures.outage_ns(answers, back_ns, at))
+            step("failback", at, f"{holder} answers on {vip} again {(at - back_ns) / 1e9:.2f} s after the undrain")
     figs["total_s"] = round((now_ns() - started) / 1e9, 2)
     data["figures"] = figs
     data["incidents"] = _incidents(cfg, drained_ns)
     data["alerts"] = _alerts(cfg, data["incidents"])
     summary = (f"{holder} -> {peer}: users waited {figs['outage_ms']:.0f} ms (probe), VRRP gap "
                f"{'-' if figs['vrrp_gap_ms'] is None else format(figs['vrrp_gap_ms'], '.0f') + ' ms'}"
-               + ("" if stay else f", back in {figs['failback_s']:.1f} s") + f", {figs['total_s']:.1f} s in all")
+               + ("" if stay else f", back in {figs['failback_s']:.1f} s" if figs.get("failback_s") is not None
+                  else ", no failback (nopreempt)") + f", {figs['total_s']:.1f} s in all")
     return drills.Drill(started, now_ns(), instance, holder, peer, True, summary, data)
 
 

@@ -61,6 +61,11 @@ class Snapshot:
         mark = self.drained.get(minion)
         return bool(mark and mark.drained)
 
+    def nopreempt(self, minion: str, instance: str) -> bool:
+        """Whether the node's keepalived.conf (its config facts) gives the instance nopreempt."""
+        facts = self.configs.get(minion, {}).get("instances", {}).get(instance, {})
+        return isinstance(facts, dict) and facts.get("nopreempt") is True
+
     def vips_of(self, minion: str, instance: str | None = None) -> list[str]:
         """The probed VIPs `minion` may serve (master.yaml's probes naming it); of `instance` only, when the
         minion's config facts say which VIPs the instance has."""

@@ -155,6 +155,27 @@ def test_under_nopreempt_a_failed_check_gives_the_vip_away(make) -> None:  # typ
         conf.write_text(good)
 
 
+def test_under_nopreempt_drain_moves_the_vip_and_undrain_leaves_it(make) -> None:  # type: ignore[no-untyped-def]
+    """drain FAULTs the holder (weight 0): the VIP moves; undrain brings it back as BACKUP, and nopreempt keeps
+    the VIP on the peer: undrain must not wait for a failback that keepalived will never do."""
+    site = make("nopreempt")
+    [holder] = site.lab.holders()
+    other = "node2" if holder == "node1" else "node1"
+    site.cli("drain", holder, timeout=90)
+    assert site.lab.holders() == [other]
+    back = now_ns()
+    out = site.cli("undrain", holder, timeout=90).stdout
+    assert "nopreempt" in out, out
+    wait_until(lambda: (holder, "VI_1", "BACKUP") in transitions(site, back), 20, f"{holder} back in BACKUP")
+    assert site.lab.holders() == [other]
+    # a drill: the same move and back, without waiting for a failback either
+    done = site.cli("drill", "--json", check=False, timeout=150)
+    assert done.returncode == 0, done.stdout + done.stderr
+    [d] = json.loads(done.stdout)
+    assert (d["ok"], d["holder"], d["peer"], d["figures"]["failback_s"]) == (True, other, holder, None), d
+    assert "no failback" in d["summary"] and site.lab.holders() == [holder]
+
+
 def test_under_preempt_delay_the_node_back_is_pending_then_takes_over(make) -> None:  # type: ignore[no-untyped-def]
     site = make("preempt-delay")  # settled: node1, the higher priority, holds it (it preempted at start)
     first, other = "node1", "node2"
