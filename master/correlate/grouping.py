@@ -17,9 +17,9 @@ The picture's own two rules, for members the wire does not tell apart well:
   its own.
 
 A group's label is its instance name when no other group on the site has that name (what every message
-said before), else the name with the VRID and the network (`VI_1 (VRID 52, 10.1.2.0/24)`), else with its
-nodes (`VI_1 on node3, node4`). Under group_by vip or router_id the label is the key, as the correlator
-names its groups.
+said before), else the name with the VRID and the network (`VI_1 (VRID 52, 10.1.2.0/24)`; its first VIP
+when its nodes do not say their network), else with its nodes (`VI_1 on node3, node4`). Under group_by
+vip or router_id the label is the key, as the correlator names its groups.
 """
 
 from collections.abc import Iterable, Mapping
@@ -63,7 +63,7 @@ class VrrpGroup:
     label: str
     members: tuple[tuple[str, str], ...]  # (minion, its instance's name), sorted
     vrid: int | None = None
-    network: str | None = None
+    network: str | None = None  # where it is heard (its first VIP when its nodes do not say their network)
 
     @property
     def nodes(self) -> list[str]:
@@ -99,8 +99,8 @@ def site_groups(said: Mapping[tuple[str, str], Mapping[str, Any]], settings: Any
     for mi, (key, _) in sorted(keyed.items()):
         by_key.setdefault(key, []).append(mi)
     facts = {key: [said[mi] for mi in mis] for key, mis in by_key.items()}
-    groups = [(key, mis, _first(facts[key], "vrid", int), _first(facts[key], "network", str))
-              for key, mis in by_key.items()]
+    groups = [(key, mis, _first(facts[key], "vrid", int), _first(facts[key], "network", str)
+               or _vip(facts[key])) for key, mis in by_key.items()]
     named = s.group_by in ("vip", "router_id")
     return sorted((VrrpGroup(key, key if named else label, tuple(mis), vrid, network)
                    for (key, mis, vrid, network), label in zip(groups, _labels(groups), strict=True)),
@@ -127,6 +127,12 @@ def _regroup(keyed: dict[tuple[str, str], tuple[str, bool]]) -> None:
 
 def _first(facts: Iterable[Mapping[str, Any]], field: str, kind: type) -> Any:
     return next((v for f in facts if type(v := f.get(field)) is kind and v), None)
+
+
+def _vip(facts: Iterable[Mapping[str, Any]]) -> str | None:
+    """Where a group without a network is: its first VIP (without the prefix length)."""
+    vips = sorted(str(v).split("/")[0] for f in facts if isinstance(f.get("vips"), list | tuple) for v in f["vips"])
+    return vips[0] if vips else None
 
 
 def _labels(groups: list[tuple[str, list[tuple[str, str]], int | None, str | None]]) -> list[str]:
