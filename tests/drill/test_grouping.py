@@ -8,6 +8,7 @@ from hamaster.core.events import Event, vrrp_tag
 from hamaster.master import store
 from hamaster.master.correlate.correlator import Correlator
 from hamaster.master.correlate.grouping import site_groups
+from hamaster.master.drills import live
 from hamaster.master.drills.checks import findings
 from hamaster.master.drills.snapshot import Snapshot
 
@@ -95,3 +96,22 @@ def test_the_correlator_groups_the_transitions_as_the_picture_does(tmp_path: Pat
         assert by_correlator == sorted((g.key, g.nodes) for g in site_groups(said)) and len(by_correlator) == 2
     finally:
         conn.close()
+
+
+def test_the_live_probe_hears_adverts_within_each_pair_only() -> None:
+    """Two MASTERs of two pairs both send adverts: neither is deaf to the other's (VRRP filters by VRID), and
+    a BACKUP that hears none is a finding of its own pair."""
+    said = two_pairs()
+    states = {"node1": "MASTER", "node2": "BACKUP", "node3": "MASTER", "node4": "BACKUP"}
+    snap = Snapshot({m: {i: (states[m], 100, 0)} for m, i in said}, dict.fromkeys(states, True),
+                    {m: {} for m in states}, {}, {m: {"instances": {i: f}} for (m, i), f in said.items()}, [])
+
+    def inst(state: str, rcvd: int) -> dict[str, Any]:
+        return {"state": state, "advert_int": 1.0, "advert_rcvd": rcvd, "advert_sent": 3 if state == "MASTER" else 0}
+    reports = {m: {"v": 1, "keepalived": "running", "window_s": 3.0, "errors": [], "scripts": {}, "doctor": [],
+                   "instances": {"VI_1": inst(s, 0 if s == "MASTER" else 3)}} for m, s in states.items()}
+    assert live.findings(reports, group_of=snap.group_of) == []
+    reports["node4"]["instances"]["VI_1"] = inst("BACKUP", 0)
+    [f] = live.findings(reports, group_of=snap.group_of)
+    assert (f.node, f.group) == ("node4", "VI_1 (VRID 52, 10.1.2.0/24)") and "node3 sent them" in f.problem
+    assert "node1" not in f.problem
