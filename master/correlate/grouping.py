@@ -22,6 +22,7 @@ when its nodes do not say their network), else with its nodes (`VI_1 on node3, n
 vip or router_id the label is the key, as the correlator names its groups.
 """
 
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -136,14 +137,15 @@ def _vip(facts: Iterable[Mapping[str, Any]]) -> str | None:
 
 
 def _labels(groups: list[tuple[str, list[tuple[str, str]], int | None, str | None]]) -> list[str]:
-    names = [sorted({i for _, i in mis})[0] for _, mis, _, _ in groups]
-    plain = [n for n in names if names.count(n) == 1]
+    names = [min(i for _, i in mis) for _, mis, _, _ in groups]
+    named = Counter(names)
     labels = []
     for name, (_, _, vrid, network) in zip(names, groups, strict=True):
-        if name in plain:
+        if named[name] == 1:
             labels.append(name)
             continue
         said = ", ".join(x for x in (f"VRID {vrid}" if vrid is not None else "", network or "") if x)
         labels.append(f"{name} ({said})" if said else "")
-    return [label if label and labels.count(label) == 1 else f"{name} on {', '.join(m for m, _ in mis)}"
+    taken = Counter(labels)
+    return [label if label and taken[label] == 1 else f"{name} on {', '.join(m for m, _ in mis)}"
             for label, name, (_, mis, _, _) in zip(labels, names, groups, strict=True)]
