@@ -82,6 +82,9 @@ def test_the_drill_and_drain_see_each_pair_on_its_own(site: Site) -> None:
     snap = snapshot(site)
     with pytest.raises(ConfigError, match=r"--instance VI_1 is 2 VRRP groups here: 'VI_1 \(VRID 51.*'VI_1 \(VRID 52"):
         pick_instances(snap, "VI_1", False)  # a drill moves users' traffic: the operator says which pair
+    refused = site.cli("drill", "--instance", "VI_1", check=False)  # the command says it as one line
+    assert refused.returncode != 0 and A in refused.stderr and B in refused.stderr, refused.stderr
+    assert "Traceback" not in refused.stderr and not site.count("SELECT COUNT(*) FROM jobs")  # nothing ran
     assert [g.label for g in snap.groups()] == [A, B]
     assert pick_instances(snap, A, False) == [A] and pick_instances(snap, None, True) == [A, B]
     holder, peer, found = readiness(snap, B)
