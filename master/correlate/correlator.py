@@ -187,7 +187,13 @@ class Correlator:
         if not ops:  # (most batches: the groups by name are built only when an incident needs them)
             return ops
         by_name = {g.name: g for g in self.groups.values() if g not in self.sync_groups}
-        return self.nodes.annotate(ops, by_name, self.clocks)
+        if len(by_name) == len(self.groups) - len(self.sync_groups):
+            return self.nodes.annotate(ops, by_name, self.clocks)
+        for op in ops:  # a name several groups share (two pairs both VI_1): each incident its own nodes' group
+            own = next((g for g in self.groups.values() if isinstance(op, Incident) and g.name == op.instance
+                        and g not in self.sync_groups and set(op.nodes) & set(g.members)), None)
+            self.nodes.annotate([op], {**by_name, **({own.name: own} if own else {})}, self.clocks)
+        return ops
 
     def _retime_twins(self, twins: dict[tuple[str, int], int], in_batch: set[tuple[str, int]]) -> list[Op]:
         """Second reports of transitions fed before: an earlier one moves its original back to its time."""
