@@ -65,7 +65,7 @@ def live_probe(cfg: MasterConfig, snap: Snapshot, timeout_s: float) -> tuple[lis
         return drills.oldest_vrrp(conn), failed
     oldest, failures = store.read(cfg.store, read) or (None, {})
     history_s = (now_ns() - oldest) / 1e9 if oldest else None
-    found = live.findings(reports, failures, history_s, now_ns(), timeout_s)
+    found = live.findings(reports, failures, history_s, now_ns(), timeout_s, snap.group_of)
     return found, {"asked": asked, "answered": sorted(m for m, r in reports.items() if isinstance(r, dict)),
                    "history_days": None if history_s is None else round(history_s / 86400, 2),
                    "notes": live.notes(history_s)}

@@ -87,6 +87,7 @@ def moved_away(cfg: MasterConfig, snap: Snapshot, node: str, held: list[str], si
     """Wait until the probe sees every VIP of `node` answered by another node (without a probe: until the
     store says a peer is MASTER of each instance `node` held). Returns {vip or instance: (at_ns, who)}."""
     vips = snap.vips_of(node)
+    group = {inst: set(snap.group_of(node, inst).nodes) for inst in held}  # its pair's, not a namesake's
 
     def by_probe(conn: store.Connection) -> dict[str, Any] | None:
         out = {}
@@ -103,7 +104,7 @@ def moved_away(cfg: MasterConfig, snap: Snapshot, node: str, held: list[str], si
         out = {}
         for inst in held:
             masters = [(st[2], m) for m, insts in states.items() if (st := insts.get(inst)) and st[0] == "MASTER"
-                       and m != node and st[2] >= since_ns]
+                       and m != node and m in group[inst] and st[2] >= since_ns]
             if not masters or states.get(node, {}).get(inst, ("",))[0] == "MASTER":
                 return None
             out[inst] = max(masters)

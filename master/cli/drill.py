@@ -20,6 +20,7 @@ from hamaster.core.timeutil import now_ns, to_datetime
 from hamaster.master import store
 from hamaster.master.cli import config_option
 from hamaster.master.cli.drain import came_back, set_drained, snapshot
+from hamaster.master.correlate.grouping import VrrpGroup
 from hamaster.master.drills import figures
 from hamaster.master.drills.readiness import Finding, peer_findings, peers
 from hamaster.master.drills.snapshot import Snapshot
@@ -38,31 +39,39 @@ def _ms(ns: int | None) -> float | None:
 
 
 def pick_instances(snap: Snapshot, instance: str | None, whole_site: bool) -> list[str]:
-    known = sorted({i for insts in snap.vrrp.values() for i in insts})
+    """The labels of the groups to drill (grouping.py: the instance name where it is unique). An instance
+    name that several pairs share is refused, naming each group's label to give instead: a drill moves
+    users' traffic, so it moves only the pair the operator means (`--site` drills them all)."""
+    groups = snap.groups()
+    known = [g.label for g in groups]
     if instance:
-        if instance not in known:
+        if not any(instance in (g.label, g.key) or instance in g.instances for g in groups):
             raise ConfigError(f"--instance {instance}: no such VRRP instance (known: {', '.join(known) or 'none'})")
-        return [instance]
+        try:
+            return [snap.group(instance).label]
+        except ConfigError as exc:
+            raise ConfigError(f"--instance {exc}") from None
     if whole_site or len(known) == 1:
         return known
     raise ConfigError(f"the site has {len(known) or 'no'} instances ({', '.join(known)}): give --instance I or --site")
 
 
-def readiness(snap: Snapshot, instance: str) -> tuple[str | None, str | None, list[Finding]]:
+def readiness(snap: Snapshot, which: VrrpGroup | str) -> tuple[str | None, str | None, list[Finding]]:
     """(holder, peer, findings that stop the drill)."""
-    masters = [m for m in snap.members(instance) if snap.state(m, instance) == "MASTER"]
+    g = snap.group(which)
+    masters = [m for m in g.nodes if snap.state_in(m, g) == "MASTER"]
     if len(masters) != 1:
         what = "no MASTER" if not masters else f"two MASTERs ({', '.join(masters)})"
-        return None, None, [Finding("error", instance, None, f"{instance} has {what}",
-                                    "`hamaster check` and `hamaster timeline --since 1h` say why; fix it first")]
+        return None, None, [Finding.of("error", g, None, f"{g.label} has {what}",
+                                       "`hamaster check` and `hamaster timeline --since 1h` say why; fix it first")]
     holder = masters[0]
-    candidates = peers(snap, instance, holder)
+    candidates = peers(snap, g, holder)
     if not candidates:
-        return holder, None, [Finding("error", instance, holder, f"{instance} has no peer",
-                                      "a pair needs two nodes with the same vrrp_instance")]
+        return holder, None, [Finding.of("error", g, holder, f"{g.label} has no peer",
+                                         "a pair needs two nodes with the same vrrp_instance")]
     best: tuple[str, list[Finding]] | None = None
     for p in candidates:
-        found = peer_findings(snap, instance, p)
+        found = peer_findings(snap, g, p)
         if best is None or len(found) < len(best[1]):
             best = (p, found)
     assert best is not None
@@ -137,21 +146,23 @@ def _correlator_gap(cfg: MasterConfig, since_ns: int, old: str, new: str) -> int
     return None
 
 
-def drill_one(cfg: MasterConfig, snap: Snapshot, instance: str, *, stay: bool, bound_s: float,
+def drill_one(cfg: MasterConfig, snap: Snapshot, which: VrrpGroup | str, *, stay: bool, bound_s: float,
               say: Any) -> drills.Drill:
     started = now_ns()
-    holder, peer, blocking = readiness(snap, instance)
+    g = snap.group(which)
+    holder, peer, blocking = readiness(snap, g)
+    instance = (g.instance_of(holder) if holder else None) or g.instance  # as the holder's keepalived names it
     errors = [f for f in blocking if f.severity == "error"]
     if errors or holder is None or peer is None:
         return drills.Drill(started, now_ns(), instance, holder, peer, False,
                             "refused: " + "; ".join(f.problem for f in errors),
-                            {"refused": [f.as_dict() for f in errors], "figures": {}})
+                            {"group": g.label, "refused": [f.as_dict() for f in errors], "figures": {}})
     vips = snap.vips_of(holder, instance)
     if not vips:
         raise ConfigError(f"{cfg.path}: no probe names {holder} (`probes:`): the drill measures with the VIP probe")
     vip = vips[0]
-    say(f"{instance}: {holder} holds {vip}; {peer} is ready. draining {holder}")
-    data: dict[str, Any] = {"vip": vip, "steps": []}
+    say(f"{g.label}: {holder} holds {vip}; {peer} is ready. draining {holder}")
+    data: dict[str, Any] = {"group": g.label, "vip": vip, "steps": []}
 
     def step(name: str, at_ns: int, text: str) -> None:
         data["steps"].append({"name": name, "at": to_datetime(at_ns).isoformat(), "text": text})
@@ -211,7 +222,8 @@ def drill_one(cfg: MasterConfig, snap: Snapshot, instance: str, *, stay: bool, b
 
 @click.command()
 @config_option
-@click.option("--instance", help="the VRRP instance (pair) to drill [default: the only one]")
+@click.option("--instance", help="the VRRP instance (pair) to drill [default: the only one]; where pairs share "
+              "the name, the group's label that `hamaster check` prints")
 @click.option("--site", "whole_site", is_flag=True, help="drill every pair, one after the other")
 @click.option("--stay", is_flag=True, help="leave the VIP on the peer (the holder stays drained)")
 @click.option("--bound", "bound_s", type=float, default=15.0, show_default=True,
@@ -248,7 +260,7 @@ def drill(config_path: str | None, instance: str | None, whole_site: bool, stay:
 
 
 def _report(cfg: MasterConfig, did: int, d: drills.Drill) -> None:
-    click.echo(f"drill #{did} {d.instance}: {'ok' if d.ok else 'FAILED'}: {d.summary}")
+    click.echo(f"drill #{did} {d.data.get('group') or d.instance}: {'ok' if d.ok else 'FAILED'}: {d.summary}")
     for f in d.data.get("refused", []):
         click.echo(f"  {f['severity']}: {f['problem']} -> {f['todo']}")
     figs = d.data.get("figures", {})

@@ -134,7 +134,8 @@ def status(config_path: str | None, as_json: bool) -> None:
             "drained": m in drained,  # `hamaster drain`: its VIPs moved away on purpose
         }
     believed = {m: info["online"] for m, info in out["minions"].items()} if master_up else {}
-    out["preemption"] = [p.to_dict() for p in preemption.site(vrrp, priorities, configs, believed, now_ns())]
+    out["preemption"] = [p.to_dict() for p in preemption.site(vrrp, priorities, configs, believed, now_ns(),
+                                                               cfg.correlator)]
     if as_json:
         click.echo(json.dumps(out, indent=2))
         return

@@ -43,6 +43,7 @@ from hamaster.core.timeutil import human_duration, now_ns
 from hamaster.master import store
 from hamaster.master.correlate import nodes
 from hamaster.master.correlate.clocks import Clocks
+from hamaster.master.correlate.grouping import key_of, wire_key
 from hamaster.master.correlate.settings import Settings
 from hamaster.master.correlate.sync_groups import SyncGroups
 from hamaster.master.correlate.vrrp_group import DEAD, HEARTBEAT_NS, Close, Group, Op, S, Transition
@@ -94,15 +95,11 @@ class Correlator:
             return group
         conf = self.s.instances.get(instance, {})
         vip = conf.get("vip") or data.get("vip")
-        key = instance
-        if self.s.group_by == "vip" and vip:
-            key = str(vip)
-        elif self.s.group_by == "router_id" and (conf.get("router_id") or data.get("router_id")):
-            key = f"vrid-{conf.get('router_id') or data.get('router_id')}"
-        elif self.s.group_by == "wire":
+        key, decided = key_of(self.s, instance, data)  # the site's one rule (grouping.py)
+        if self.s.group_by == "wire":
             # an event that does not say (a dump's, one before the minion read its config) goes where the
             # node's last one of this instance went
-            said, before = wire_key(data), self._wire.get((minion, instance))
+            said, before = key if decided else None, self._wire.get((minion, instance))
             key = said or before or instance
             if (said and before and said != before and said not in self.groups
                     and before == wire_key({**data, "network": None})):
@@ -190,7 +187,13 @@ class Correlator:
         if not ops:  # (most batches: the groups by name are built only when an incident needs them)
             return ops
         by_name = {g.name: g for g in self.groups.values() if g not in self.sync_groups}
-        return self.nodes.annotate(ops, by_name, self.clocks)
+        if len(by_name) == len(self.groups) - len(self.sync_groups):
+            return self.nodes.annotate(ops, by_name, self.clocks)
+        for op in ops:  # a name several groups share (two pairs both VI_1): each incident its own nodes' group
+            own = next((g for g in self.groups.values() if isinstance(op, Incident) and g.name == op.instance
+                        and g not in self.sync_groups and set(op.nodes) & set(g.members)), None)
+            self.nodes.annotate([op], {**by_name, **({own.name: own} if own else {})}, self.clocks)
+        return ops
 
     def _retime_twins(self, twins: dict[tuple[str, int], int], in_batch: set[tuple[str, int]]) -> list[Op]:
         """Second reports of transitions fed before: an earlier one moves its original back to its time."""
@@ -318,21 +321,6 @@ def _json_list(text: str | None) -> list[str]:
     except ValueError:
         return []
     return [str(v) for v in value] if isinstance(value, list) else []
-
-
-def wire_key(data: dict[str, Any]) -> str | None:
-    """What makes a VRRP group one on the wire: its address family, where it is heard (the minion's
-    `network`, keepalived_conf.wire_network: the interface's network or the unicast endpoints; else, from a
-    minion that does not say it, the VIPs) and its virtual_router_id. None: the event does not say
-    (then the instance name decides)."""
-    vrid, listed, network = data.get("vrid"), data.get("vips"), data.get("network")
-    vips = [str(v) for v in listed] if isinstance(listed, list | tuple) else []
-    if type(vrid) is not int:
-        return None
-    network = network if isinstance(network, str) and network else None
-    family = data.get("family") or ("inet6" if any(":" in v for v in [*vips, network or ""]) else "inet")
-    where = network or ",".join(sorted(vips))
-    return f"{family}/{where}/vrid{vrid}" if where else None
 
 
 def _stored_vrrp(conn: store.Connection, since_ns: int) -> Iterable[StoredEvent]:

@@ -21,10 +21,11 @@ its priority rose above the holder's (a tracked script recovered).
 """
 
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from hamaster.core.timeutil import to_datetime
+from hamaster.master.correlate import grouping
 
 S = 1_000_000_000
 GRACE_S = 3.0  # beyond keepalived's own moment: the transition's way to the master, a loaded node
@@ -50,6 +51,7 @@ class Preemption:
     preferred_priority: int
     until_ns: int | None  # pending: when it takes over; overdue: when it should have
     summary: str
+    group: str | None = None  # the VRRP group's label (grouping.py): its instance name when that is unique
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -111,25 +113,30 @@ def assess(instance: str, members: Iterable[Member], facts: dict[str, dict[str, 
 
 
 def site(vrrp: dict[str, dict[str, tuple[str, int | None, int]]], priorities: dict[tuple[str, str], tuple[int, int]],
-         configs: dict[str, dict[str, Any]], believed: dict[str, bool], now_ns: int) -> list[Preemption]:
-    """Every instance of a site, from what the store says: `vrrp` minion -> instance -> (state, priority,
-    node_ns); `priorities` (minion, instance) -> (live priority, node_ns); `configs` minion -> its config
-    event's data; `believed` minion -> whether its word counts now (missing: it does)."""
+         configs: dict[str, dict[str, Any]], believed: dict[str, bool], now_ns: int,
+         settings: Any = None) -> list[Preemption]:
+    """Every VRRP group of a site (grouping.py, by `settings`: master.yaml's `correlator:`), from what the
+    store says: `vrrp` minion -> instance -> (state, priority, node_ns); `priorities` (minion, instance) ->
+    (live priority, node_ns); `configs` minion -> its config event's data; `believed` minion -> whether its
+    word counts now (missing: it does)."""
+
+    def facts_of(node: str, instance: str) -> dict[str, Any]:
+        own = (configs.get(node, {}).get("instances") or {}).get(instance)
+        return own if isinstance(own, dict) else {}
+
     out = []
-    for instance in sorted({i for insts in vrrp.values() for i in insts}):
+    said = {(m, i): facts_of(m, i) for m, insts in vrrp.items() for i in insts}
+    for group in grouping.site_groups(said, settings):
         members, facts = [], {}
-        for node, insts in sorted(vrrp.items()):
-            if instance not in insts:
-                continue
-            state, prio, since = insts[instance]
+        for node, instance in group.members:
+            state, prio, since = vrrp[node][instance]
             live = priorities.get((node, instance))
             if live is not None and live[1] >= since:
                 prio, since = live
             members.append(Member(node, state, prio, since, believed.get(node, True)))
-            own = (configs.get(node, {}).get("instances") or {}).get(instance)
-            if isinstance(own, dict):
-                facts[node] = own
-        found = assess(instance, members, facts, now_ns)
+            if said[(node, instance)]:
+                facts[node] = said[(node, instance)]
+        found = assess(group.label, members, facts, now_ns)
         if found is not None:
-            out.append(found)
+            out.append(replace(found, instance=group.instance_of(found.holder) or group.instance, group=group.label))
     return out

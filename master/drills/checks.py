@@ -15,6 +15,7 @@ from typing import Any
 
 from hamaster.core.timeutil import now_ns
 from hamaster.master.correlate import preemption
+from hamaster.master.correlate.grouping import VrrpGroup
 from hamaster.master.drills.readiness import Finding, peer_findings
 from hamaster.master.drills.snapshot import Snapshot
 
@@ -39,22 +40,21 @@ def findings(snap: Snapshot, last_drill_ns: int | None) -> list[Finding]:
             out.append(Finding("warning", None, m, f"{m} skipped {skipped} of keepalived's state dumps: missed "
                                "transitions cannot be recovered", "give keepalived its own TMPDIR (README: "
                                "PrivateTmp=yes); `haminion doctor` on " + m + " checks it"))
-    instances = sorted({i for insts in snap.vrrp.values() for i in insts})
-    for inst in instances:
-        members = snap.members(inst)
-        masters = [m for m in members if snap.state(m, inst) == "MASTER"]
+    for g in snap.groups():  # the VRRP groups on the wire (grouping.py), not the instance names
+        members, inst = g.nodes, g.label
+        masters = [m for m in members if snap.state_in(m, g) == "MASTER"]
         if not masters:
-            out.append(Finding("error", inst, None, f"{inst} has no MASTER: nobody serves its VIPs",
-                               "`hamaster timeline --since 1h` shows why; check keepalived and the check script"))
+            out.append(Finding.of("error", g, None, f"{inst} has no MASTER: nobody serves its VIPs",
+                                  "`hamaster timeline --since 1h` shows why; check keepalived and the check script"))
         elif len(masters) > 1:
-            out.append(Finding("error", inst, None, f"{inst} has two MASTERs ({', '.join(masters)}): split brain",
-                               "check that the nodes hear each other's VRRP (firewall: IP protocol 112)"))
+            out.append(Finding.of("error", g, None, f"{inst} has two MASTERs ({', '.join(masters)}): split brain",
+                                  "check that the nodes hear each other's VRRP (firewall: IP protocol 112)"))
         for m in members:
             if m in masters:
                 continue
             said = {f.problem for f in out}  # a minion not connected or drained is said once, above
-            out += [f for f in peer_findings(snap, inst, m) if f.problem not in said and "drained" not in f.problem]
-        out += config_findings(snap, inst, members)
+            out += [f for f in peer_findings(snap, g, m) if f.problem not in said and "drained" not in f.problem]
+        out += config_findings(snap, g, members)
     out += preemption_findings(snap, now_ns())
     for inc in snap.standing:
         node = inc.nodes[0] if inc.nodes else None
@@ -77,22 +77,22 @@ def preemption_findings(snap: Snapshot, now: int) -> list[Finding]:
     choice or waiting its delay is said (info); one that should have taken over by now is a warning."""
     believed = {m: online for m, online in snap.online.items()}
     out = []
-    for p in preemption.site(snap.vrrp, snap.priorities, snap.configs, believed, now):
+    for p in preemption.site(snap.vrrp, snap.priorities, snap.configs, believed, now, snap.correlator):
         if p.kind == "overdue":
-            out.append(Finding("warning", p.instance, p.preferred, p.summary,
-                               f"`hamaster timeline --since 1h` on {p.preferred}: does it hear {p.holder}'s adverts? "
-                               "its priority (a tracked script's weight) may be lower than its config says"))
+            todo = (f"`hamaster timeline --since 1h` on {p.preferred}: does it hear {p.holder}'s adverts? "
+                    "its priority (a tracked script's weight) may be lower than its config says")
         else:
-            out.append(Finding("info", p.instance, p.preferred, p.summary,
-                               "nothing, unless you want the VIP back now: `hamaster drill` moves it, measured"
-                               if p.kind == "held_by_choice" else "nothing: keepalived takes it back then"))
+            todo = ("nothing, unless you want the VIP back now: `hamaster drill` moves it, measured"
+                    if p.kind == "held_by_choice" else "nothing: keepalived takes it back then")
+        out.append(Finding("warning" if p.kind == "overdue" else "info", p.instance, p.preferred, p.summary, todo,
+                           p.group))
     return out
 
 
-def config_findings(snap: Snapshot, inst: str, members: list[str]) -> list[Finding]:
+def config_findings(snap: Snapshot, group: VrrpGroup | str, members: list[str]) -> list[Finding]:
     """From the live configs' facts (minion/keepalived/config): what keeps the pair from working as one."""
-    facts: dict[str, dict[str, Any]] = {m: snap.configs.get(m, {}).get("instances", {}).get(inst) for m in members
-                                        if snap.configs.get(m, {}).get("instances", {}).get(inst)}
+    g = snap.group(group)
+    facts: dict[str, dict[str, Any]] = {m: f for m in members if (f := snap.facts(m, g.instance_of(m) or g.instance))}
     out: list[Finding] = []
     if len(facts) < 2:
         return out
@@ -100,10 +100,10 @@ def config_findings(snap: Snapshot, inst: str, members: list[str]) -> list[Findi
         values = {m: f.get(key) for m, f in facts.items()}
         if len({str(v) for v in values.values()}) > 1:
             shown = ", ".join(f"{m}={v}" for m, v in values.items())
-            out.append(Finding("error", inst, None, f"{label} differ between the live configs: {shown}",
+            out.append(Finding.of("error", g, None, f"{label} differ between the live configs: {shown}",
                                "`hamaster apply states/` writes the same to both (a hand edit?)"))
     if len({f.get("auth_digest") for f in facts.values()}) > 1:  # a digest only: never the secret
-        out.append(Finding("error", inst, None, f"authentication differs between the live configs of "
+        out.append(Finding.of("error", g, None, f"authentication differs between the live configs of "
                            f"{', '.join(facts)}: they drop each other's adverts",
                            "`hamaster apply states/` writes the pillar's auth_pass to both (a hand edit?)"))
     ranked = sorted(facts.items(), key=lambda kv: -int(kv[1].get("priority", 100)))
@@ -111,7 +111,7 @@ def config_findings(snap: Snapshot, inst: str, members: list[str]) -> list[Findi
         gap = int(hf.get("priority", 100)) - int(lf.get("priority", 100))
         for track, weight in (hf.get("tracked") or {}).items():
             if weight and abs(int(weight)) <= gap:
-                out.append(Finding("warning", inst, hi, f"{track} weight {weight} cannot flip mastership: "
+                out.append(Finding.of("warning", g, hi, f"{track} weight {weight} cannot flip mastership: "
                                    f"{hi} {hf.get('priority')} vs {lo} {lf.get('priority')} (gap {gap})",
                                    "raise the weight above the priority gap (pillar) and `hamaster apply`"))
     return out

@@ -17,9 +17,11 @@ moved nothing (on a BACKUP) leaves no transition, so this rule is an info, never
 """
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 from hamaster.core.protocol import JOB_VERSION
+from hamaster.master.correlate.grouping import VrrpGroup
 from hamaster.master.drills.readiness import Finding
 
 SCRIPT_PROOF_DAYS = 30
@@ -27,6 +29,7 @@ MIN_ADVERTS = 2  # the counters are judged over a window that should hold at lea
 NEVER_FAIL = {"echo", "printf", "true", ":"}
 FIREWALL = "check that it hears VRRP (firewall: IP protocol 112; multicast 224.0.0.18, or its unicast_peer)"
 Report = dict[str, Any]
+GroupOf = Callable[[str, str], VrrpGroup]  # (minion, instance) -> its VRRP group (Snapshot.group_of)
 
 
 def job() -> dict[str, Any]:
@@ -48,9 +51,11 @@ def report_of(result: dict[str, Any] | None) -> Report | str | None:
 
 
 def findings(reports: dict[str, Report | str | None], failures: dict[tuple[str, str], int | None] | None = None,
-             history_s: float | None = None, now_ns: int = 0, timeout_s: float = 0) -> list[Finding]:
+             history_s: float | None = None, now_ns: int = 0, timeout_s: float = 0,
+             group_of: GroupOf | None = None) -> list[Finding]:
     """`failures`: (minion, script) -> when the timeline last saw that script fail (None: never), for the
-    SCRIPT_PROOF_DAYS rule; `history_s`: how far back the timeline goes."""
+    SCRIPT_PROOF_DAYS rule; `history_s`: how far back the timeline goes; `group_of(minion, instance)`: the
+    VRRP group a node's instance is in (Snapshot.group_of; without it, the instance name is the group)."""
     out: list[Finding] = []
     for m, rep in sorted(reports.items()):
         if rep is None:
@@ -63,7 +68,7 @@ def findings(reports: dict[str, Report | str | None], failures: dict[tuple[str, 
                                f"upgrade haminion on {m} to this master's version"))
         else:
             out += node_findings(m, rep)
-    out += advert_findings({m: r for m, r in reports.items() if isinstance(r, dict)})
+    out += advert_findings({m: r for m, r in reports.items() if isinstance(r, dict)}, group_of)
     proven = history_s is not None and history_s >= SCRIPT_PROOF_DAYS * 86400
     for m, rep in sorted(reports.items()):
         if not isinstance(rep, dict) or not proven or failures is None:
@@ -157,15 +162,18 @@ def judged(window_s: float, inst: dict[str, Any]) -> bool:
     return window_s >= MIN_ADVERTS * float(inst.get("advert_int") or 1) * 0.9
 
 
-def advert_findings(reports: dict[str, Report]) -> list[Finding]:
-    """A node that hears no adverts: a BACKUP (it will claim the VIP), or a MASTER while its peer sends them."""
+def advert_findings(reports: dict[str, Report], group_of: GroupOf | None = None) -> list[Finding]:
+    """A node that hears no adverts: a BACKUP (it will claim the VIP), or a MASTER while its peer sends them
+    (its peers: the nodes of its group, never those of another pair that names its instance alike)."""
     out = []
-    by_inst: dict[str, dict[str, dict[str, Any]]] = {}
+    by_group: dict[str, dict[str, dict[str, Any]]] = {}
     for m, rep in reports.items():
         for inst, i in rep.get("instances", {}).items():
-            by_inst.setdefault(inst, {})[m] = dict(i, window_s=rep.get("window_s", 0))
-    for inst, members in sorted(by_inst.items()):
+            label = group_of(m, inst).label if group_of else inst
+            by_group.setdefault(label, {})[m] = dict(i, window_s=rep.get("window_s", 0), instance=inst)
+    for label, members in sorted(by_group.items()):
         for m, i in sorted(members.items()):
+            inst = i["instance"]
             if i.get("advert_rcvd", 0) > 0 or i.get("auth_failures", 0) > 0 or i.get("state") not in (
                     "BACKUP", "MASTER") or not judged(i["window_s"], i):
                 continue  # adverts rejected for their password are heard: said above
@@ -174,9 +182,9 @@ def advert_findings(reports: dict[str, Report]) -> list[Finding]:
                 continue  # a MASTER hears nothing from BACKUPs: they are silent in VRRP
             though = f" though {', '.join(senders)} sent them" if senders else ""
             extra = ": both are MASTER (split brain)" if i["state"] == "MASTER" else ": it will claim the VIP"
-            out.append(Finding("error", inst, m, f"{m} ({i['state']}) hears no adverts of {inst} in "
+            out.append(Finding("error", inst, m, f"{m} ({i['state']}) hears no adverts of {label} in "
                                f"{i['window_s']:g} s{though}{extra}", f"on {m}: {FIREWALL}; and that the "
-                               "MASTER's keepalived runs"))
+                               "MASTER's keepalived runs", label))
     return out
 
 

@@ -5,9 +5,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hamaster.core.config import MasterConfig
-from hamaster.core.errors import StoreError
+from hamaster.core.errors import ConfigError, StoreError
 from hamaster.core.incidents import Incident
 from hamaster.master import store
+from hamaster.master.correlate.grouping import VrrpGroup, lone, site_groups
 from hamaster.master.intake.probe import VipProbe
 from hamaster.master.store import drills, events, incidents, minions
 
@@ -25,6 +26,8 @@ class Snapshot:
     status: dict[str, Any] = field(default_factory=dict)  # the master's whole status reply
     standing: list[Incident] = field(default_factory=list)  # open stale_vip and clock_offset incidents
     priorities: dict[tuple[str, str], tuple[int, int]] = field(default_factory=dict)  # FIFO's live priorities
+    correlator: Any = None  # master.yaml's `correlator:` (group_by, instances): how instances make groups
+    _groups: list[VrrpGroup] | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def load(cls, cfg: MasterConfig, status: dict[str, Any] | None) -> "Snapshot":
@@ -41,14 +44,48 @@ class Snapshot:
             conn.close()
         live = (status or {}).get("minions", {})
         return cls(vrrp, {m: bool(v.get("online")) for m, v in live.items()}, grains, drained, configs,
-                   [(p.vip, tuple(p.nodes or ())) for p in cfg.probes], status or {}, standing, priorities)
+                   [(p.vip, tuple(p.nodes or ())) for p in cfg.probes], status or {}, standing, priorities,
+                   cfg.correlator)
 
     def minions(self) -> list[str]:
         return sorted(set(self.grains) | set(self.vrrp))
 
-    def members(self, instance: str) -> list[str]:
-        """The minions that report the instance."""
-        return sorted(m for m, insts in self.vrrp.items() if instance in insts)
+    def facts(self, minion: str, instance: str) -> dict[str, Any]:
+        """The instance as the node's live keepalived.conf says (its minion/keepalived/config event)."""
+        facts = (self.configs.get(minion, {}).get("instances") or {}).get(instance)
+        return facts if isinstance(facts, dict) else {}
+
+    def groups(self) -> list[VrrpGroup]:
+        """The site's VRRP groups (master/correlate/grouping.py: the wire's, by the correlator's settings)."""
+        if self._groups is None:
+            self._groups = site_groups({(m, i): self.facts(m, i) for m, insts in self.vrrp.items() for i in insts},
+                                       self.correlator)
+        return self._groups
+
+    def group(self, which: "VrrpGroup | str") -> VrrpGroup:
+        """A group, or the one a name names: its label, key, or an instance name only one group has.
+        ConfigError naming the choices when the instance name is several groups'."""
+        if isinstance(which, VrrpGroup):
+            return which
+        groups = self.groups()
+        found = ([g for g in groups if g.label == which] or [g for g in groups if g.key == which]
+                 or [g for g in groups if which in g.instances])
+        if len(found) > 1:
+            raise ConfigError(f"{which} is {len(found)} VRRP groups here: "
+                              + "; ".join(repr(g.label) for g in found) + " (give one of these)")
+        return found[0] if found else lone(which)
+
+    def group_of(self, minion: str, instance: str) -> VrrpGroup:
+        return next((g for g in self.groups() if (minion, instance) in g.members), lone(instance))
+
+    def members(self, group: "VrrpGroup | str") -> list[str]:
+        """The minions of the group (of the instance, when its name is one group's)."""
+        return self.group(group).nodes
+
+    def state_in(self, minion: str, group: VrrpGroup) -> str | None:
+        """`minion`'s state in `group` (None: it runs none of the group's instances)."""
+        instance = group.instance_of(minion)
+        return None if instance is None else self.state(minion, instance)
 
     def state(self, minion: str, instance: str) -> str | None:
         return self.vrrp.get(minion, {}).get(instance, (None, None, 0))[0]

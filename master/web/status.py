@@ -2,8 +2,10 @@
 
 Shaped like `hamaster status --json` (master, counters, refused, store, minions: the same keys), plus
 
-    groups     one per VRRP group: instance, vrid, vips, holder (the MASTERs the dashboard believes), state
-               (ok | no_master | split_brain | unknown), nodes (state, priority, since, online, keepalived,
+    groups     one per VRRP group (master/correlate/grouping.py: the correlator's rule; its name is the
+               instance name when no other group has it, else e.g. `VI_1 (VRID 52, 10.1.2.0/24)`):
+               instance, vrid, vips, holder (the MASTERs the dashboard believes), state (ok | no_master |
+               split_brain | unknown), nodes (state, priority, since, online, keepalived,
                nginx, vips held, clock offset), what the master's VIP probe sees answering, and preemption
                (nopreempt / preempt_delay: held_by_choice | pending | overdue, master/correlate/preemption.py)
     incidents  open: still going (a split brain, a silent node, a stale VIP ...); recent: the last hour's
@@ -21,7 +23,7 @@ from typing import Any
 from hamaster.core.config import MasterConfig
 from hamaster.core.incidents import Incident
 from hamaster.core.timeutil import to_datetime
-from hamaster.master.correlate import preemption
+from hamaster.master.correlate import grouping, preemption
 from hamaster.master.web.state import SiteState, Word
 
 # incidents that last until closed; a failover, recovered or node_back is a moment
@@ -139,16 +141,6 @@ def _facts(site: SiteState, node: str, instance: str) -> dict[str, Any]:
     return facts if isinstance(facts, dict) else {}
 
 
-def _group_key(cfg: MasterConfig, instance: str, vips: list[str], vrid: int | None) -> str:
-    """As the correlator groups (correlator.group_by): by instance name, by VIP or by virtual_router_id."""
-    group_by = _setting(cfg, "group_by", "instance")
-    if group_by == "vip" and vips:
-        return vips[0]
-    if group_by == "router_id" and vrid is not None:
-        return f"vrid-{vrid}"
-    return instance
-
-
 def _setting(cfg: MasterConfig, name: str, default: Any) -> Any:
     """A `correlator:` setting: the schema's object once the daemon's loader built it, or a plain mapping."""
     section = cfg.correlator
@@ -158,10 +150,13 @@ def _setting(cfg: MasterConfig, name: str, default: Any) -> Any:
 def _groups(site: SiteState, cfg: MasterConfig, minions: dict[str, dict[str, Any]],
             now_ns: int) -> list[dict[str, Any]]:
     hints = _setting(cfg, "instances", {}) or {}
+    words = {mi: word for mi, word in site.vrrp.items() if not mi[0].startswith("@")}
+    # the correlator's rule (grouping.py): the live config's facts, else what the transition said
+    found = grouping.site_groups({(node, instance): {**word.data, **_facts(site, node, instance)}
+                                  for (node, instance), word in words.items()}, cfg.correlator)
+    label = {mi: g.label for g in found for mi in g.members}
     by_key: dict[str, dict[str, Any]] = {}
-    for (node, instance), word in sorted(site.vrrp.items()):
-        if node.startswith("@"):
-            continue
+    for (node, instance), word in sorted(words.items()):
         facts = _facts(site, node, instance)
         vips = [*(word.data.get("vips") or ()), *(facts.get("vips") or ())]
         hint = hints.get(instance) or {}
@@ -169,7 +164,7 @@ def _groups(site: SiteState, cfg: MasterConfig, minions: dict[str, dict[str, Any
             vips.append(str(hint["vip"]))
         vrid = next((v for v in (word.data.get("vrid"), facts.get("vrid"), hint.get("router_id"))
                      if isinstance(v, int)), None)
-        key = _group_key(cfg, instance, _sort_vips(vips), vrid)
+        key = label[(node, instance)]
         group = by_key.setdefault(key, {"name": key, "instances": set(), "vrid": None, "vips": set(), "nodes": []})
         group["instances"].add(instance)
         group["vips"].update(_sort_vips(vips))
