@@ -6,7 +6,8 @@ connected minion, waited for at most LIVE_TIMEOUT_S (a minion that does not answ
 `--no-live` keeps to the store (fast). In --json each finding says its `source` ("store" or "live").
 
 Exit code for monitoring systems (Nagios' convention): 0 ready (info findings at most), 1 warnings, 2 an
-error (a failover would not work, or does not now).
+error (a failover would not work, or does not now), 3 unknown: check itself was called wrongly (a bad option,
+a broken master.yaml), so a typo in the monitor's command never reads as a broken pair.
 """
 
 import json
@@ -16,10 +17,10 @@ from typing import Any
 import click
 
 from hamaster.core.config import MasterConfig, load_master_config
-from hamaster.core.errors import ConfigError, StoreError, TransportError
+from hamaster.core.errors import ConfigError, ConfigFileError, StoreError, TransportError
 from hamaster.core.timeutil import now_ns
 from hamaster.master import store
-from hamaster.master.cli import config_option
+from hamaster.master.cli import config_option, one_line
 from hamaster.master.drills import live
 from hamaster.master.drills.checks import drift_findings, findings
 from hamaster.master.drills.readiness import Finding
@@ -71,7 +72,21 @@ def live_probe(cfg: MasterConfig, snap: Snapshot, timeout_s: float) -> tuple[lis
                    "notes": live.notes(history_s)}
 
 
-@click.command()
+UNKNOWN = 3  # Nagios: the check could not tell
+
+
+class _NagiosCommand(click.Command):
+    """A usage error exits UNKNOWN (3), not click's 2, which a monitor reads as CRITICAL."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except click.UsageError as exc:
+            exc.exit_code = UNKNOWN
+            raise
+
+
+@click.command(cls=_NagiosCommand)
 @config_option
 @click.option("--states", "states_dir", type=click.Path(file_okay=False), default=None,
               help="the state tree `apply` uses, for drift [default: state_root of master.yaml]")
@@ -81,14 +96,19 @@ def live_probe(cfg: MasterConfig, snap: Snapshot, timeout_s: float) -> tuple[lis
 @click.option("--live/--no-live", default=True, show_default=True,
               help="ask each node's minion for keepalived's live view (adverts, auth, scripts, wiring); "
                    "--no-live: the store only, fast")
-@click.option("--live-timeout", type=float, default=LIVE_TIMEOUT_S, show_default=True,
-              help="seconds to wait for the minions' live answers")
+@click.option("--live-timeout", type=click.FloatRange(min=1.0), default=LIVE_TIMEOUT_S, show_default=True,
+              help="seconds to wait for the minions' live answers (at least 1: each takes ~3 advert intervals)")
 def check(config_path: str | None, states_dir: str | None, pillar_dir: str | None, as_json: bool, live: bool,
           live_timeout: float) -> None:
-    """Readiness of every pair: findings with what to do; exit 0 ready, 1 warnings, 2 errors."""
+    """Readiness of every pair: findings with what to do; exit 0 ready, 1 warnings, 2 errors, 3 check itself
+    called wrongly."""
     from hamaster.master.cli import control
 
-    cfg = load_master_config(config_path)
+    try:
+        cfg = load_master_config(config_path)
+    except ConfigFileError as exc:
+        click.echo(f"hamaster: error: {one_line(exc)}", err=True)
+        raise click.exceptions.Exit(UNKNOWN) from None
     down = []
     try:
         status = control.call(cfg, "status", timeout=5)
