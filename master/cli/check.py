@@ -75,6 +75,10 @@ def live_probe(cfg: MasterConfig, snap: Snapshot, timeout_s: float) -> tuple[lis
 UNKNOWN = 3  # Nagios: the check could not tell
 
 
+class _Unknown(click.UsageError):
+    exit_code = UNKNOWN
+
+
 class _NagiosCommand(click.Command):
     """A usage error exits UNKNOWN (3), not click's 2, which a monitor reads as CRITICAL."""
 
@@ -82,8 +86,7 @@ class _NagiosCommand(click.Command):
         try:
             return super().parse_args(ctx, args)
         except click.UsageError as exc:
-            exc.exit_code = UNKNOWN
-            raise
+            raise _Unknown(exc.message, exc.ctx) from None
 
 
 @click.command(cls=_NagiosCommand)
