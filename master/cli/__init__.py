@@ -35,7 +35,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "silence": ("hamaster.master.cli.silence:silence",
                 "Silence alerts of an instance or a node for a while (maintenance)."),
     "check": ("hamaster.master.cli.check:check", "Readiness of every pair: findings with what to do; exit 0 "
-              "ready, 1 warnings, 2 errors."),
+              "ready, 1 warnings, 2 errors, 3 check itself called wrongly."),
     "drain": ("hamaster.master.cli.drain:drain", "Move every VIP away from NODE without stopping anything "
               "(keepalived's track_file): planned, reversible."),
     "undrain": ("hamaster.master.cli.drain:undrain", "Put NODE back in service: it takes back what it held "
