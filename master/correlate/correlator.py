@@ -43,7 +43,7 @@ from hamaster.core.timeutil import human_duration, now_ns
 from hamaster.master import store
 from hamaster.master.correlate import nodes
 from hamaster.master.correlate.clocks import Clocks
-from hamaster.master.correlate.grouping import key_of, wire_key
+from hamaster.master.correlate.grouping import key_of, same_wire, vrid_of, wire_key
 from hamaster.master.correlate.settings import Settings
 from hamaster.master.correlate.sync_groups import SyncGroups
 from hamaster.master.correlate.vrrp_group import DEAD, HEARTBEAT_NS, Close, Group, Op, S, Transition
@@ -76,6 +76,7 @@ class Correlator:
         self.sync_groups: set[Group] = set()  # the groups fed by keepalived's GROUP transitions
         self._wire: dict[tuple[str, str], str] = {}  # (minion, instance) -> the wire key of its group
         self._alias: dict[str, str] = {}  # a wire key by network -> the key by VIPs its group had before
+        self._by_vrid: dict[str, list[str]] = {}  # "family/vridN" -> the wire keys of groups made (same_wire's few)
 
     def known(self, key: str) -> bool:
         if key in self._known:
@@ -106,12 +107,19 @@ class Correlator:
                 # this node's minion was upgraded: it says its network now, its earlier rows were keyed by
                 # the VIPs; both keys stay one group (its other node may still be on the old minion)
                 self._alias.setdefault(said, self._alias.get(before, before))
+            elif said and said not in self.groups and said not in self._alias:
+                # a node that reads its network otherwise than its peer (another netmask; the VIP its only
+                # address there): the group it overlaps on the wire
+                seen = next((k for k in self._by_vrid.get(vrid_of(said), ()) if same_wire(said, k)), None)
+                if seen is not None:
+                    self._alias[said] = self._alias.get(seen, seen)
             self._wire[(minion, instance)] = key
             key = self._alias.get(key, key)
         group = self.groups.get(key)
         if group is None:
             name = key if self.s.group_by in ("vip", "router_id") else instance
             group = self.groups[key] = Group(name, vip, self.s, self.known, self.heartbeat_ns)
+            self._by_vrid.setdefault(vrid_of(key), []).append(key)
             group.witnesses = self.nodes.witnesses  # what else dates a silent holder's death (nodes.py)
         return group
 

@@ -22,6 +22,7 @@ when its nodes do not say their network), else with its nodes (`VI_1 on node3, n
 vip or router_id the label is the key, as the correlator names its groups.
 """
 
+import ipaddress
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -43,6 +44,55 @@ def wire_key(data: Mapping[str, Any]) -> str | None:
     family = data.get("family") or ("inet6" if any(":" in v for v in [*vips, network or ""]) else "inet")
     where = network or ",".join(sorted(vips))
     return f"{family}/{where}/vrid{vrid}" if where else None
+
+
+def same_wire(a: str, b: str) -> bool:
+    """Two wire keys of one group seen by nodes that read their network otherwise: one family and VRID, and
+    where they are heard overlaps (a netmask typed otherwise on one node, with which VRRP works all the same;
+    a node whose only address on the interface is the VIP, keyed by the VIPs, in its peer's network). Unicast
+    endpoints are the same string on both sides or another group."""
+    (fa, wa, va), (fb, wb, vb) = _parts(a), _parts(b)
+    if a == b or not fa or (fa, va) != (fb, vb) or wa.startswith("unicast:") or wb.startswith("unicast:"):
+        return a == b
+    if not (_is_network(wa) or _is_network(wb)):
+        return False  # two VIP lists: as they are (two sides of one pair say the same VIPs)
+    return any(x.overlaps(y) for x in _networks(wa) for y in _networks(wb) if x.version == y.version)
+
+
+def _is_network(where: str) -> bool:
+    """A network (what a minion says, `10.1.2.0/24`), not VIPs (`10.1.2.100`, `10.1.2.100/24`, `a,b`)."""
+    try:
+        return "," not in where and "/" in where and bool(ipaddress.ip_network(where))
+    except ValueError:
+        return False
+
+
+def vrid_of(key: str) -> str:
+    """`family/vridN` of a wire key (what same_wire needs equal before it looks further); "" for another key."""
+    family, _, vrid = _parts(key)
+    return f"{family}/{vrid}" if family else ""
+
+
+def _parts(key: str) -> tuple[str, str, str]:
+    """(family, where, vridN) of a wire key; empty strings for a key that is not one (an instance name)."""
+    family, _, rest = key.partition("/")
+    where, _, vrid = rest.rpartition("/")
+    return (family, where, vrid) if family in ("inet", "inet6") and vrid.startswith("vrid") else ("", "", "")
+
+
+def _networks(where: str) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    """A key's network, or its VIPs, each its own address (`10.0.0.100/24` is a VIP, `10.0.0.0/24` a network:
+    a network has no host bits)."""
+    out = []
+    for item in where.split(","):
+        try:
+            out.append(ipaddress.ip_network(item))
+        except ValueError:
+            try:
+                out.append(ipaddress.ip_network(item.split("/")[0]))
+            except ValueError:
+                continue
+    return out
 
 
 def key_of(settings: Settings, instance: str, data: Mapping[str, Any]) -> tuple[str, bool]:
@@ -95,6 +145,7 @@ def site_groups(said: Mapping[tuple[str, str], Mapping[str, Any]], settings: Any
     s = Settings.load(settings or {})
     keyed: dict[tuple[str, str], tuple[str, bool]] = {mi: key_of(s, mi[1], data) for mi, data in said.items()}
     if s.group_by == "wire":
+        _overlapping(keyed)
         _regroup(keyed)
     by_key: dict[str, list[tuple[str, str]]] = {}
     for mi, (key, _) in sorted(keyed.items()):
@@ -106,6 +157,20 @@ def site_groups(said: Mapping[tuple[str, str], Mapping[str, Any]], settings: Any
     return sorted((VrrpGroup(key, key if named else label, tuple(mis), vrid, network)
                    for (key, mis, vrid, network), label in zip(groups, _labels(groups), strict=True)),
                   key=lambda g: (g.label, g.key))
+
+
+def _overlapping(keyed: dict[tuple[str, str], tuple[str, bool]]) -> None:
+    """Keys one group on the wire (same_wire) become the first of them, as the correlator aliases them."""
+    first: dict[str, list[str]] = {}  # vrid_of -> the keys kept
+    for mi, (key, decided) in sorted(keyed.items()):
+        if not decided:
+            continue
+        kept = first.setdefault(vrid_of(key), [])
+        seen = next((k for k in kept if same_wire(key, k)), None)
+        if seen is None:
+            kept.append(key)
+        elif seen != key:
+            keyed[mi] = (seen, True)
 
 
 def _regroup(keyed: dict[tuple[str, str], tuple[str, bool]]) -> None:

@@ -5,6 +5,8 @@ groups as groups of groups, instances without VIPs, nopreempt. Real store, event
 import sqlite3
 from typing import Any
 
+import pytest
+
 from hamaster.core.events import Event, vrrp_tag
 from hamaster.core.incidents import Incident
 from hamaster.master import store
@@ -198,3 +200,31 @@ def test_an_upgrade_mid_stream_keeps_the_group_whole(conn: sqlite3.Connection) -
     again = Correlator(conn, {}, silent_after_s=10)
     again.replay(0)
     assert len({id(g) for g in again.groups.values()}) == 1
+
+
+@pytest.mark.parametrize("one,other", [
+    ("10.0.0.0/24", "10.0.0.0/16"),  # a netmask typed otherwise on one node: VRRP works all the same
+    (None, "10.0.0.0/24"),  # node1's only address on the interface is the VIP: it says the VIPs, node2 its network
+])
+def test_one_pair_whose_nodes_see_their_network_otherwise_stays_one_group(
+        conn: sqlite3.Connection, one: str | None, other: str) -> None:
+    site = Site(conn)
+    node1, node2 = {**V4, "network": one}, {**V4, "network": other}
+    site.vrrp(0.0, "node1", "VI_1", "MASTER", 100, node1)
+    site.vrrp(0.1, "node2", "VI_1", "BACKUP", 99, node2)
+    site.vrrp(5.0, "node1", "VI_1", "FAULT", 100, node1)
+    site.vrrp(5.4, "node2", "VI_1", "MASTER", 99, node2)
+    site.tick(8.0)
+    moves = [(i.kind, i.data.get("old_holder"), i.data.get("new_holder")) for i in site.incidents()]
+    assert moves == [("failover", "node1", "node2")]
+    again = Correlator(conn, {}, silent_after_s=10)  # a master that restarts replays it alike
+    again.replay(0)
+    assert len({id(g) for g in again.groups.values()}) == 1
+
+
+def test_the_same_vrid_on_networks_apart_is_two_groups(conn: sqlite3.Connection) -> None:
+    site = Site(conn)
+    site.vrrp(0.0, "node1", "VI_1", "MASTER", 100, {**V4, "network": "10.0.0.0/24"})
+    site.vrrp(0.1, "node3", "VI_1", "MASTER", 100, {**V4, "vips": ["10.9.0.100"], "network": "10.9.0.0/24"})
+    site.tick(3.0, ("node1", "node3"))
+    assert [i.kind for i in site.incidents()] == []  # two MASTERs, one in each group: no split brain
