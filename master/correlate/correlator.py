@@ -43,7 +43,7 @@ from hamaster.core.timeutil import human_duration, now_ns
 from hamaster.master import store
 from hamaster.master.correlate import nodes
 from hamaster.master.correlate.clocks import Clocks
-from hamaster.master.correlate.grouping import key_of, same_wire, vrid_of, wire_key
+from hamaster.master.correlate.grouping import key_of, one_overlapping, vrid_of, wire_key
 from hamaster.master.correlate.settings import Settings
 from hamaster.master.correlate.sync_groups import SyncGroups
 from hamaster.master.correlate.vrrp_group import DEAD, HEARTBEAT_NS, Close, Group, Op, S, Transition
@@ -110,7 +110,7 @@ class Correlator:
             elif said and said not in self.groups and said not in self._alias:
                 # a node that reads its network otherwise than its peer (another netmask; the VIP its only
                 # address there): the group it overlaps on the wire
-                seen = next((k for k in self._by_vrid.get(vrid_of(said), ()) if same_wire(said, k)), None)
+                seen = one_overlapping(said, self._by_vrid.get(vrid_of(said), ()))
                 if seen is not None:
                     self._alias[said] = self._alias.get(seen, seen)
             self._wire[(minion, instance)] = key

@@ -48,15 +48,31 @@ def wire_key(data: Mapping[str, Any]) -> str | None:
 
 def same_wire(a: str, b: str) -> bool:
     """Two wire keys of one group seen by nodes that read their network otherwise: one family and VRID, and
-    where they are heard overlaps (a netmask typed otherwise on one node, with which VRRP works all the same;
-    a node whose only address on the interface is the VIP, keyed by the VIPs, in its peer's network). Unicast
-    endpoints are the same string on both sides or another group."""
+    either one network under two netmasks (`10.99.0.0/24` and `10.99.0.0/16`: a netmask typed otherwise on
+    one node, with which VRRP works all the same) or VIPs inside the other's network (a node whose only address
+    on the interface is the VIP is keyed by the VIPs). Not two networks that merely overlap: `10.0.0.0/16`
+    would swallow every /24 pair of that VRID inside it, and which one it joined would depend on the order
+    the nodes spoke in. So a typo'd netmask whose network starts elsewhere (10.1.1.12/16 beside 10.1.1.11/24)
+    still splits the pair: telling it apart needs each node's own address (both in the other's network).
+    Unicast endpoints are one string or another group."""
     (fa, wa, va), (fb, wb, vb) = _parts(a), _parts(b)
     if a == b or not fa or (fa, va) != (fb, vb) or wa.startswith("unicast:") or wb.startswith("unicast:"):
         return a == b
-    if not (_is_network(wa) or _is_network(wb)):
-        return False  # two VIP lists: as they are (two sides of one pair say the same VIPs)
-    return any(x.overlaps(y) for x in _networks(wa) for y in _networks(wb) if x.version == y.version)
+    na, nb = _is_network(wa), _is_network(wb)
+    if na and nb:
+        return ipaddress.ip_network(wa).network_address == ipaddress.ip_network(wb).network_address
+    if na or nb:
+        net, vips = (wa, wb) if na else (wb, wa)
+        inside = ipaddress.ip_network(net)
+        return any(v.version == inside.version and v.subnet_of(inside) for v in _networks(vips))  # type: ignore[arg-type]
+    return False  # two VIP lists: as they are (two sides of one pair say the same VIPs)
+
+
+def one_overlapping(key: str, keys: Iterable[str]) -> str | None:
+    """The one key of `keys` that is one group with `key` on the wire (same_wire); None when none is, or
+    several are (it cannot be told which: kept apart)."""
+    found = [k for k in keys if k != key and same_wire(key, k)]
+    return found[0] if len(found) == 1 else None
 
 
 def _is_network(where: str) -> bool:
@@ -160,17 +176,20 @@ def site_groups(said: Mapping[tuple[str, str], Mapping[str, Any]], settings: Any
 
 
 def _overlapping(keyed: dict[tuple[str, str], tuple[str, bool]]) -> None:
-    """Keys one group on the wire (same_wire) become the first of them, as the correlator aliases them."""
-    first: dict[str, list[str]] = {}  # vrid_of -> the keys kept
-    for mi, (key, decided) in sorted(keyed.items()):
-        if not decided:
-            continue
-        kept = first.setdefault(vrid_of(key), [])
-        seen = next((k for k in kept if same_wire(key, k)), None)
+    """Keys one group on the wire with exactly one other (one_overlapping) become the first of the two, as
+    the correlator aliases them."""
+    kept: dict[str, list[str]] = {}  # vrid_of -> the keys kept, in sorted order
+    to: dict[str, str] = {}
+    for key in sorted({key for key, decided in keyed.values() if decided}):
+        mine = kept.setdefault(vrid_of(key), [])
+        seen = one_overlapping(key, mine)
         if seen is None:
-            kept.append(key)
-        elif seen != key:
-            keyed[mi] = (seen, True)
+            mine.append(key)
+        else:
+            to[key] = seen
+    for mi, (key, decided) in keyed.items():
+        if decided and key in to:
+            keyed[mi] = (to[key], True)
 
 
 def _regroup(keyed: dict[tuple[str, str], tuple[str, bool]]) -> None:

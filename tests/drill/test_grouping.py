@@ -120,7 +120,7 @@ def test_the_live_probe_hears_adverts_within_each_pair_only() -> None:
 def test_a_pair_whose_nodes_read_their_network_otherwise_is_one_group_in_the_picture_too() -> None:
     """As the correlator (same_wire): another netmask on one node, or the VIP its only address there; under
     other names too (the picture's by-name rule does not hide it)."""
-    for one, other in (("10.1.1.0/24", "10.1.0.0/16"), (None, "10.1.1.0/24")):
+    for one, other in (("10.1.0.0/24", "10.1.0.0/16"), (None, "10.1.1.0/24")):
         said = {("node1", "VI_A"): facts(51, "10.1.1.100", one), ("node2", "VI_B"): facts(51, "10.1.1.100", other)}
         assert [nodes for _, nodes in shape(said)] == [["node1", "node2"]], (one, other)
     apart = {("node1", "VI_1"): facts(51, "10.1.1.100", "10.1.1.0/24"),
@@ -128,3 +128,9 @@ def test_a_pair_whose_nodes_read_their_network_otherwise_is_one_group_in_the_pic
              ("node3", "VI_1"): facts(51, "10.9.1.100", "10.9.1.0/24"),
              ("node4", "VI_1"): facts(51, "10.9.1.100", "10.9.1.0/24")}
     assert [nodes for _, nodes in shape(apart)] == [["node1", "node2"], ["node3", "node4"]]
+    # a /16 typed on a1 does not swallow the other pair of that VRID inside it
+    typo = {("a1", "VI_1"): facts(51, "10.0.0.100", "10.0.0.0/16"),
+            ("a2", "VI_1"): facts(51, "10.0.0.100", "10.0.0.0/24"),
+            ("b1", "VI_1"): facts(51, "10.0.1.100", "10.0.1.0/24"),
+            ("b2", "VI_1"): facts(51, "10.0.1.100", "10.0.1.0/24")}
+    assert [nodes for _, nodes in shape(typo)] == [["a1", "a2"], ["b1", "b2"]]

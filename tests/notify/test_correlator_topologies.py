@@ -228,3 +228,21 @@ def test_the_same_vrid_on_networks_apart_is_two_groups(conn: sqlite3.Connection)
     site.vrrp(0.1, "node3", "VI_1", "MASTER", 100, {**V4, "vips": ["10.9.0.100"], "network": "10.9.0.0/24"})
     site.tick(3.0, ("node1", "node3"))
     assert [i.kind for i in site.incidents()] == []  # two MASTERs, one in each group: no split brain
+
+
+@pytest.mark.parametrize("first", ["a", "b"])
+def test_a_netmask_typed_otherwise_does_not_swallow_the_pair_beside_it(conn: sqlite3.Connection, first: str) -> None:
+    """a1 says 10.0.0.0/16 (its typo), a2 10.0.0.0/24; b1 and b2 are another pair of that VRID on 10.0.1.0/24,
+    inside a1's /16: a is one group, b another, in any order (no split brain a1, b1)."""
+    site = Site(conn)
+    a = [("a1", {**V4, "network": "10.0.0.0/16"}), ("a2", {**V4, "network": "10.0.0.0/24"})]
+    b = [("b1", {**V4, "vips": ["10.0.1.100"], "network": "10.0.1.0/24"}),
+         ("b2", {**V4, "vips": ["10.0.1.100"], "network": "10.0.1.0/24"})]
+    pairs = a + b if first == "a" else b + a
+    for n, (node, data) in enumerate(pairs):
+        site.vrrp(n / 10, node, "VI_1", "MASTER" if node.endswith("1") else "BACKUP", 100 - n, data)
+    site.vrrp(5.0, "a1", "VI_1", "FAULT", 100, a[0][1])
+    site.vrrp(5.4, "a2", "VI_1", "MASTER", 99, a[1][1])
+    site.tick(8.0, ("a1", "a2", "b1", "b2"))
+    moves = [(i.kind, i.data.get("old_holder"), i.data.get("new_holder")) for i in site.incidents()]
+    assert moves == [("failover", "a1", "a2")]
