@@ -49,7 +49,7 @@ def lint(configs: dict[str, str], addresses: dict[str, list[str]] | None = None)
         for inst in conf.instances.values():
             by_name.setdefault(inst.name, []).append(Member(minion, inst))
     out: list[Lint] = []
-    for name, group in by_name.items():
+    for name, group in (pair for name, members in by_name.items() for pair in _pairs(name, members)):
         for member in group:
             for entry in member.auth:
                 key, _, value = entry.partition(" ")
@@ -82,6 +82,21 @@ def lint(configs: dict[str, str], addresses: dict[str, list[str]] | None = None)
                     out.append(Lint("warning", name, f"{track} weight {weight} cannot flip mastership: "
                                     f"{hi.minion} {hi.priority} vs {lo.minion} {lo.priority} (gap {gap})"))
     return out + [Lint(*found) for found in topolint.check(parsed, addresses)]
+
+
+def _pairs(name: str, members: list[Member]) -> list[tuple[str, list[Member]]]:
+    """The pairs that share an instance name: keepalived's sample calls it VI_1 and most sites keep that on
+    every pair, told apart by VRID and VIPs. Members that agree on those, two or more, are a pair of their own
+    (named by the VRID); the lone ones left are one pair whose configs disagree, which the lint is for; a
+    single lone one belongs to nobody known, so then the name stays one group (as before)."""
+    split: dict[tuple[int, tuple[str, ...]], list[Member]] = {}
+    for m in members:
+        split.setdefault((m.vrid, m.vips), []).append(m)
+    pairs = [(f"{name} (VRID {vrid})", ms) for (vrid, _), ms in sorted(split.items()) if len(ms) > 1]
+    lone = [ms[0] for ms in split.values() if len(ms) == 1]
+    if len(split) < 2 or not pairs or len(lone) == 1:
+        return [(name, members)]
+    return pairs + ([(name, lone)] if lone else [])
 
 
 def _stuck_under_nopreempt(name: str, group: list[Member]) -> list[Lint]:

@@ -79,3 +79,14 @@ def test_a_weight_under_the_peers_nopreempt_cannot_move_the_vip() -> None:
                       " node1 FAULT)")]
     fault = nopreempt(conf(state="BACKUP", weight=0))
     assert lint({"node1": fault, "node2": nopreempt(conf(priority=99, state="BACKUP", weight=0))}) == []
+
+
+def test_two_pairs_sharing_the_sample_name_are_two_pairs() -> None:
+    """VI_1 on every pair (keepalived's sample name), told apart by VRID and VIPs: nothing to say; a VRID
+    that differs within one of them is still found."""
+    site = {"node1": conf(), "node2": conf(priority=99, state="BACKUP"),
+            "node3": conf(vrid=67, vip="192.168.17.130"), "node4": conf(priority=99, vrid=67, vip="192.168.17.130",
+                                                                      state="BACKUP")}
+    assert lint(site) == []
+    site["node4"] = conf(priority=99, vrid=68, vip="192.168.17.130", state="BACKUP")
+    assert [(x.severity, x.message) for x in lint(site)] == [("error", "virtual_router_id differ: node3=67, node4=68")]
