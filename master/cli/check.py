@@ -17,7 +17,7 @@ from typing import Any
 import click
 
 from hamaster.core.config import MasterConfig, load_master_config
-from hamaster.core.errors import ConfigError, ConfigFileError, StoreError, TransportError
+from hamaster.core.errors import ConfigError, HamasterError, StoreError, TransportError
 from hamaster.core.timeutil import now_ns
 from hamaster.master import store
 from hamaster.master.cli import config_option, one_line
@@ -80,13 +80,21 @@ class _Unknown(click.UsageError):
 
 
 class _NagiosCommand(click.Command):
-    """A usage error exits UNKNOWN (3), not click's 2, which a monitor reads as CRITICAL."""
+    """check itself failing exits UNKNOWN (3): a usage error (click's 2, which a monitor reads as CRITICAL),
+    a broken master.yaml or pillar_root, a --states that is not there (1, a WARNING)."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         try:
             return super().parse_args(ctx, args)
         except click.UsageError as exc:
             raise _Unknown(exc.message, exc.ctx) from None
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except HamasterError as exc:
+            click.echo(f"hamaster: error: {one_line(exc)}", err=True)
+            raise click.exceptions.Exit(UNKNOWN) from None
 
 
 @click.command(cls=_NagiosCommand)
@@ -107,11 +115,7 @@ def check(config_path: str | None, states_dir: str | None, pillar_dir: str | Non
     called wrongly."""
     from hamaster.master.cli import control
 
-    try:
-        cfg = load_master_config(config_path)
-    except ConfigFileError as exc:
-        click.echo(f"hamaster: error: {one_line(exc)}", err=True)
-        raise click.exceptions.Exit(UNKNOWN) from None
+    cfg = load_master_config(config_path)
     down = []
     try:
         status = control.call(cfg, "status", timeout=5)
