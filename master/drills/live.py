@@ -189,8 +189,10 @@ def advert_findings(reports: dict[str, Report], group_of: GroupOf | None = None)
 
 
 # -- can a script fail? -------------------------------------------------------------------------------------
-_EXIT_PATH = re.compile(r"\bexit\s+(?:0*[1-9]\d*|\$)|\bset\s+-[a-zA-Z]*e|\bset\s+-o\s+errexit|(?:^|[;&|(\s])false\b|"
-                        r"\breturn\s+(?:0*[1-9]|\$)|\bkill(?:all)?\b")  # the seed's `killall keepalived` is a way out
+# a way to a non-zero exit: `exit 1`, `exit $?`, `exit "$FAIL"`; a bare `exit` after `||` (it keeps the
+# failed command's status); set -e; false; the seed's `killall keepalived`
+_EXIT_PATH = re.compile(r"\b(?:exit|return)\s+[\"']?(?:0*[1-9]\d*|\$)|\|\|\s*(?:exit|return)\b(?!\s+[\"']?0+\b)|"
+                        r"\bset\s+-[a-zA-Z]*e|\bset\s+-o\s+errexit|(?:^|[;&|(\s])false\b|\bkill(?:all)?\b")
 _KEYWORDS = ("then", "else", "elif", "do", "if", "fi", "done", "esac")
 _SHELLS = re.compile(r"^#!\s*\S*/(?:env\s+)?(?:sh|bash|dash|ash|ksh|zsh|busybox\s+sh)\b")
 

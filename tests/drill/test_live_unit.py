@@ -131,6 +131,9 @@ def test_check_scripts_bad_and_ones_that_cannot_fail() -> None:
     ("#!/bin/sh\ncurl -sf http://127.0.0.1/ >/dev/null\necho checked  # the status is echo's\n", False),
     ("#!/bin/sh\ncurl -sf http://127.0.0.1/ || exit 1\necho ok\n", True),
     ("#!/bin/sh\nset -e\ncurl -sf http://127.0.0.1/\necho ok\n", True),
+    ("#!/bin/sh\nFAIL=1\nif ! pidof nginx; then exit \"$FAIL\"; fi\necho ok\n", True),  # a quoted status
+    ("#!/bin/sh\npidof nginx || exit\necho ok\n", True),  # a bare exit keeps the failed status
+    ("#!/bin/sh\npidof nginx || exit 0\necho ok\n", False),
     ("#!/bin/sh\npidof nginx || killall keepalived\necho ok\n", True),  # the seed's way out
     ("#!/bin/sh\n# nothing yet\n", False),
     (CHK, True),
