@@ -91,7 +91,7 @@ class Correlator:
             key = f"sync:{instance}"
             group = self.groups.get(key)
             if group is None:
-                group = self.groups[key] = Group(instance, None, self.s, self.known)
+                group = self.groups[key] = self._new_group(instance, None)
                 self.sync_groups.add(group)
             return group
         conf = self.s.instances.get(instance, {})
@@ -118,9 +118,13 @@ class Correlator:
         group = self.groups.get(key)
         if group is None:
             name = key if self.s.group_by in ("vip", "router_id") else instance
-            group = self.groups[key] = Group(name, vip, self.s, self.known, self.heartbeat_ns)
+            group = self.groups[key] = self._new_group(name, vip)
             self._by_vrid.setdefault(vrid_of(key), []).append(key)
-            group.witnesses = self.nodes.witnesses  # what else dates a silent holder's death (nodes.py)
+        return group
+
+    def _new_group(self, name: str, vip: str | None) -> Group:
+        group = Group(name, vip, self.s, self.known, self.heartbeat_ns)
+        group.witnesses = self.nodes.witnesses  # what else dates a silent holder's death (nodes.py)
         return group
 
     def connection_closed(self, minion: str, at_ns: int) -> None:

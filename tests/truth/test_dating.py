@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from truthfeed import S, TruthFeed
 
+from hamaster.core.events import vrrp_tag
 from hamaster.master import store
 from hamaster.master.correlate import dating as d
 
@@ -97,3 +98,26 @@ def test_a_close_before_the_last_thing_the_node_said_is_no_witness(conn) -> None
     crash(f, "none")
     [failover] = f.incidents("failover")
     assert failover.data["death_dated_by"] == "heartbeat"
+
+
+def test_a_sync_groups_silent_death_is_dated_by_its_witness_too(conn) -> None:
+    """keepalived notifies the vrrp_sync_group's own transitions (GROUP lines): its group is dated like an
+    instance's (it had no witnesses: a kill of keepalived and the minion was dated by the heartbeat alone)."""
+    f = TruthFeed(conn, silent_after_s=2.5)
+    vips = {"vips": ["10.9.0.100"]}
+
+    def both(t: float, minion: str, state: str, prio: int) -> None:
+        f.vrrp(t, minion, state, prio, data=vips)
+        f._store(t, minion, "vrrp", vrrp_tag("VG_1", state), instance="VG_1", state=state, priority=prio,
+                 source="hook", data={"type": "GROUP"})
+
+    both(0.0, "a1", "MASTER", 150)
+    both(0.1, "a2", "BACKUP", 100)
+    f.tick(0.5, {"a1": 0.5, "a2": 0.5})
+    f.c.connection_closed("a1", f.at(10.302))
+    f.tick(12.6, {"a1": 9.99, "a2": 12.6})
+    both(13.9, "a2", "MASTER", 100)
+    for t in (14.0, 20.5):
+        f.tick(t, {"a1": 9.99, "a2": t})
+    moves = f.incidents("failover")
+    assert moves and all(m.data["death_dated_by"] == "connection" for m in moves), [m.summary for m in moves]
