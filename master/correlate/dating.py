@@ -117,4 +117,4 @@ def date_silent_death(last_heard_ns: int, heartbeat_ns: int, new_master_ns: int 
     advert_int (without them the heartbeat alone dates it, with whatever `witnesses` say: connection, probe)."""
     beat = heartbeat_bound(last_heard_ns, heartbeat_ns, new_master_ns)
     others = [] if new_master_ns is None else [b for b in [advert_bound(new_master_ns, priority, advert_int_s)] if b]
-    return intersect(beat, [*others, *witnesses])
+    return intersect(beat, [*others, *list(witnesses)[-(MAX_WITNESSES - len(others)):]])  # (the newest witnesses)

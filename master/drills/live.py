@@ -136,7 +136,8 @@ def node_findings(m: str, rep: Report) -> list[Finding]:
         if i.get("state") == "MASTER" and i.get("advert_sent", 0) <= 0 and judged(rep.get("window_s", 0), i):
             out.append(Finding("error", inst, m, f"{m} is MASTER of {inst} but sent no advert in "
                                f"{rep.get('window_s', 0):g} s: its peer will claim the VIP too",
-                               f"restart keepalived on {m}; check its interface {FIREWALL[5:]}"))
+                               f"restart keepalived on {m}; check that its interface sends VRRP"
+                               " (firewall: IP protocol 112)"))
     for name, s in sorted(rep.get("scripts", {}).items()):
         where = _one(s.get("instances"))
         if s.get("status") == "BAD":

@@ -100,8 +100,7 @@ class Snapshot:
 
     def nopreempt(self, minion: str, instance: str) -> bool:
         """Whether the node's keepalived.conf (its config facts) gives the instance nopreempt."""
-        facts = self.configs.get(minion, {}).get("instances", {}).get(instance, {})
-        return isinstance(facts, dict) and facts.get("nopreempt") is True
+        return self.facts(minion, instance).get("nopreempt") is True
 
     def vips_of(self, minion: str, instance: str | None = None) -> list[str]:
         """The probed VIPs `minion` may serve (master.yaml's probes naming it); of `instance` only, when the
