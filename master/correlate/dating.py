@@ -14,8 +14,9 @@ a range the death lies in and the name of what says so:
   killer): the kernel closed its TCP connection at once and the master's connection guard read the EOF
   (guard.py). Dead in [close - CLOSE_LAG_NS, close]. Only a close after the last thing the node said counts.
 - **probe**: the master's own VIP probe (probe.py) saw the holder answer last at T1 (the answer read, after
-  `answer_took`) and the first request fail at T2: dead in [T1 - answer_took, T2]. A power-off gives no close
-  (the cable goes dark first), but the probe sees it. Only when the probe's node names are minion ids.
+  `answer_took`) and the first request, sent at T2, fail: dead in [T1 - answer_took, T2 + answer_took]. A
+  power-off gives no close (the cable goes dark first), but the probe sees it. Only when the probe's node
+  names are minion ids.
 
 The death is dated by the middle of the intersection; its worst-case error is half the intersection's width,
 which is why a range and not a point is shown ("gap 3.1-3.6 s"). With the heartbeat and advert bounds alone
@@ -83,7 +84,10 @@ def connection_bound(closed_ns: int) -> Bound:
 
 
 def probe_bound(last_answer_ns: int, answer_took_ns: int, failed_ns: int) -> Bound:
-    return Bound(last_answer_ns - max(0, answer_took_ns), failed_ns, "probe")
+    """The first failed request started at `failed_ns`: a node alive for one answer's time after it would have
+    answered, so it was dead by then (not by the start: a death in the request's first ms fails it too)."""
+    took = max(0, answer_took_ns)
+    return Bound(last_answer_ns - took, failed_ns + took, "probe")
 
 
 def intersect(anchor: Bound, others: Sequence[Bound]) -> Dating:
