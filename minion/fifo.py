@@ -44,27 +44,28 @@ def parse_line(line: str, node_ns: int) -> NewEvent:
         return _priority(words, line, node_ns)
     if len(words) not in (3, 4) or words[0] not in ("INSTANCE", "GROUP") or words[2] not in VRRP_STATES:
         raise ValueError(f"not a VRRP line: {line[:80]!r}")
-    priority = None
-    if len(words) == 4:
-        if not words[3].isdigit() or int(words[3]) > 255:
-            raise ValueError(f"bad priority in {line[:80]!r}")
-        priority = int(words[3])
-    name, state = words[1], words[2]
-    if not name or len(name) > 200:
-        raise ValueError(f"bad instance name in {line[:80]!r}")
+    name, state, priority = _name(words[1], line), words[2], _prio(words[3], line) if len(words) == 4 else None
     data = {"type": "GROUP"} if words[0] == "GROUP" else {}
     return NewEvent(node_ns, "vrrp", vrrp_tag(name, state), name, state, priority, "fifo", data)
 
 
 def _priority(words: list[str], line: str, node_ns: int) -> NewEvent:
-    name, priority = words[1], words[3]
+    name, priority = _name(words[1], line), _prio(words[3], line)
+    state = "MASTER" if words[2] == "MASTER_PRIORITY" else "BACKUP"
+    return NewEvent(node_ns, "beacon", f"beacon/priority/{name}/{priority}", name, state, priority, "fifo", {})
+
+
+def _name(name: str, line: str) -> str:
+    """An instance's or group's name as keepalived writes it; a "/" would make a tag of another shape."""
     if not name or len(name) > 200 or "/" in name:
         raise ValueError(f"bad instance name in {line[:80]!r}")
-    if not priority.isdigit() or int(priority) > 255:
+    return name
+
+
+def _prio(word: str, line: str) -> int:
+    if not word.isdigit() or int(word) > 255:
         raise ValueError(f"bad priority in {line[:80]!r}")
-    state = "MASTER" if words[2] == "MASTER_PRIORITY" else "BACKUP"
-    return NewEvent(node_ns, "beacon", f"beacon/priority/{name}/{int(priority)}", name, state, int(priority),
-                    "fifo", {})
+    return int(word)
 
 
 class FifoReader:

@@ -188,19 +188,23 @@ def versions() -> dict[str, str | None]:
             "nginx": _first_match(["nginx", "-v"], r"nginx/(\S+)")}
 
 
+def _links() -> list[dict[str, Any]]:
+    """`ip -j addr show` of this namespace: each interface with its addr_info."""
+    proc = subprocess.run(["ip", "-j", "addr", "show"], capture_output=True, text=True, timeout=5, check=True)
+    return list(json.loads(proc.stdout))
+
+
 def local_addresses() -> dict[str, list[str]]:
     """{interface: [address, ...]} of this namespace (IPv4 and IPv6, without prefix lengths)."""
-    proc = subprocess.run(["ip", "-j", "addr", "show"], capture_output=True, text=True, timeout=5, check=True)
-    return {link["ifname"]: [a["local"] for a in link.get("addr_info", [])] for link in json.loads(proc.stdout)}
+    return {link["ifname"]: [a["local"] for a in link.get("addr_info", [])] for link in _links()}
 
 
 def interface_addresses() -> dict[str, list[str]]:
     """{interface: ["10.99.0.11/24", ...]} of this namespace, primary addresses first (secondaries left out),
     as `keepalived_conf.wire_network` takes them."""
-    proc = subprocess.run(["ip", "-j", "addr", "show"], capture_output=True, text=True, timeout=5, check=True)
     return {link["ifname"]: [f"{a['local']}/{a['prefixlen']}" for a in link.get("addr_info", [])
                              if not a.get("secondary") and "local" in a and "prefixlen" in a]
-            for link in json.loads(proc.stdout)}
+            for link in _links()}
 
 
 def held_vips(vips: Iterable[str]) -> set[str]:
