@@ -27,6 +27,7 @@ import hashlib
 import ipaddress
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -303,6 +304,13 @@ def _primary(inst: VrrpInstance, addresses: dict[str, list[str]]) -> Interface |
         if address.version == version and str(address.ip) not in vips and not address.is_link_local:
             return address
     return None
+
+
+def instance_facts(config: Mapping[str, Any] | None, instance: str) -> dict[str, Any]:
+    """One instance's facts out of a minion's config event data (`instances` -> name -> facts(), as the minion
+    sends them); {} when it does not say."""
+    facts = ((config or {}).get("instances") or {}).get(instance)
+    return facts if isinstance(facts, dict) else {}
 
 
 def wire_network(inst: VrrpInstance, addresses: dict[str, list[str]]) -> str | None:

@@ -24,6 +24,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
+from hamaster.core.keepalived_conf import instance_facts
 from hamaster.core.timeutil import to_datetime
 from hamaster.master.correlate import grouping
 
@@ -120,12 +121,8 @@ def site(vrrp: dict[str, dict[str, tuple[str, int | None, int]]], priorities: di
     (live priority, node_ns); `configs` minion -> its config event's data; `believed` minion -> whether its
     word counts now (missing: it does)."""
 
-    def facts_of(node: str, instance: str) -> dict[str, Any]:
-        own = (configs.get(node, {}).get("instances") or {}).get(instance)
-        return own if isinstance(own, dict) else {}
-
     out = []
-    said = {(m, i): facts_of(m, i) for m, insts in vrrp.items() for i in insts}
+    said = {(m, i): instance_facts(configs.get(m), i) for m, insts in vrrp.items() for i in insts}
     for group in grouping.site_groups(said, settings):
         members, facts = [], {}
         for node, instance in group.members:

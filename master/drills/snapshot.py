@@ -7,6 +7,7 @@ from typing import Any
 from hamaster.core.config import MasterConfig
 from hamaster.core.errors import ConfigError, StoreError
 from hamaster.core.incidents import Incident
+from hamaster.core.keepalived_conf import instance_facts
 from hamaster.master import store
 from hamaster.master.correlate.grouping import VrrpGroup, lone, site_groups
 from hamaster.master.intake.probe import VipProbe
@@ -52,8 +53,7 @@ class Snapshot:
 
     def facts(self, minion: str, instance: str) -> dict[str, Any]:
         """The instance as the node's live keepalived.conf says (its minion/keepalived/config event)."""
-        facts = (self.configs.get(minion, {}).get("instances") or {}).get(instance)
-        return facts if isinstance(facts, dict) else {}
+        return instance_facts(self.configs.get(minion), instance)
 
     def groups(self) -> list[VrrpGroup]:
         """The site's VRRP groups (master/correlate/grouping.py: the wire's, by the correlator's settings)."""
@@ -106,8 +106,7 @@ class Snapshot:
         """The probed VIPs `minion` may serve (master.yaml's probes naming it); of `instance` only, when the
         minion's config facts say which VIPs the instance has."""
         probed = [vip for vip, nodes in self.probes if not nodes or minion in nodes]
-        facts = self.configs.get(minion, {}).get("instances", {}).get(instance or "", {})
-        own = set(facts.get("vips") or ()) if isinstance(facts, dict) else set()
+        own = set(self.facts(minion, instance or "").get("vips") or ())
         return [v for v in probed if v in own] or probed  # no fact, or none probed: every probe naming it
 
     def addresses(self, minion: str) -> list[str]:

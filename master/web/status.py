@@ -22,6 +22,7 @@ from typing import Any
 
 from hamaster.core.config import MasterConfig
 from hamaster.core.incidents import Incident
+from hamaster.core.keepalived_conf import instance_facts
 from hamaster.core.timeutil import to_datetime
 from hamaster.master.correlate import grouping, preemption
 from hamaster.master.web.state import SiteState, Word
@@ -137,8 +138,7 @@ def _incident(i: Incident) -> dict[str, Any]:
 def _facts(site: SiteState, node: str, instance: str) -> dict[str, Any]:
     """The instance as the node's keepalived.conf says (the minion's minion/keepalived/config event)."""
     word = site.beacons.get((node, CONFIG_TAG))
-    facts = (word.data.get("instances") or {}).get(instance) if word else None
-    return facts if isinstance(facts, dict) else {}
+    return instance_facts(word.data if word else None, instance)
 
 
 def _setting(cfg: MasterConfig, name: str, default: Any) -> Any:
