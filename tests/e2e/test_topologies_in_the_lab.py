@@ -103,24 +103,26 @@ def test_three_nodes_two_instances_of_opposite_priorities(make) -> None:  # type
     assert [i for i in incidents_since(site, start, "split_brain", "no_master") if i["severity"] != "info"] == []
 
 
+def power_cycle(site: LabSite, holder: str, peer: str) -> int:
+    """Switch the holder off (the peer takes the VIP, alerted) and boot it again: back in BACKUP under
+    nopreempt or preempt_delay. The time of the boot."""
+    site.power_off(holder)
+    site.wait_probe(peer)
+    wait_titles(site.chat.received, f" moved {holder} -> {peer}", 1)
+    booted = now_ns()
+    site.boot(holder)
+    wait_until(lambda: (holder, "VI_1", "BACKUP") in transitions(site, booted), 30, f"{holder} back in BACKUP")
+    return booted
+
+
 def test_under_nopreempt_the_node_back_stays_backup_and_nothing_is_alerted(make) -> None:  # type: ignore[no-untyped-def]
     site = make("nopreempt")
     first, other = "node1", "node2"  # node1 has the higher priority
     if site.lab.holders() == [other]:  # both start BACKUP: who is MASTER first is a race; node1 must hold it
-        site.power_off(other)
-        site.wait_probe(first)
-        wait_titles(site.chat.received, f" moved {other} -> {first}", 1)
-        booted = now_ns()
-        site.boot(other)
-        wait_until(lambda: (other, "VI_1", "BACKUP") in transitions(site, booted), 30, f"{other} back in BACKUP")
+        power_cycle(site, other, first)
     moves = len(titles(site.chat.received(), " moved "))
     start = now_ns()
-    site.power_off(first)
-    site.wait_probe(other)
-    wait_titles(site.chat.received, f" moved {first} -> {other}", 1)
-    back = now_ns()
-    site.boot(first)
-    wait_until(lambda: (first, "VI_1", "BACKUP") in transitions(site, back), 30, f"{first} back in BACKUP")
+    back = power_cycle(site, first, other)
     wait_until(lambda: any(i["kind"] == "node_back" for i in incidents_since(site, back)), 20, "node_back")
     assert site.lab.holders() == [other]  # it does not take the VIP back
     # and the master says so: held by choice, not a failover pending (node1's live priority, its check's
@@ -180,12 +182,7 @@ def test_under_preempt_delay_the_node_back_is_pending_then_takes_over(make) -> N
     site = make("preempt-delay")  # settled: node1, the higher priority, holds it (it preempted at start)
     first, other = "node1", "node2"
     assert site.lab.holders() == [first]
-    site.power_off(first)
-    site.wait_probe(other)
-    wait_titles(site.chat.received, f" moved {first} -> {other}", 1)
-    back = now_ns()
-    site.boot(first)
-    wait_until(lambda: (first, "VI_1", "BACKUP") in transitions(site, back), 30, f"{first} back in BACKUP")
+    back = power_cycle(site, first, other)
 
     def preemption() -> list[dict]:
         return json.loads(site.cli("status", "--json").stdout)["preemption"]
