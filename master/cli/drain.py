@@ -202,7 +202,9 @@ def drain(node: str, config_path: str | None, force: bool, timeout: float) -> No
               help="seconds to wait for NODE to answer on the VIP again")
 @click.option("--no-wait", is_flag=True, help="do not wait for the failback")
 def undrain(node: str, config_path: str | None, timeout: float, no_wait: bool) -> None:
-    """Put NODE back in service: it takes back what it held when drained (keepalived's preemption)."""
+    """Put NODE back in service: it takes back what it held when drained (keepalived's preemption).
+
+    Under nopreempt it comes back BACKUP and leaves the VIPs where they are."""
     cfg = load_master_config(config_path)
     snap = snapshot(cfg)
     check_node(snap, node)
