@@ -28,6 +28,7 @@ from hamaster.master.intake.probe import VipProbe
 from hamaster.master.store import drills
 
 NOBODY_FOR_S = 3.0  # the VIP answering nobody this long during a takeover is trouble, not a handover
+REPORTED_S = 5.0  # the new holder's minion says its takeover within ms; this long without a word is trouble
 
 
 class Trouble(HamasterError):
@@ -107,6 +108,21 @@ def watch_takeover(cfg: MasterConfig, vip: str, holder: str, peer: str, since_ns
         time.sleep(0.05)
 
 
+def reported(cfg: MasterConfig, instance: str, holder: str, peer: str, since_ns: int) -> None:
+    """The new holder's minion must say its takeover (a MASTER is believed only while its node vouches for it):
+    trouble when the transition does not come within REPORTED_S. The probe sees the VIP move before the
+    master would call a dead minion silent, so this is what catches one that died as the drill began."""
+    deadline = time.monotonic() + REPORTED_S
+    while True:
+        transitions = store.read(cfg.store, lambda conn: drills.vrrp_since(conn, since_ns - 10**9)) or []
+        if figures.vrrp_gap_ns(transitions, instance, holder, peer, since_ns) is not None:
+            return
+        if time.monotonic() > deadline:
+            raise Trouble(f"{peer} took the VIP over but its minion did not say so within {REPORTED_S:g} s"
+                          " (is it running? `haminion doctor` on it)")
+        time.sleep(0.05)
+
+
 def _incidents(cfg: MasterConfig, since_ns: int) -> list[dict[str, Any]]:
     rows = store.read(cfg.store, lambda conn: drills.incidents_since(conn, since_ns)) or []
     return [{"id": i, "kind": k, "severity": s, "at": to_datetime(t).isoformat(), "summary": summ, "planned": bool(p)}
@@ -177,6 +193,7 @@ def drill_one(cfg: MasterConfig, snap: Snapshot, which: VrrpGroup | str, *, stay
         if page != peer:
             raise Trouble(f"{vip} answered {page or 'nobody'}, not {peer}, after the takeover")
         step("serves", now_ns(), f"{peer} serves the page on {vip}")
+        reported(cfg, instance, holder, peer, drained_ns)
     except HamasterError as exc:
         say(f"  trouble: {exc}; putting {holder} back")
         set_drained(cfg, snap, holder, False, ())
